@@ -1,0 +1,12 @@
+-- Upgrade path: install the first released version, put data in, update to
+-- the default version, and check the data and the version.
+CREATE EXTENSION supamon VERSION '0.1.0';
+INSERT INTO supamon.project (name, supabase_ref) VALUES ('alpha', 'abcdefghijklmnopqrst');
+INSERT INTO supamon.job_inventory (project_name, job_type, job_name, criticality)
+	VALUES ('alpha', 'pg_cron', 'billing', 'critical');
+ALTER EXTENSION supamon UPDATE;
+SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'supamon') AS at_default
+FROM pg_extension WHERE extname = 'supamon';
+SELECT p.name, p.supabase_ref, j.job_name, j.criticality
+FROM supamon.project p JOIN supamon.job_inventory j ON j.project_name = p.name;
+DROP EXTENSION supamon;

@@ -1,0 +1,45 @@
+/*
+ * supamon.c
+ *		Module entry point: settings and, when preloaded, the background worker.
+ *
+ * Without shared_preload_libraries every SQL function still works; only the
+ * worker (which delivers alerts in the background) needs preloading.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+
+#include "supamon.h"
+
+PG_MODULE_MAGIC;
+
+char	   *supamon_database = NULL;
+
+void		_PG_init(void);
+
+/*
+ * Defines supamon's settings and registers the worker when preloaded.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("supamon.database",
+							   "Database in which the supamon background worker runs.",
+							   "The extension must be created in this database for the worker to do its work.",
+							   &supamon_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+#if PG_VERSION_NUM >= 150000
+	MarkGUCPrefixReserved("supamon");
+#else
+	EmitWarningsOnPlaceholders("supamon");
+#endif
+
+	if (process_shared_preload_libraries_in_progress)
+		SupamonRegisterWorker();
+}
