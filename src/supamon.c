@@ -25,12 +25,19 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	/*
+	 * A PGC_POSTMASTER setting can only be defined while preloading; loaded
+	 * later (no preload, so no worker), the value only informs SHOW.
+	 */
+	GucContext	postmaster_only = process_shared_preload_libraries_in_progress ?
+		PGC_POSTMASTER : PGC_SIGHUP;
+
 	DefineCustomStringVariable("supamon.database",
 							   "Database in which the supamon background worker runs.",
 							   "The extension must be created in this database for the worker to do its work.",
 							   &supamon_database,
 							   "postgres",
-							   PGC_POSTMASTER,
+							   postmaster_only,
 							   0,
 							   NULL, NULL, NULL);
 
