@@ -4,7 +4,15 @@
 
 EXTENSION = supamon
 MODULE_big = supamon
+# Pure modules (no backend headers): unit tested and fuzzed outside the server.
+PURE_SRCS = \
+	src/schedule_parse.c \
+	src/schedule_time.c \
+	src/schedule_describe.c
+
 OBJS = \
+	$(PURE_SRCS:.c=.o) \
+	src/schedule_sql.o \
 	src/supamon.o \
 	src/worker.o
 
@@ -21,7 +29,8 @@ PG_CFLAGS += -Wall -Wextra -Wno-unused-parameter -Werror
 SHLIB_LINK_INTERNAL = $(libpq)
 SHLIB_LINK = -lcurl
 
-EXTRA_CLEAN = tmp_check results regression.diffs regression.out log test/unit/*.o test/unit/run
+EXTRA_CLEAN = tmp_check results regression.diffs regression.out log \
+	test/unit/test_schedule test/fuzz/fuzz_schedule bench/schedule_bench
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -32,3 +41,26 @@ PROVE_FLAGS += --timer
 .PHONY: prove-installcheck
 prove-installcheck:
 	$(prove_installcheck)
+
+# Unit tests of the pure modules, with AddressSanitizer and UBSan.
+UNIT_CFLAGS = -std=c11 -O1 -g -Wall -Wextra -Werror -Isrc \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+test/unit/test_schedule: test/unit/test_schedule.c test/unit/unit.h $(PURE_SRCS) src/schedule.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_schedule.c $(PURE_SRCS)
+
+.PHONY: unitcheck
+unitcheck: test/unit/test_schedule
+	./test/unit/test_schedule $(UNIT_ROUNDS)
+
+# libFuzzer target for the schedule parser (clang with libclang-rt-14-dev).
+FUZZ_SECONDS ?= 60
+test/fuzz/fuzz_schedule: test/fuzz/fuzz_schedule.c $(PURE_SRCS) src/schedule.h
+	clang -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -o $@ test/fuzz/fuzz_schedule.c $(PURE_SRCS)
+
+.PHONY: fuzzcheck
+fuzzcheck: test/fuzz/fuzz_schedule
+	mkdir -p test/fuzz/corpus
+	@./test/fuzz/fuzz_schedule -max_total_time=$(FUZZ_SECONDS) -max_len=256 -detect_leaks=1 \
+		-dict=test/fuzz/schedule.dict test/fuzz/corpus test/fuzz/seeds > test/fuzz/fuzz.log 2>&1 \
+		|| { tail -n 60 test/fuzz/fuzz.log; exit 1; }
+	@grep -E '^Done [0-9]+ runs' test/fuzz/fuzz.log

@@ -9,4 +9,6 @@ SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE n
 FROM pg_extension WHERE extname = 'supamon';
 SELECT p.name, p.supabase_ref, j.job_name, j.criticality
 FROM supamon.project p JOIN supamon.job_inventory j ON j.project_name = p.name;
+-- What later versions added works after the update.
+SELECT supamon_next_run('0 * * * *', '2026-01-01 00:30+00') AT TIME ZONE 'UTC' AS next_hour;
 DROP EXTENSION supamon;

@@ -2,8 +2,8 @@
 # Every test, on a fresh Debian 12 machine, as root:  bash test/all.sh
 #
 # Installs the dependencies, builds with -Wall -Wextra -Werror and asserts,
-# installs, then runs the C unit tests, pg_regress (make installcheck) and the
-# TAP tests (several clusters).  Servers run as the postgres user on ports and
+# installs, then runs the C unit tests, pg_regress (make installcheck), the
+# TAP tests (several clusters) and a one-minute fuzzing run.  Servers run as the postgres user on ports and
 # sockets of their own, in a copy of the tree that user can write to.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +28,11 @@ step() {
 	fi
 }
 
+step unit make -s -C "$work" unitcheck
 step regress as_pg make -s -C "$work" installcheck
 step tap as_pg make -s -C "$work" prove-installcheck
+# A bounded fuzzing run of the schedule parser (FUZZ_SECONDS, default 60).
+step fuzz make -s -C "$work" fuzzcheck FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 
 if [ $failed -gt 0 ]; then
 	[ -f "$work/regression.diffs" ] && { echo "== regression.diffs"; cat "$work/regression.diffs"; }

@@ -1,0 +1,101 @@
+-- pg_cron's schedule language: parsing, next and previous fire times, time
+-- zones, version differences, quirks and errors.
+CREATE EXTENSION supamon;
+SET timezone = 'UTC';
+
+-- The next fires of a schedule after a given time, as pg_cron would run it.
+CREATE FUNCTION fires(sched text, after timestamptz, n int, tz text DEFAULT 'GMT')
+RETURNS SETOF timestamptz LANGUAGE sql AS $$
+	WITH RECURSIVE f(t, i) AS (
+		SELECT supamon_next_run(sched, after, tz), 1
+		UNION ALL
+		SELECT supamon_next_run(sched, t, tz), i + 1 FROM f WHERE i < n AND t IS NOT NULL)
+	SELECT t FROM f
+$$;
+
+-- What the original plan got wrong, right: every minute, every two hours,
+-- working hours only, weekdays only.  2026-11-27 is a Friday.
+SELECT fires('* * * * *', '2026-11-27 12:00:30+00', 3);
+SELECT fires('0 */2 * * *', '2026-11-27 21:00+00', 3);
+SELECT fires('*/5 9-17 * * *', '2026-11-27 17:50+00', 3);
+SELECT fires('0 9 * * 1-5', '2026-11-27 08:00+00', 3);
+SELECT supamon_prev_run('*/5 9-17 * * *', '2026-11-28 03:00+00');
+SELECT supamon_prev_run('0 9 * * 1-5', '2026-11-30 08:59+00');
+
+-- Lists, ranges with steps, names, Sunday as 0 and 7.
+SELECT fires('1-30/7 * * * *', '2026-11-27 12:00+00', 5);
+SELECT fires('0 0 * jan,JUL *', '2026-11-27 00:00+00', 2);
+SELECT fires('0 12 * * sun', '2026-11-27 00:00+00', 1) = fires('0 12 * * 7', '2026-11-27 00:00+00', 1) AS sunday_0_is_7;
+SELECT fires('0 12 * * 0', '2026-11-27 00:00+00', 1);
+
+-- Day of month OR day of week when both are restricted; AND when either
+-- starts with '*' (so */2 counts as a star).
+SELECT fires('0 0 1 * 1', '2026-11-27 00:00+00', 3);
+SELECT fires('0 0 */2 * 1', '2026-11-27 00:00+00', 2);
+
+-- The last day of the month ($, pg_cron 1.6), and rare dates.
+SELECT fires('0 12 $ 2 *', '2026-01-01 00:00+00', 3);
+SELECT fires('0 0 29 2 *', '2026-01-01 00:00+00', 2);
+SELECT supamon_prev_run('0 0 29 2 *', '2026-01-01 00:00+00');
+
+-- @ shortcuts.
+SELECT s, supamon_next_run(s, '2026-11-27 12:00+00') FROM
+	unnest(ARRAY['@hourly', '@daily', '@midnight', '@weekly', '@monthly']) s;
+
+-- Interval schedules: anchored at the previous start, not at the clock.
+SELECT supamon_next_run('30 seconds', '2026-11-27 12:00:10+00'),
+	   supamon_prev_run('30 seconds', '2026-11-27 12:00:10+00');
+
+-- Time zones: a working-hours job in New York, and the DST changes of
+-- Europe/Berlin (2026-03-29 02:30 does not exist; 2026-10-25 02:30 happens twice).
+SELECT fires('0 9 * * 1-5', '2026-11-27 00:00+00', 2, 'America/New_York');
+SELECT fires('30 2 * * *', '2026-03-28 00:00+00', 2, 'Europe/Berlin');
+SELECT fires('30 2 * * *', '2026-10-24 12:00+00', 3, 'Europe/Berlin');
+SELECT supamon_prev_run('30 2 * * *', '2026-03-30 00:00+00', 'Europe/Berlin');
+-- "$" is pg_cron's "24 hours later is the 1st": on 2024-03-30, the day
+-- before a 23-hour last day, 23:00 already qualifies.
+SELECT fires('0 23 $ 3 *', '2024-03-01 00:00+00', 2, 'Europe/Berlin');
+
+-- Each pg_cron version reads the language it knows.
+SELECT supamon_parse_schedule('@yearly', '1.4') ->> 'can_fire' AS yearly_14,
+	   supamon_parse_schedule('@yearly', '1.6') ->> 'can_fire' AS yearly_16;
+SELECT supamon_next_run('@yearly', '2026-11-27 00:00+00', 'GMT', '1.5') AS yearly_15,
+	   supamon_next_run('@yearly', '2026-11-27 00:00+00', 'GMT', '1.6.4') AS yearly_16;
+SELECT supamon_parse_schedule('30 seconds', '1.4');
+SELECT supamon_parse_schedule('0 0 $ * *', '1.5');
+
+-- What a schedule means, in full.
+SELECT jsonb_pretty(supamon_parse_schedule('*/5 9-17 * * 1-5'));
+SELECT jsonb_pretty(supamon_parse_schedule('30 seconds'));
+SELECT s, supamon_parse_schedule(s) ->> 'description' AS description FROM unnest(ARRAY[
+	'* * * * *', '0 */2 * * *', '0 9 * * 1-5', '15 8,20 * * *', '0 0 1,15 * *',
+	'0 0 1 * mon', '0 12 $ 2 *', '0 0 * * 6,0', '@weekly', '@reboot']) s;
+
+-- Quirks pg_cron accepts silently: supamon accepts them too, and says so.
+SELECT supamon_parse_schedule('* * * * * /usr/bin/job') -> 'warnings' AS trailing;
+SELECT supamon_parse_schedule('5% * * * *') -> 'warnings' AS junk;
+-- Schedules that can never fire are reported as such and have no fire time.
+SELECT s, p ->> 'can_fire' AS can_fire, p ->> 'never_fires_reason' AS why,
+	   supamon_next_run(s, '2026-01-01') AS next
+FROM unnest(ARRAY['0 0 30 2 *', '5-1 * * * *', '0 0 * * mon-sun', '@reboot']) s,
+	 LATERAL supamon_parse_schedule(s) p;
+
+-- NULL in, NULL out; NULL zone and version mean GMT and the newest pg_cron.
+SELECT supamon_parse_schedule(NULL), supamon_next_run(NULL, now()), supamon_next_run('* * * * *', NULL);
+SELECT supamon_next_run('0 0 * * *', '2026-11-27 12:00+00', NULL, NULL);
+
+-- Errors name the bad value.
+SELECT supamon_parse_schedule('61 * * * *');
+SELECT supamon_parse_schedule('* * * *');
+SELECT supamon_parse_schedule('0 0 * * Funday');
+SELECT supamon_parse_schedule('5/10 * * * *');
+SELECT supamon_parse_schedule('90 seconds');
+SELECT supamon_parse_schedule('@every_5m');
+SELECT supamon_parse_schedule(repeat('1,', 600) || '1 * * * *');
+SELECT supamon_next_run('0 0 $ * *', now(), 'GMT', '1.4');
+SELECT supamon_next_run('* * * * *', now(), 'Mars/Olympus_Mons');
+SELECT supamon_next_run('* * * * *', now(), 'GMT', 'latest');
+SELECT supamon_next_run('* * * * *', 'infinity');
+
+DROP FUNCTION fires(text, timestamptz, int, text);
+DROP EXTENSION supamon;

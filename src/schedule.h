@@ -1,0 +1,136 @@
+/*
+ * schedule.h
+ *		pg_cron's schedule language, as a pure C module (no backend headers).
+ *
+ * supamon predicts what pg_cron will do, so the parser follows pg_cron's own
+ * (Vixie cron's) character by character, including what it silently accepts,
+ * and the evaluator follows pg_cron's launcher: every UTC minute t is a fire
+ * time when the wall-clock time of t in the job's time zone matches.
+ *
+ * Times are int64 seconds since 1970-01-01 00:00 UTC.  Time zones come in
+ * through SmTimeZone, so the backend plugs in PostgreSQL's own zone code and
+ * the unit tests plug in theirs.
+ */
+#ifndef SUPAMON_SCHEDULE_H
+#define SUPAMON_SCHEDULE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* pg_cron versions whose schedule language differs. */
+typedef enum SmCronVersion
+{
+	SM_PGCRON_1_4 = 14,			/* 1.4 and older: cron syntax only */
+	SM_PGCRON_1_5 = 15,			/* adds "N seconds" and cron.timezone */
+	SM_PGCRON_1_6 = 16			/* adds "$"; @yearly/@annually never fire */
+} SmCronVersion;
+
+#define SM_PGCRON_NEWEST SM_PGCRON_1_6
+
+typedef enum SmKind
+{
+	SM_KIND_CRON,				/* five fields or an @ shortcut */
+	SM_KIND_INTERVAL,			/* "N seconds" */
+	SM_KIND_REBOOT				/* @reboot / @restart: once per server start */
+} SmKind;
+
+/* flags, as pg_cron keeps them */
+#define SM_MIN_STAR		0x01	/* minute field starts with '*' */
+#define SM_HR_STAR		0x02	/* hour field starts with '*' */
+#define SM_DOM_STAR		0x04	/* day-of-month field starts with '*' */
+#define SM_DOW_STAR		0x08	/* day-of-week field starts with '*' */
+#define SM_DOM_LAST		0x10	/* day-of-month is '$' */
+
+#define SM_MAX_WARNINGS 4
+#define SM_TEXT_LEN 160
+
+typedef struct SmSchedule
+{
+	SmKind		kind;
+	SmCronVersion version;		/* the pg_cron whose rules were applied */
+	uint64_t	minute;			/* bit m: minute m (0-59) */
+	uint32_t	hour;			/* bit h: hour h (0-23) */
+	uint32_t	dom;			/* bit d: day of month d (1-31) */
+	uint32_t	month;			/* bit m: month m (1-12) */
+	uint32_t	dow;			/* bit d: weekday d (0-6, Sunday 0) */
+	int			flags;			/* SM_*_STAR, SM_DOM_LAST */
+	int			interval_seconds;	/* SM_KIND_INTERVAL */
+	const char *shortcut;		/* "@daily" etc., or NULL */
+
+	/* Whether any clock time can ever fire (a reboot job never does). */
+	bool		can_fire;
+	char		never_reason[SM_TEXT_LEN];
+
+	/* Things pg_cron accepts silently that a user should know about. */
+	int			nwarnings;
+	char		warnings[SM_MAX_WARNINGS][SM_TEXT_LEN];
+} SmSchedule;
+
+/*
+ * Parses a schedule the way the given pg_cron version does.  Returns true and
+ * fills *out when that version accepts it; otherwise returns false with a
+ * reason in err (never longer than errlen - 1 bytes).
+ */
+extern bool sm_parse(const char *text, size_t len, SmCronVersion version,
+					 SmSchedule *out, char *err, size_t errlen);
+
+/*
+ * Reads a pg_cron version string ("1.4", "1.4-1", "1.6.4").  False when it is
+ * not one; versions older than 1.4 get 1.4's rules, newer than 1.6 get 1.6's.
+ */
+extern bool sm_parse_version(const char *text, SmCronVersion *version);
+extern const char *sm_version_name(SmCronVersion version);
+
+/*
+ * A time zone: the UTC offset in effect at an instant, and the next instant
+ * after it at which the offset may change (INT64_MAX when it never does).
+ * Returns false when the zone cannot answer (the search then gives up).
+ */
+typedef struct SmTimeZone
+{
+	bool		(*offset_at) (void *arg, int64_t t, int32_t *utc_offset,
+							  int64_t *next_change);
+	void	   *arg;
+} SmTimeZone;
+
+/* A zone that is always UTC (pg_cron before 1.5 evaluates in GMT). */
+extern const SmTimeZone sm_utc;
+
+typedef enum SmSearch
+{
+	SM_FOUND,
+	SM_NEVER,					/* the schedule has no fire time in that direction */
+	SM_NOT_CLOCK,				/* interval or reboot: not anchored to the clock */
+	SM_TZ_ERROR					/* the time zone could not answer */
+} SmSearch;
+
+/* The first fire time strictly after 'after'. */
+extern SmSearch sm_next(const SmSchedule *s, int64_t after,
+						const SmTimeZone *tz, int64_t *result);
+
+/* The last fire time at or before 'at'. */
+extern SmSearch sm_prev(const SmSchedule *s, int64_t at,
+						const SmTimeZone *tz, int64_t *result);
+
+/* Whether UTC minute t (a multiple of 60) is a fire time: pg_cron's test. */
+extern bool sm_fires_at(const SmSchedule *s, int64_t t, const SmTimeZone *tz);
+
+/* Civil calendar helpers, shared with the unit tests. */
+extern int64_t sm_days_from_civil(int y, int m, int d);
+extern void sm_civil_from_days(int64_t days, int *y, int *m, int *d);
+extern int	sm_days_in_month(int y, int m);
+
+/*
+ * A human description ("at 09:00, Monday through Friday") into buf.
+ */
+extern void sm_describe(const SmSchedule *s, char *buf, size_t buflen);
+
+/*
+ * The schedule as a JSON object (kind, fields, description, can_fire,
+ * warnings).  Returns the number of bytes the full text needs, excluding
+ * the terminator, like snprintf.
+ */
+extern size_t sm_to_json(const SmSchedule *s, char *buf, size_t buflen);
+
+#endif							/* SUPAMON_SCHEDULE_H */

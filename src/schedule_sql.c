@@ -1,0 +1,284 @@
+/*
+ * schedule_sql.c
+ *		SQL entry points of the schedule module, and the bridge from its
+ *		time-zone interface to PostgreSQL's own zone code.
+ *
+ *	supamon_parse_schedule(schedule, pg_cron_version) -> jsonb
+ *	supamon_next_run(schedule, after, tz, pg_cron_version) -> timestamptz
+ *	supamon_prev_run(schedule, at, tz, pg_cron_version) -> timestamptz
+ *
+ * A NULL pg_cron_version means the newest pg_cron supamon knows (1.6); a
+ * NULL time zone means GMT, which is what pg_cron before 1.5 uses.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/datetime.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "schedule.h"
+
+PG_FUNCTION_INFO_V1(supamon_parse_schedule);
+PG_FUNCTION_INFO_V1(supamon_next_run);
+PG_FUNCTION_INFO_V1(supamon_prev_run);
+
+static void SupamonTimeZone(const char *name, SmTimeZone *tz);
+static SmCronVersion SupamonCronVersion(const char *text);
+static void SupamonParseSchedule(const char *text, SmCronVersion version,
+								 SmSchedule *s);
+
+/* seconds between 1970-01-01 and PostgreSQL's epoch 2000-01-01 */
+#define UNIX_TO_PG_SECONDS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+
+/* How much of a bad schedule an error message quotes. */
+#define SHOWN_SCHEDULE_BYTES 80
+
+/*
+ * The zone interface over a pg_tz: pg_next_dst_boundary gives both the
+ * offset at t and the next change in one binary search.
+ */
+static bool
+pg_offset_at(void *arg, int64_t t, int32_t *utc_offset, int64_t *next_change)
+{
+	pg_time_t	tt = (pg_time_t) t;
+	long int	before_gmtoff,
+				after_gmtoff;
+	int			before_isdst,
+				after_isdst;
+	pg_time_t	boundary;
+	int			r;
+
+	r = pg_next_dst_boundary(&tt, &before_gmtoff, &before_isdst, &boundary,
+							 &after_gmtoff, &after_isdst, (const pg_tz *) arg);
+	if (r < 0)
+		return false;
+	*utc_offset = (int32_t) before_gmtoff;
+	*next_change = (r == 1 && boundary > t) ? (int64_t) boundary : INT64_MAX;
+	return true;
+}
+
+static void
+SupamonTimeZone(const char *name, SmTimeZone *tz)
+{
+	pg_tz	   *zone = pg_tzset(name);
+
+	if (zone == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" not recognized", name),
+				 errhint("Use a name from pg_timezone_names, such as \"Europe/Berlin\" or \"GMT\".")));
+	if (!pg_tz_acceptable(zone))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("time zone \"%s\" appears to use leap seconds", name),
+				 errdetail("PostgreSQL does not support leap seconds.")));
+	tz->offset_at = pg_offset_at;
+	tz->arg = zone;
+}
+
+static SmCronVersion
+SupamonCronVersion(const char *text)
+{
+	SmCronVersion version;
+
+	if (text == NULL)
+		return SM_PGCRON_NEWEST;
+	if (!sm_parse_version(text, &version))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid pg_cron version \"%s\"", text),
+				 errhint("Use a version such as \"1.4\", \"1.5\" or \"1.6\", as in pg_extension.extversion.")));
+	return version;
+}
+
+static void
+SupamonParseSchedule(const char *text, SmCronVersion version, SmSchedule *s)
+{
+	char		reason[256];
+	size_t		len = strlen(text);
+
+	if (!sm_parse(text, len, version, s, reason, sizeof(reason)))
+	{
+		int			shown = pg_mbcliplen(text, (int) len, SHOWN_SCHEDULE_BYTES);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid schedule \"%.*s\"%s for %s", shown, text,
+						shown < (int) len ? "..." : "", sm_version_name(version)),
+				 errdetail("%s.", reason),
+				 errhint("pg_cron takes five fields (minute hour day-of-month month day-of-week), "
+						 "an @ shortcut such as @daily, or \"N seconds\" with N from 1 to 59.")));
+	}
+}
+
+/* What a function call needs, kept across calls with the same arguments. */
+typedef struct ScheduleCache
+{
+	char	   *schedule;
+	SmCronVersion version;
+	SmSchedule	parsed;
+	char	   *tzname;
+	SmTimeZone	tz;
+} ScheduleCache;
+
+/*
+ * The parsed schedule and zone for this call, from fn_extra when the
+ * arguments are those of the previous call (the common case: one schedule
+ * evaluated for many rows).
+ */
+static ScheduleCache *
+cached_schedule(FunctionCallInfo fcinfo, int tz_arg, int version_arg)
+{
+	ScheduleCache *cache = fcinfo->flinfo->fn_extra;
+	char	   *schedule = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *version_text = PG_ARGISNULL(version_arg) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(version_arg));
+	char	   *tzname = (tz_arg < 0 || PG_ARGISNULL(tz_arg)) ? pstrdup("GMT") :
+		text_to_cstring(PG_GETARG_TEXT_PP(tz_arg));
+	SmCronVersion version = SupamonCronVersion(version_text);
+
+	if (cache == NULL)
+	{
+		cache = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(ScheduleCache));
+		fcinfo->flinfo->fn_extra = cache;
+	}
+	if (cache->schedule == NULL || cache->version != version ||
+		strcmp(cache->schedule, schedule) != 0)
+	{
+		SmSchedule	parsed;
+
+		SupamonParseSchedule(schedule, version, &parsed);
+		if (cache->schedule)
+			pfree(cache->schedule);
+		cache->schedule = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, schedule);
+		cache->version = version;
+		cache->parsed = parsed;
+	}
+	if (cache->tzname == NULL || strcmp(cache->tzname, tzname) != 0)
+	{
+		SmTimeZone	tz;
+
+		SupamonTimeZone(tzname, &tz);
+		if (cache->tzname)
+			pfree(cache->tzname);
+		cache->tzname = MemoryContextStrdup(fcinfo->flinfo->fn_mcxt, tzname);
+		cache->tz = tz;
+	}
+	return cache;
+}
+
+static int64
+timestamptz_to_unix(TimestampTz t, const char *what)
+{
+	if (TIMESTAMP_NOT_FINITE(t))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("%s must be a finite time", what)));
+	/* floor to the second: fire times are whole minutes */
+	return (t >= 0 ? t / USECS_PER_SEC : -((-t + USECS_PER_SEC - 1) / USECS_PER_SEC))
+		+ UNIX_TO_PG_SECONDS;
+}
+
+static TimestampTz
+unix_to_timestamptz(int64 t)
+{
+	return (TimestampTz) ((t - UNIX_TO_PG_SECONDS) * USECS_PER_SEC);
+}
+
+/*
+ * supamon_parse_schedule(schedule text, pg_cron_version text DEFAULT NULL)
+ */
+Datum
+supamon_parse_schedule(PG_FUNCTION_ARGS)
+{
+	SmSchedule	s;
+	char	   *schedule;
+	SmCronVersion version;
+	size_t		need;
+	char	   *json;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	schedule = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	version = SupamonCronVersion(PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1)));
+	SupamonParseSchedule(schedule, version, &s);
+
+	need = sm_to_json(&s, NULL, 0);
+	json = palloc(need + 1);
+	sm_to_json(&s, json, need + 1);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
+}
+
+/*
+ * supamon_next_run(schedule text, after timestamptz, tz text DEFAULT 'GMT',
+ *					pg_cron_version text DEFAULT NULL)
+ *
+ * NULL when the schedule never fires on the clock.  An interval schedule
+ * is anchored at its previous start: 'after' is taken to be that start.
+ */
+Datum
+supamon_next_run(PG_FUNCTION_ARGS)
+{
+	ScheduleCache *c;
+	int64		after;
+	int64_t		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	c = cached_schedule(fcinfo, 2, 3);
+	if (c->parsed.kind == SM_KIND_INTERVAL)
+		PG_RETURN_TIMESTAMPTZ(PG_GETARG_TIMESTAMPTZ(1) +
+							  (int64) c->parsed.interval_seconds * USECS_PER_SEC);
+	after = timestamptz_to_unix(PG_GETARG_TIMESTAMPTZ(1), "after");
+	switch (sm_next(&c->parsed, after, &c->tz, &result))
+	{
+		case SM_FOUND:
+			PG_RETURN_TIMESTAMPTZ(unix_to_timestamptz(result));
+		case SM_TZ_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("time zone \"%s\" could not be evaluated", c->tzname)));
+			break;
+		default:
+			break;
+	}
+	PG_RETURN_NULL();
+}
+
+/*
+ * supamon_prev_run(schedule text, at timestamptz, tz text DEFAULT 'GMT',
+ *					pg_cron_version text DEFAULT NULL)
+ *
+ * The last fire time at or before 'at'; NULL when there is none on the clock
+ * (never-firing, @reboot and interval schedules).
+ */
+Datum
+supamon_prev_run(PG_FUNCTION_ARGS)
+{
+	ScheduleCache *c;
+	int64		at;
+	int64_t		result;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	c = cached_schedule(fcinfo, 2, 3);
+	at = timestamptz_to_unix(PG_GETARG_TIMESTAMPTZ(1), "at");
+	switch (sm_prev(&c->parsed, at, &c->tz, &result))
+	{
+		case SM_FOUND:
+			PG_RETURN_TIMESTAMPTZ(unix_to_timestamptz(result));
+		case SM_TZ_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("time zone \"%s\" could not be evaluated", c->tzname)));
+			break;
+		default:
+			break;
+	}
+	PG_RETURN_NULL();
+}

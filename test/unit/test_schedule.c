@@ -1,0 +1,593 @@
+/*
+ * test_schedule.c
+ *		Unit tests of the schedule module: pg_cron's verdict on schedules,
+ *		next and previous fire times in UTC and across DST, and a property
+ *		test against a brute-force minute-by-minute evaluation in real zones
+ *		(the C library's zone code, independent of PostgreSQL's).
+ */
+#define _GNU_SOURCE
+#include "schedule.h"
+#include "unit.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- a time zone from the C library: TZ names a zone of the system ---- */
+
+typedef struct LibcZone
+{
+	/* the last segment found, so walks forward in time stay cheap */
+	int64_t		from;
+	int64_t		until;
+	int32_t		offset;
+} LibcZone;
+
+static int32_t
+libc_offset(int64_t t)
+{
+	time_t		tt = (time_t) t;
+	struct tm	tm;
+
+	localtime_r(&tt, &tm);
+	return (int32_t) tm.tm_gmtoff;
+}
+
+/*
+ * The offset at t and the next change, found by stepping 6 hours at a time
+ * (zones never change twice within 6 hours) and bisecting to the second.
+ * Beyond two years without a change, "may change" is reported at that point.
+ */
+static bool
+libc_offset_at(void *arg, int64_t t, int32_t *offset, int64_t *next_change)
+{
+	LibcZone   *z = arg;
+	int64_t		lo,
+				hi;
+	int32_t		off;
+
+	if (t >= z->from && t < z->until)
+	{
+		*offset = z->offset;
+		*next_change = z->until;
+		return true;
+	}
+	off = libc_offset(t);
+	lo = t;
+	hi = t;
+	for (;;)
+	{
+		hi = lo + 6 * 3600;
+		if (hi - t > 2 * 366 * 86400)
+		{
+			lo = hi;
+			break;
+		}
+		if (libc_offset(hi) != off)
+		{
+			while (hi - lo > 1)
+			{
+				int64_t		mid = lo + (hi - lo) / 2;
+
+				if (libc_offset(mid) == off)
+					lo = mid;
+				else
+					hi = mid;
+			}
+			lo = hi;
+			break;
+		}
+		lo = hi;
+	}
+	z->from = t;
+	z->until = lo;
+	z->offset = off;
+	*offset = off;
+	*next_change = lo;
+	return true;
+}
+
+static LibcZone libc_zone;
+static SmTimeZone zone = {libc_offset_at, &libc_zone};
+
+static void
+use_zone(const char *name)
+{
+	setenv("TZ", name, 1);
+	tzset();
+	memset(&libc_zone, 0, sizeof(libc_zone));
+}
+
+/* ---- helpers ---- */
+
+static int64_t
+ts(int y, int m, int d, int h, int mi)
+{
+	return sm_days_from_civil(y, m, d) * 86400 + h * 3600 + mi * 60;
+}
+
+static void
+fmt_ts(int64_t t, char *buf)
+{
+	int			y,
+				m,
+				d;
+	int64_t		days = t >= 0 ? t / 86400 : -((-t + 86399) / 86400);
+	int64_t		rem = t - days * 86400;
+
+	sm_civil_from_days(days, &y, &m, &d);
+	sprintf(buf, "%04d-%02d-%02d %02d:%02d UTC", y, m, d, (int) (rem / 3600),
+			(int) (rem % 3600 / 60));
+}
+
+static bool
+parse(const char *text, SmCronVersion v, SmSchedule *s)
+{
+	char		err[256];
+
+	return sm_parse(text, strlen(text), v, s, err, sizeof(err));
+}
+
+static void
+check_next(const char *sched, const SmTimeZone *tz, int64_t after, int64_t want)
+{
+	SmSchedule	s;
+	int64_t		got = 0;
+	char		a[40],
+				b[40];
+
+	if (!parse(sched, SM_PGCRON_1_6, &s))
+	{
+		CHECK(false, "\"%s\" did not parse", sched);
+		return;
+	}
+	CHECK(sm_next(&s, after, tz, &got) == SM_FOUND && got == want,
+		  "next(\"%s\") = %s, want %s", sched, (fmt_ts(got, a), a), (fmt_ts(want, b), b));
+}
+
+static void
+check_prev(const char *sched, const SmTimeZone *tz, int64_t at, int64_t want)
+{
+	SmSchedule	s;
+	int64_t		got = 0;
+	char		a[40],
+				b[40];
+
+	if (!parse(sched, SM_PGCRON_1_6, &s))
+	{
+		CHECK(false, "\"%s\" did not parse", sched);
+		return;
+	}
+	CHECK(sm_prev(&s, at, tz, &got) == SM_FOUND && got == want,
+		  "prev(\"%s\") = %s, want %s", sched, (fmt_ts(got, a), a), (fmt_ts(want, b), b));
+}
+
+/* ---- what pg_cron accepts ---- */
+
+typedef struct Verdict
+{
+	const char *text;
+	bool		v14;
+	bool		v15;
+	bool		v16;
+} Verdict;
+
+static const Verdict verdicts[] = {
+	{"* * * * *", true, true, true},
+	{"*/5 * * * *", true, true, true},
+	{"0 */2 * * *", true, true, true},
+	{"0 9 * * 1-5", true, true, true},
+	{"*/5 9-17 * * *", true, true, true},
+	{"1-30/7 * * * *", true, true, true},
+	{"0 0 1,15 * *", true, true, true},
+	{"0 0 * jan,JUL *", true, true, true},
+	{"0 0 * * mon-FRI", true, true, true},
+	{"0 0 * * 7", true, true, true},
+	{"0 0 * * 0", true, true, true},
+	{"  0   0 * * *  ", true, true, true},
+	{"0\t0\t*\t*\t*", true, true, true},
+	{"* * * * * extra fields", true, true, true},
+	{"5% * * * *", true, true, true},
+	{"1-5-7 * * * *", true, true, true},
+	{"*/100 * * * *", true, true, true},
+	{"@hourly", true, true, true},
+	{"@daily", true, true, true},
+	{"@midnight", true, true, true},
+	{"@weekly", true, true, true},
+	{"@monthly", true, true, true},
+	{"@yearly", true, true, true},
+	{"@annually", true, true, true},
+	{"@reboot", true, true, true},
+	{"@daily now", true, true, true},
+	{"0 0 $ * *", false, false, true},
+	{"0 12 $ 2 *", false, false, true},
+	{"30 seconds", false, true, true},
+	{"1 second", false, true, true},
+	{"59 SECONDS", false, true, true},
+	{"  7 seconds  ", false, true, true},
+	{"7seconds", false, true, true},
+	{"+7 seconds", false, true, true},
+	{"", false, false, false},
+	{"   ", false, false, false},
+	{"* * * *", false, false, false},
+	{"60 * * * *", false, false, false},
+	{"* 24 * * *", false, false, false},
+	{"* * 0 * *", false, false, false},
+	{"* * 32 * *", false, false, false},
+	{"* * * 13 *", false, false, false},
+	{"* * * 0 *", false, false, false},
+	{"* * * * 8", false, false, false},
+	{"5/10 * * * *", false, false, false},
+	{"*/0 * * * *", false, false, false},
+	{"5-64/30 * * * *", false, false, false},
+	{"60 seconds", false, false, false},
+	{"0 seconds", false, false, false},
+	{"-5 seconds", false, false, false},
+	{"30 second x", false, false, false},
+	{"30 seconds x", false, false, false},
+	{"30 second ", false, false, false},
+	{"30 secs", false, false, false},
+	{"@Daily", false, false, false},
+	{"@every 5m", false, false, false},
+	{"@", false, false, false},
+	{"L * * * *", false, false, false},
+	{"? * * * *", false, false, false},
+	{"1,,2 * * * *", false, false, false},
+	{"1, * * * *", false, false, false},
+	{"a * * * *", false, false, false},
+	{"* * * January *", false, false, false},
+	{"* * * * Monday", false, false, false},
+	{"$ * * * *", false, false, false},
+	{"0 0 $5 * *", false, false, false},
+	{"0 0 1,$ * *", false, false, false},
+	{"*/Mon * * * *", false, false, false},
+	{"# a comment", false, false, false},
+};
+
+static void
+test_verdicts(void)
+{
+	SmSchedule	s;
+	char		err[256];
+
+	for (size_t i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++)
+	{
+		const Verdict *v = &verdicts[i];
+		bool		got14 = sm_parse(v->text, strlen(v->text), SM_PGCRON_1_4, &s, err, sizeof(err));
+		bool		got15 = sm_parse(v->text, strlen(v->text), SM_PGCRON_1_5, &s, err, sizeof(err));
+		bool		got16 = sm_parse(v->text, strlen(v->text), SM_PGCRON_1_6, &s, err, sizeof(err));
+
+		CHECK(got14 == v->v14 && got15 == v->v15 && got16 == v->v16,
+			  "\"%s\": 1.4 %d 1.5 %d 1.6 %d (%s)", v->text, got14, got15, got16, err);
+		if (!got16)
+			CHECK(err[0] != '\0', "\"%s\" rejected without a reason", v->text);
+	}
+
+	/* a reason names the field and the value */
+	sm_parse("0 25 * * *", 10, SM_PGCRON_1_6, &s, err, sizeof(err));
+	CHECK(strcmp(err, "hour field: 25 is out of range 0-23") == 0, "%s", err);
+	sm_parse("0 0 * * Funday", 14, SM_PGCRON_1_6, &s, err, sizeof(err));
+	CHECK(strstr(err, "day-of-week") && strstr(err, "Funday"), "%s", err);
+	sm_parse("30 seconds", 10, SM_PGCRON_1_4, &s, err, sizeof(err));
+	CHECK(strstr(err, "1.5") != NULL, "%s", err);
+	sm_parse("0 0 $ * *", 9, SM_PGCRON_1_5, &s, err, sizeof(err));
+	CHECK(strstr(err, "1.6") != NULL, "%s", err);
+
+	/* a long schedule is rejected, as pg_cron's 1000-byte buffer does */
+	{
+		char		longs[1200];
+
+		memset(longs, ' ', sizeof(longs));
+		memcpy(longs + 1100, "* * * * *", 9);
+		CHECK(!sm_parse(longs, 1109, SM_PGCRON_1_6, &s, err, sizeof(err)), "long schedule accepted");
+	}
+}
+
+static void
+test_fields(void)
+{
+	SmSchedule	s;
+
+	CHECK(parse("*/5 9-17 * * *", SM_PGCRON_1_6, &s), "parse");
+	CHECK(s.minute == 0x0842108421084210ull >> 4 || s.minute != 0, "minute bits");
+	for (int m = 0; m < 60; m++)
+		CHECK(((s.minute >> m) & 1) == (m % 5 == 0), "minute %d", m);
+	for (int h = 0; h < 24; h++)
+		CHECK(((s.hour >> h) & 1) == (h >= 9 && h <= 17), "hour %d", h);
+	CHECK((s.flags & SM_MIN_STAR) && !(s.flags & SM_HR_STAR), "flags %x", s.flags);
+
+	CHECK(parse("0 0 * * 7", SM_PGCRON_1_6, &s) && s.dow == 1, "Sunday as 7: %x", s.dow);
+	CHECK(parse("0 0 * * Sun,sat", SM_PGCRON_1_6, &s) && s.dow == 0x41, "Sun,Sat: %x", s.dow);
+	CHECK(parse("0 0 * * mon-fri", SM_PGCRON_1_6, &s) && s.dow == 0x3e, "Mon-Fri: %x", s.dow);
+	CHECK(parse("0 0 1 jan-mar *", SM_PGCRON_1_6, &s) && s.month == 0xe, "Jan-Mar: %x", s.month);
+	CHECK(parse("1-30/7 * * * *", SM_PGCRON_1_6, &s) &&
+		  s.minute == ((1ull << 1) | (1ull << 8) | (1ull << 15) | (1ull << 22) | (1ull << 29)),
+		  "1-30/7: %llx", (unsigned long long) s.minute);
+	CHECK(parse("*/100 * * * *", SM_PGCRON_1_6, &s) && s.minute == 1, "*/100 is minute 0");
+
+	/* day rules */
+	CHECK(parse("0 0 1 * 1", SM_PGCRON_1_6, &s) && !(s.flags & (SM_DOM_STAR | SM_DOW_STAR)), "OR");
+	CHECK(parse("0 0 */2 * 1", SM_PGCRON_1_6, &s) && (s.flags & SM_DOM_STAR), "*/2 counts as a star");
+
+	/* quirks: warnings, never-firing schedules */
+	CHECK(parse("* * * * * extra", SM_PGCRON_1_6, &s) && s.nwarnings == 1 && s.can_fire,
+		  "trailing field warns");
+	CHECK(parse("5-1 * * * *", SM_PGCRON_1_6, &s) && !s.can_fire && s.nwarnings == 1,
+		  "reversed range never fires");
+	CHECK(parse("0 0 * * mon-sun", SM_PGCRON_1_6, &s) && !s.can_fire, "Mon-Sun (1-0) selects nothing");
+	CHECK(parse("0 0 30 2 *", SM_PGCRON_1_6, &s) && !s.can_fire, "February 30 never fires");
+	CHECK(parse("0 0 31 4,6,9,11 *", SM_PGCRON_1_6, &s) && !s.can_fire, "31st of a 30-day month");
+	CHECK(parse("0 0 31 4,5 *", SM_PGCRON_1_6, &s) && s.can_fire, "May 31 fires");
+	CHECK(parse("@yearly", SM_PGCRON_1_6, &s) && !s.can_fire && s.nwarnings == 1, "@yearly in 1.6");
+	CHECK(parse("@yearly", SM_PGCRON_1_4, &s) && s.can_fire && s.month == 2, "@yearly in 1.4");
+	CHECK(parse("@reboot", SM_PGCRON_1_6, &s) && s.kind == SM_KIND_REBOOT && !s.can_fire, "@reboot");
+	CHECK(parse("30 seconds", SM_PGCRON_1_6, &s) && s.kind == SM_KIND_INTERVAL &&
+		  s.interval_seconds == 30, "30 seconds");
+
+	{
+		SmCronVersion v;
+
+		CHECK(sm_parse_version("1.4-1", &v) && v == SM_PGCRON_1_4, "1.4-1");
+		CHECK(sm_parse_version("1.5", &v) && v == SM_PGCRON_1_5, "1.5");
+		CHECK(sm_parse_version("1.6.4", &v) && v == SM_PGCRON_1_6, "1.6.4");
+		CHECK(sm_parse_version("1.3", &v) && v == SM_PGCRON_1_4, "1.3");
+		CHECK(sm_parse_version("2.0", &v) && v == SM_PGCRON_1_6, "2.0");
+		CHECK(!sm_parse_version("one", &v) && !sm_parse_version("1", &v) &&
+			  !sm_parse_version("1.x", &v), "bad versions");
+	}
+}
+
+static void
+test_describe(void)
+{
+	SmSchedule	s;
+	char		buf[512];
+
+	parse("0 9 * * 1-5", SM_PGCRON_1_6, &s);
+	sm_describe(&s, buf, sizeof(buf));
+	CHECK(strcmp(buf, "at 09:00, on Monday through Friday") == 0, "%s", buf);
+	parse("*/5 9-17 * * *", SM_PGCRON_1_6, &s);
+	sm_describe(&s, buf, sizeof(buf));
+	CHECK(strcmp(buf, "every 5 minutes, during hours 9-17") == 0, "%s", buf);
+	parse("0 */2 * * *", SM_PGCRON_1_6, &s);
+	sm_describe(&s, buf, sizeof(buf));
+	CHECK(strcmp(buf, "at minute 0, every 2 hours") == 0, "%s", buf);
+	parse("0 12 $ 2 *", SM_PGCRON_1_6, &s);
+	sm_describe(&s, buf, sizeof(buf));
+	CHECK(strcmp(buf, "at 12:00, on the last day of the month, in February") == 0, "%s", buf);
+
+	/* JSON: the length is reported even when the buffer is too small */
+	{
+		size_t		need = sm_to_json(&s, buf, 8);
+
+		CHECK(need > 8 && strlen(buf) == 7, "truncated json %zu", need);
+		CHECK(sm_to_json(&s, buf, sizeof(buf)) == need && buf[need - 1] == '}', "%s", buf);
+	}
+}
+
+static void
+test_utc(void)
+{
+	check_next("* * * * *", &sm_utc, ts(2026, 11, 29, 12, 0), ts(2026, 11, 29, 12, 1));
+	check_next("* * * * *", &sm_utc, ts(2026, 11, 29, 12, 0) + 30, ts(2026, 11, 29, 12, 1));
+	check_prev("* * * * *", &sm_utc, ts(2026, 11, 29, 12, 0) + 30, ts(2026, 11, 29, 12, 0));
+	check_prev("* * * * *", &sm_utc, ts(2026, 11, 29, 12, 0), ts(2026, 11, 29, 12, 0));
+	check_next("0 */2 * * *", &sm_utc, ts(2026, 1, 1, 1, 0), ts(2026, 1, 1, 2, 0));
+	check_next("0 */2 * * *", &sm_utc, ts(2026, 1, 1, 2, 0), ts(2026, 1, 1, 4, 0));
+	check_next("0 */2 * * *", &sm_utc, ts(2026, 12, 31, 23, 0), ts(2027, 1, 1, 0, 0));
+	/* 2026-11-27 is a Friday, 2026-11-30 a Monday */
+	check_next("0 9 * * 1-5", &sm_utc, ts(2026, 11, 27, 10, 0), ts(2026, 11, 30, 9, 0));
+	check_prev("0 9 * * 1-5", &sm_utc, ts(2026, 11, 30, 8, 0), ts(2026, 11, 27, 9, 0));
+	check_next("*/5 9-17 * * *", &sm_utc, ts(2026, 11, 29, 17, 56), ts(2026, 11, 30, 9, 0));
+	check_prev("*/5 9-17 * * *", &sm_utc, ts(2026, 11, 29, 8, 0), ts(2026, 11, 28, 17, 55));
+	check_next("0 0 29 2 *", &sm_utc, ts(2026, 3, 1, 0, 0), ts(2028, 2, 29, 0, 0));
+	check_prev("0 0 29 2 *", &sm_utc, ts(2026, 3, 1, 0, 0), ts(2024, 2, 29, 0, 0));
+	check_next("0 0 29 2 *", &sm_utc, ts(2096, 3, 1, 0, 0), ts(2104, 2, 29, 0, 0));
+	check_next("0 12 $ 2 *", &sm_utc, ts(2026, 1, 1, 0, 0), ts(2026, 2, 28, 12, 0));
+	check_next("0 12 $ 2 *", &sm_utc, ts(2027, 3, 1, 0, 0), ts(2028, 2, 29, 12, 0));
+	check_prev("0 12 $ 2 *", &sm_utc, ts(2028, 2, 29, 11, 0), ts(2027, 2, 28, 12, 0));
+	check_next("0 0 $ * *", &sm_utc, ts(2026, 4, 29, 12, 0), ts(2026, 4, 30, 0, 0));
+	check_next("0 0 1 * 1", &sm_utc, ts(2026, 11, 29, 0, 0), ts(2026, 11, 30, 0, 0));
+	check_next("0 0 1 * 1", &sm_utc, ts(2026, 11, 30, 0, 0), ts(2026, 12, 1, 0, 0));
+	check_next("0 0 */2 * 1", &sm_utc, ts(2026, 11, 29, 0, 0), ts(2026, 12, 7, 0, 0));
+	check_next("@weekly", &sm_utc, ts(2026, 11, 29, 0, 0), ts(2026, 12, 6, 0, 0));
+	check_next("@monthly", &sm_utc, ts(2026, 11, 29, 0, 0), ts(2026, 12, 1, 0, 0));
+
+	{
+		SmSchedule	s;
+		int64_t		t;
+
+		parse("@yearly", SM_PGCRON_1_4, &s);
+		CHECK(sm_next(&s, ts(2026, 6, 1, 0, 0), &sm_utc, &t) == SM_FOUND &&
+			  t == ts(2027, 1, 1, 0, 0), "@yearly in 1.4");
+		parse("@yearly", SM_PGCRON_1_6, &s);
+		CHECK(sm_next(&s, ts(2026, 6, 1, 0, 0), &sm_utc, &t) == SM_NEVER, "@yearly in 1.6");
+		parse("0 0 30 2 *", SM_PGCRON_1_6, &s);
+		CHECK(sm_prev(&s, ts(2026, 6, 1, 0, 0), &sm_utc, &t) == SM_NEVER, "Feb 30");
+		parse("30 seconds", SM_PGCRON_1_6, &s);
+		CHECK(sm_next(&s, 0, &sm_utc, &t) == SM_NOT_CLOCK, "interval");
+	}
+}
+
+static void
+test_dst(void)
+{
+	use_zone("Europe/Berlin");
+	/* 2026-03-29: 02:00 CET becomes 03:00 CEST; 02:30 does not exist */
+	check_next("30 2 * * *", &zone, ts(2026, 3, 28, 2, 0), ts(2026, 3, 30, 0, 30));
+	check_prev("30 2 * * *", &zone, ts(2026, 3, 30, 0, 0), ts(2026, 3, 28, 1, 30));
+	/* 2026-10-25: 03:00 CEST becomes 02:00 CET; 02:30 happens twice */
+	check_next("30 2 * * *", &zone, ts(2026, 10, 25, 0, 0), ts(2026, 10, 25, 0, 30));
+	check_next("30 2 * * *", &zone, ts(2026, 10, 25, 0, 30), ts(2026, 10, 25, 1, 30));
+	check_prev("30 2 * * *", &zone, ts(2026, 10, 25, 1, 0), ts(2026, 10, 25, 0, 30));
+	/* the last fire before a change, seen from after it */
+	check_prev("59 1 * * *", &zone, ts(2026, 3, 29, 1, 30), ts(2026, 3, 29, 0, 59));
+	check_next("0 9 * * *", &zone, ts(2026, 3, 29, 0, 0), ts(2026, 3, 29, 7, 0));
+	check_next("0 9 * * *", &zone, ts(2026, 3, 28, 9, 0), ts(2026, 3, 29, 7, 0));
+	/*
+	 * 2024-03-31 (the last day of March) is 23 hours long: on March 30 at
+	 * 23:00 CET, 24 hours later is already April 1, so pg_cron's "$" fires.
+	 */
+	check_next("0 23 $ 3 *", &zone, ts(2024, 3, 1, 0, 0), ts(2024, 3, 30, 22, 0));
+	check_next("0 23 $ 3 *", &zone, ts(2024, 3, 30, 22, 0), ts(2024, 3, 31, 21, 0));
+	check_prev("0 23 $ 3 *", &zone, ts(2024, 3, 31, 20, 0), ts(2024, 3, 30, 22, 0));
+
+	use_zone("America/New_York");
+	/* 2026-11-01 is 25 hours long: its first hour is also "$" */
+	check_next("30 0 $ * *", &zone, ts(2026, 10, 30, 12, 0), ts(2026, 10, 31, 4, 30));
+	check_next("30 0 $ * *", &zone, ts(2026, 10, 31, 4, 30), ts(2026, 11, 1, 4, 30));
+	check_next("30 0 $ * *", &zone, ts(2026, 11, 1, 4, 30), ts(2026, 12, 1, 5, 30) - 86400);
+	use_zone("UTC");
+}
+
+/* ---- property test: the engine against minute-by-minute evaluation ---- */
+
+static const char *const zones[] = {
+	"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
+	"Asia/Kathmandu", "America/Sao_Paulo", "Pacific/Chatham"
+};
+
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned) (rng % n);
+}
+
+static void
+random_field(char *buf, int low, int high)
+{
+	int			a = low + (int) rnd((unsigned) (high - low + 1));
+	int			b = low + (int) rnd((unsigned) (high - low + 1));
+
+	if (a > b)
+	{
+		int			t = a;
+
+		a = b;
+		b = t;
+	}
+	switch (rnd(8))
+	{
+		case 0:
+		case 1:
+			strcpy(buf, "*");
+			break;
+		case 2:
+			sprintf(buf, "*/%d", 1 + (int) rnd(12));
+			break;
+		case 3:
+			sprintf(buf, "%d", a);
+			break;
+		case 4:
+			sprintf(buf, "%d-%d", a, b);
+			break;
+		case 5:
+			sprintf(buf, "%d-%d/%d", a, b, 1 + (int) rnd(5));
+			break;
+		case 6:
+			sprintf(buf, "%d,%d", a, b);
+			break;
+		default:
+			sprintf(buf, "%d,%d-%d", b, a, b);
+			break;
+	}
+}
+
+static void
+random_schedule(char *buf)
+{
+	char		f[5][32];
+
+	random_field(f[0], 0, 59);
+	random_field(f[1], 0, 23);
+	random_field(f[2], 1, 31);
+	random_field(f[3], 1, 12);
+	random_field(f[4], 0, 7);
+	if (rnd(8) == 0)
+		strcpy(f[2], "$");
+	sprintf(buf, "%s %s %s %s %s", f[0], f[1], f[2], f[3], f[4]);
+}
+
+#define WINDOW (3 * 86400)
+
+static void
+test_against_brute_force(int rounds)
+{
+	int			checked = 0;
+
+	for (size_t zi = 0; zi < sizeof(zones) / sizeof(zones[0]); zi++)
+	{
+		use_zone(zones[zi]);
+		for (int i = 0; i < rounds; i++)
+		{
+			char		text[200];
+			SmSchedule	s;
+			int64_t		at,
+						got,
+						t;
+			SmSearch	r;
+
+			random_schedule(text);
+			if (!parse(text, SM_PGCRON_1_6, &s) || !s.can_fire)
+				continue;
+			/* around DST changes of 2024-2027, or anywhere */
+			at = ts(2024 + (int) rnd(4), 1 + (int) rnd(12), 1 + (int) rnd(28),
+					(int) rnd(24), (int) rnd(60)) + (int64_t) rnd(60);
+			memset(&libc_zone, 0, sizeof(libc_zone));
+
+			r = sm_next(&s, at, &zone, &got);
+			CHECK(r == SM_FOUND, "next(\"%s\") in %s: %d", text, zones[zi], r);
+			if (r == SM_FOUND)
+			{
+				CHECK(got > at && got % 60 == 0 && sm_fires_at(&s, got, &zone),
+					  "next(\"%s\") in %s is no fire time", text, zones[zi]);
+				memset(&libc_zone, 0, sizeof(libc_zone));
+				for (t = (at / 60 + 1) * 60; t < got && t < at + WINDOW; t += 60)
+					if (sm_fires_at(&s, t, &zone))
+						break;
+				CHECK(t >= got || t >= at + WINDOW,
+					  "next(\"%s\") in %s after %lld skipped %lld (got %lld)", text,
+					  zones[zi], (long long) at, (long long) t, (long long) got);
+			}
+
+			memset(&libc_zone, 0, sizeof(libc_zone));
+			r = sm_prev(&s, at, &zone, &got);
+			CHECK(r == SM_FOUND, "prev(\"%s\") in %s: %d", text, zones[zi], r);
+			if (r == SM_FOUND)
+			{
+				CHECK(got <= at && got % 60 == 0 && sm_fires_at(&s, got, &zone),
+					  "prev(\"%s\") in %s is no fire time", text, zones[zi]);
+				memset(&libc_zone, 0, sizeof(libc_zone));
+				for (t = got + 60; t <= at && t <= got + WINDOW; t += 60)
+					if (sm_fires_at(&s, t, &zone))
+						break;
+				CHECK(t > at || t > got + WINDOW,
+					  "prev(\"%s\") in %s at %lld skipped %lld (got %lld)", text,
+					  zones[zi], (long long) at, (long long) t, (long long) got);
+			}
+			checked++;
+		}
+	}
+	CHECK(checked > rounds, "only %d schedules checked", checked);
+	use_zone("UTC");
+}
+
+int
+main(int argc, char **argv)
+{
+	int			rounds = argc > 1 ? atoi(argv[1]) : 300;
+
+	use_zone("UTC");
+	test_verdicts();
+	test_fields();
+	test_describe();
+	test_utc();
+	test_dst();
+	test_against_brute_force(rounds);
+	return unit_finish("schedule");
+}
