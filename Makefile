@@ -13,6 +13,11 @@ PURE_SRCS = \
 OBJS = \
 	$(PURE_SRCS:.c=.o) \
 	src/schedule_sql.o \
+	src/remote.o \
+	src/collect.o \
+	src/inventory.o \
+	src/audit.o \
+	src/project.o \
 	src/supamon.o \
 	src/worker.o
 

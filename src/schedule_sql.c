@@ -12,6 +12,8 @@
  */
 #include "postgres.h"
 
+#include <time.h>
+
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "pgtime.h"
@@ -21,6 +23,7 @@
 #include "utils/timestamp.h"
 
 #include "schedule.h"
+#include "schedule_sql.h"
 
 PG_FUNCTION_INFO_V1(supamon_parse_schedule);
 PG_FUNCTION_INFO_V1(supamon_next_run);
@@ -59,6 +62,48 @@ pg_offset_at(void *arg, int64_t t, int32_t *utc_offset, int64_t *next_change)
 		return false;
 	*utc_offset = (int32_t) before_gmtoff;
 	*next_change = (r == 1 && boundary > t) ? (int64_t) boundary : INT64_MAX;
+	return true;
+}
+
+bool
+SupamonLookupTimeZone(const char *name, SmTimeZone *tz)
+{
+	pg_tz	   *zone = pg_tzset(name);
+
+	if (zone == NULL || !pg_tz_acceptable(zone))
+		return false;
+	tz->offset_at = pg_offset_at;
+	tz->arg = zone;
+	return true;
+}
+
+bool
+SupamonScheduleGapMinutes(const char *schedule, const char *version,
+						  const char *tz, double *minutes)
+{
+	SmCronVersion v = SM_PGCRON_NEWEST;
+	SmSchedule	s;
+	SmTimeZone	zone;
+	char		err[256];
+	int64_t		now = (int64_t) time(NULL);
+	int64_t		first,
+				second;
+
+	if (schedule == NULL || (version && !sm_parse_version(version, &v)))
+		return false;
+	if (!sm_parse(schedule, strlen(schedule), v, &s, err, sizeof(err)))
+		return false;
+	if (s.kind == SM_KIND_INTERVAL)
+	{
+		*minutes = s.interval_seconds / 60.0;
+		return true;
+	}
+	if (!SupamonLookupTimeZone(tz ? tz : "GMT", &zone))
+		return false;
+	if (sm_next(&s, now, &zone, &first) != SM_FOUND ||
+		sm_next(&s, first, &zone, &second) != SM_FOUND)
+		return false;
+	*minutes = (second - first) / 60.0;
 	return true;
 }
 

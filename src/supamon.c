@@ -16,6 +16,9 @@
 PG_MODULE_MAGIC;
 
 char	   *supamon_database = NULL;
+int			supamon_connect_timeout = 10000;
+int			supamon_query_timeout = 30000;
+int			supamon_max_connections = 20;
 
 void		_PG_init(void);
 
@@ -40,6 +43,31 @@ _PG_init(void)
 							   postmaster_only,
 							   0,
 							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("supamon.connect_timeout",
+							"How long supamon waits for a project's connection.",
+							NULL,
+							&supamon_connect_timeout,
+							10000, 100, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.query_timeout",
+							"How long a project may take to answer supamon's queries.",
+							"Also set as statement_timeout in the project's session.",
+							&supamon_query_timeout,
+							30000, 100, 3600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.max_connections",
+							"How many projects supamon connects to at once.",
+							"Each connection holds a file descriptor of the checking backend.",
+							&supamon_max_connections,
+							20, 1, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("supamon");

@@ -8,6 +8,11 @@
 /* supamon.database: the database the background worker connects to. */
 extern char *supamon_database;
 
+/* Collector settings (milliseconds, connections) */
+extern int	supamon_connect_timeout;
+extern int	supamon_query_timeout;
+extern int	supamon_max_connections;
+
 /* Registers the background worker; only valid from _PG_init when preloaded. */
 extern void SupamonRegisterWorker(void);
 

@@ -1,0 +1,41 @@
+-- Projects: adding and removing them, and what is refused (with secrets
+-- masked and nothing half-written).
+CREATE EXTENSION supamon;
+SELECT supamon_add_project('alpha', 'host=db.example.invalid port=5432 dbname=postgres user=postgres password=hunter2');
+SELECT supamon_add_project('beta', NULL, 'abcdefghijklmnopqrst');
+SELECT supamon_add_project(name => 'gamma', conninfo => 'postgresql://monitor:hunter2@db.example.invalid:6543/postgres');
+SELECT name, conninfo IS NOT NULL AS has_conninfo, supabase_ref, enabled, reachable
+FROM supamon.project ORDER BY name;
+
+-- Refused, each with a clear error; the password never shows.
+SELECT supamon_add_project('alpha');
+SELECT supamon_add_project('bad name');
+SELECT supamon_add_project('-leading-dash');
+SELECT supamon_add_project(repeat('x', 64));
+SELECT supamon_add_project(NULL);
+SELECT supamon_add_project('delta', '');
+SELECT supamon_add_project('delta', 'host=db.example.invalid password=hunter2 oops');
+SELECT supamon_add_project('delta', 'postgresql://admin:hunter2@[::1');
+SELECT supamon_add_project('delta', 'host=db.example.invalid nosuchoption=1');
+SELECT supamon_add_project('delta', 'host=db.example.invalid', 'Not-A-Ref');
+SELECT count(*) AS delta_rows FROM supamon.project WHERE name = 'delta';
+
+SELECT supamon_remove_project('nope');
+SELECT supamon_remove_project(NULL);
+SELECT * FROM supamon_audit('nope');
+
+-- Only the owner (and superusers) may manage projects or run audits.
+CREATE ROLE regress_supamon_user;
+SET ROLE regress_supamon_user;
+SELECT supamon_add_project('mine');
+SELECT supamon_remove_project('alpha');
+SELECT * FROM supamon_audit();
+RESET ROLE;
+DROP ROLE regress_supamon_user;
+
+-- Removing a project removes its inventory too.
+INSERT INTO supamon.job_inventory (project_name, job_type, job_name) VALUES ('alpha', 'pg_cron', 'nightly');
+SELECT supamon_remove_project('alpha');
+SELECT (SELECT count(*) FROM supamon.project) AS projects,
+	   (SELECT count(*) FROM supamon.job_inventory) AS jobs;
+DROP EXTENSION supamon;

@@ -1,0 +1,172 @@
+/*
+ * audit.c
+ *		supamon_audit(project DEFAULT NULL): discover every enabled project's
+ *		pg_cron jobs and new runs, all projects at once.
+ *
+ * Flow: lock the projects' rows (so two audits never record the same runs
+ * twice), collect this database's own pg_cron through SPI and every remote
+ * project through libpq concurrently, then record each snapshot.  A project
+ * that is down, hung, slow, without a cron schema or without permission is
+ * recorded with its reason; the audit itself never fails because of it.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/tuplestore.h"
+
+#include "audit.h"
+#include "collect.h"
+#include "inventory.h"
+#include "remote.h"
+#include "supamon.h"
+
+PG_FUNCTION_INFO_V1(supamon_audit);
+
+/*
+ * Reads and locks the projects to audit.
+ */
+static ProjectState *
+load_projects(const char *only, int *n)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	char		nulls[2] = " ";
+	ProjectState *projects;
+	int			rc;
+
+	values[0] = only ? CStringGetTextDatum(only) : (Datum) 0;
+	nulls[0] = only ? ' ' : 'n';
+	rc = SPI_execute_with_args(
+							   "SELECT name, conninfo, run_high_water, open_run_ids FROM supamon.project"
+							   " WHERE CASE WHEN $1 IS NULL THEN enabled ELSE name = $1 END"
+							   " ORDER BY name FOR NO KEY UPDATE",
+							   1, types, values, nulls, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read projects: %s", SPI_result_code_string(rc));
+	if (only && SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", only),
+				 errhint("See supamon.project, or add it with supamon_add_project().")));
+
+	*n = (int) SPI_processed;
+	projects = palloc0(sizeof(ProjectState) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		ProjectState *p = &projects[i];
+		bool		isnull;
+		Datum		d;
+
+		p->name = SPI_getvalue(tup, desc, 1);
+		p->conninfo = SPI_getvalue(tup, desc, 2);
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		p->has_high_water = !isnull;
+		p->high_water = isnull ? 0 : DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		if (!isnull)
+		{
+			Datum	   *elems;
+			bool	   *elem_nulls;
+
+			deconstruct_array(DatumGetArrayTypeP(d), INT8OID, 8, FLOAT8PASSBYVAL,
+							  TYPALIGN_DOUBLE, &elems, &elem_nulls, &p->nopen);
+			p->open_runs = palloc(sizeof(int64) * Max(p->nopen, 1));
+			for (int k = 0; k < p->nopen; k++)
+				p->open_runs[k] = DatumGetInt64(elems[k]);
+		}
+	}
+	return projects;
+}
+
+ProjectSnapshot *
+AuditProjects(const char *only, int *nprojects)
+{
+	int			n;
+	ProjectState *projects = load_projects(only, &n);
+	ProjectSnapshot *snaps = palloc0(sizeof(ProjectSnapshot) * Max(n, 1));
+	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
+	int		   *req_of = palloc(sizeof(int) * Max(n, 1));
+	int			nreq = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		snaps[i].project = &projects[i];
+		if (projects[i].conninfo == NULL)
+			CollectLocal(&snaps[i]);
+		else
+		{
+			reqs[nreq].conninfo = projects[i].conninfo;
+			reqs[nreq].sql = CollectSql(&projects[i], true);
+			req_of[nreq++] = i;
+		}
+	}
+
+	PG_TRY();
+	{
+		RemoteExecuteAll(reqs, nreq, supamon_max_connections,
+						 supamon_connect_timeout, supamon_query_timeout);
+		for (int r = 0; r < nreq; r++)
+			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
+	}
+	PG_FINALLY();
+	{
+		RemoteReleaseAll(reqs, nreq);
+	}
+	PG_END_TRY();
+
+	*nprojects = n;
+	return snaps;
+}
+
+/*
+ * supamon_audit(project text DEFAULT NULL)
+ *	RETURNS TABLE (project, reachable, jobs, new_jobs, removed_jobs,
+ *				   runs_read, error, elapsed_ms)
+ */
+Datum
+supamon_audit(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *only = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ProjectSnapshot *snaps;
+	int			n;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	snaps = AuditProjects(only, &n);
+	for (int i = 0; i < n; i++)
+	{
+		ProjectSnapshot *s = &snaps[i];
+		InventoryCounts c;
+		Datum		values[8];
+		bool		nulls[8] = {false};
+
+		memset(&c, 0, sizeof(c));
+		if (s->ok)
+			InventoryRecord(s, &c);
+		else
+			InventoryRecordFailure(s);
+
+		values[0] = CStringGetTextDatum(s->project->name);
+		values[1] = BoolGetDatum(s->ok);
+		values[2] = Int32GetDatum(c.jobs);
+		values[3] = Int32GetDatum(c.new_jobs);
+		values[4] = Int32GetDatum(c.removed_jobs);
+		values[5] = Int32GetDatum(c.runs_read);
+		values[6] = s->error ? CStringGetTextDatum(s->error) : (Datum) 0;
+		nulls[6] = s->error == NULL;
+		values[7] = Int32GetDatum(s->elapsed_ms);
+		if (!s->ok)
+			nulls[2] = nulls[3] = nulls[4] = nulls[5] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}

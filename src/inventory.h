@@ -1,0 +1,25 @@
+/*
+ * inventory.h
+ *		Recording what was collected from a project.
+ */
+#ifndef SUPAMON_INVENTORY_H
+#define SUPAMON_INVENTORY_H
+
+#include "collect.h"
+
+typedef struct InventoryCounts
+{
+	int			jobs;
+	int			new_jobs;
+	int			removed_jobs;
+	int			runs_read;
+	int			runs_logged;
+} InventoryCounts;
+
+/* Records a successful snapshot (SPI must be connected). */
+extern void InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts);
+
+/* Records why a project could not be collected; its jobs keep their state. */
+extern void InventoryRecordFailure(ProjectSnapshot *snap);
+
+#endif							/* SUPAMON_INVENTORY_H */

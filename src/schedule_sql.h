@@ -1,0 +1,21 @@
+/*
+ * schedule_sql.h
+ *		The schedule module as the rest of the backend uses it.
+ */
+#ifndef SUPAMON_SCHEDULE_SQL_H
+#define SUPAMON_SCHEDULE_SQL_H
+
+#include "schedule.h"
+
+/* A zone by name, over PostgreSQL's zone code; false if unknown. */
+extern bool SupamonLookupTimeZone(const char *name, SmTimeZone *tz);
+
+/*
+ * The usual gap between two fire times of a schedule, in minutes, as the
+ * given pg_cron version (NULL: newest) runs it in zone tz (NULL: GMT); false
+ * when the schedule is invalid or never fires on the clock.
+ */
+extern bool SupamonScheduleGapMinutes(const char *schedule, const char *version,
+									  const char *tz, double *minutes);
+
+#endif							/* SUPAMON_SCHEDULE_SQL_H */
