@@ -61,14 +61,24 @@ build_statements(const ProjectState *p, char **stmts)
 {
 	StringInfoData runs;
 
+	/*
+	 * One pass over the settings and one over the backends (a new backend
+	 * pays for every catalog it touches).  pg_settings lists real settings
+	 * only, so a cron.timezone left in postgresql.conf for a pg_cron that
+	 * does not know it (a placeholder) reads as absent.
+	 */
 	stmts[0] = psprintf(
-		"SELECT " UTC_TEXT("now()") ", "
-		"(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'cron.timezone'), "
+		"SELECT " UTC_TEXT("now()") ", s.timezone, "
 		"(SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'), "
-		"(SELECT setting FROM pg_catalog.pg_settings WHERE name = 'cron.log_run'), "
-		"(SELECT count(*) FROM pg_catalog.pg_stat_activity "
-		"  WHERE backend_type = 'pg_cron launcher' AND datname = current_database()), "
-		"(SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type IS NULL)");
+		"s.log_run, a.launchers, a.hidden "
+		"FROM (SELECT max(setting) FILTER (WHERE name = 'cron.timezone') AS timezone,"
+		"             max(setting) FILTER (WHERE name = 'cron.log_run') AS log_run"
+		"      FROM pg_catalog.pg_settings WHERE name IN ('cron.timezone', 'cron.log_run')) s, "
+		"     (SELECT count(*) FILTER (WHERE backend_type = 'pg_cron launcher'"
+		"                              AND datid = (SELECT oid FROM pg_catalog.pg_database"
+		"                                           WHERE datname = current_database())) AS launchers,"
+		"             count(*) FILTER (WHERE backend_type IS NULL) AS hidden"
+		"      FROM pg_catalog.pg_stat_get_activity(NULL) ) a");
 	stmts[1] = pstrdup("SELECT max(runid) FROM cron.job_run_details");
 	stmts[2] = psprintf(
 		"SELECT jobid, jobname, schedule, left(command, %d), username, database, active "

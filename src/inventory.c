@@ -114,14 +114,45 @@ float8_array(double *values, bool *nulls, int n)
 }
 
 /*
- * Runs a statement that must succeed; expected is the SPI result code.
+ * Runs one of this file's statements, which must succeed; expected is the
+ * SPI result code.  Each statement is planned once per backend (a check
+ * runs the same few statements for every project, every minute).
  */
 static void
 exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 	 int expected)
 {
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	static struct
+	{
+		const char *sql;
+		SPIPlanPtr	plan;
+	}			plans[16];
+	SPIPlanPtr	plan = NULL;
+	int			rc;
+	int			i;
 
+	for (i = 0; i < (int) lengthof(plans) && plans[i].sql != NULL; i++)
+	{
+		if (plans[i].sql == sql)
+		{
+			plan = plans[i].plan;
+			break;
+		}
+	}
+	if (plan == NULL)
+	{
+		plan = SPI_prepare(sql, nargs, types);
+		if (plan == NULL)
+			elog(ERROR, "supamon: could not prepare a statement: %s",
+				 SPI_result_code_string(SPI_result));
+		if (i < (int) lengthof(plans))
+		{
+			SPI_keepplan(plan);
+			plans[i].sql = sql;
+			plans[i].plan = plan;
+		}
+	}
+	rc = SPI_execute_plan(plan, values, nulls, false, 0);
 	if (rc != expected)
 		elog(ERROR, "supamon: recording failed: %s", SPI_result_code_string(rc));
 }
@@ -325,7 +356,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		counts->runs_logged = (int) SPI_processed;
 	}
 
-	/* 3. each job's latest run and runs in progress */
+	/* 3. each job's latest run and runs in progress (unchanged without runs) */
+	if (snap->nruns > 0 || p->nopen > 0)
 	{
 		int			nj;
 		JobRuns    *jr = summarize_runs(snap, &nj);
