@@ -8,7 +8,8 @@ MODULE_big = supamon
 PURE_SRCS = \
 	src/schedule_parse.c \
 	src/schedule_time.c \
-	src/schedule_describe.c
+	src/schedule_describe.c \
+	src/health.c
 
 OBJS = \
 	$(PURE_SRCS:.c=.o) \
@@ -18,6 +19,7 @@ OBJS = \
 	src/inventory.o \
 	src/audit.o \
 	src/project.o \
+	src/check.o \
 	src/supamon.o \
 	src/worker.o
 
@@ -35,7 +37,7 @@ SHLIB_LINK_INTERNAL = $(libpq)
 SHLIB_LINK = -lcurl
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out log \
-	test/unit/test_schedule test/fuzz/fuzz_schedule bench/schedule_bench
+	test/unit/test_schedule test/unit/test_health test/fuzz/fuzz_schedule bench/schedule_bench
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -53,9 +55,13 @@ UNIT_CFLAGS = -std=c11 -O1 -g -Wall -Wextra -Werror -Isrc \
 test/unit/test_schedule: test/unit/test_schedule.c test/unit/unit.h $(PURE_SRCS) src/schedule.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_schedule.c $(PURE_SRCS)
 
+test/unit/test_health: test/unit/test_health.c test/unit/unit.h $(PURE_SRCS) src/health.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_health.c $(PURE_SRCS)
+
 .PHONY: unitcheck
-unitcheck: test/unit/test_schedule
+unitcheck: test/unit/test_schedule test/unit/test_health
 	./test/unit/test_schedule $(UNIT_ROUNDS)
+	./test/unit/test_health
 
 # libFuzzer target for the schedule parser (clang with libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60

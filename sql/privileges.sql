@@ -20,6 +20,7 @@ CREATE ROLE regress_supamon_monitor IN ROLE pg_monitor;
 
 SET ROLE regress_supamon_plain;
 SELECT name FROM supamon.project;
+SELECT * FROM supamon.job_status;
 SELECT * FROM supamon.job_inventory;
 INSERT INTO supamon.project (name) VALUES ('mine');
 RESET ROLE;
@@ -32,6 +33,9 @@ SELECT channel, criticality FROM supamon.alert_config;
 SELECT webhook_url FROM supamon.alert_config;
 SELECT bot_token FROM supamon.alert_config;
 SELECT count(*) FROM supamon.job_inventory;
+-- the views show no secret and are for monitors
+SELECT project, status, reachable FROM supamon.project_status;
+SELECT count(*) FROM supamon.job_status;
 UPDATE supamon.job_inventory SET criticality = 'low';
 DELETE FROM supamon.alert_outbox;
 RESET ROLE;

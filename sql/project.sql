@@ -30,6 +30,7 @@ SET ROLE regress_supamon_user;
 SELECT supamon_add_project('mine');
 SELECT supamon_remove_project('alpha');
 SELECT * FROM supamon_audit();
+SELECT supamon_check_health();
 RESET ROLE;
 DROP ROLE regress_supamon_user;
 

@@ -125,6 +125,19 @@ AuditProjects(const char *only, int *nprojects)
 	return snaps;
 }
 
+void
+AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts)
+{
+	for (int i = 0; i < n; i++)
+	{
+		memset(&counts[i], 0, sizeof(InventoryCounts));
+		if (snaps[i].ok)
+			InventoryRecord(&snaps[i], &counts[i]);
+		else
+			InventoryRecordFailure(&snaps[i]);
+	}
+}
+
 /*
  * supamon_audit(project text DEFAULT NULL)
  *	RETURNS TABLE (project, reachable, jobs, new_jobs, removed_jobs,
@@ -136,30 +149,27 @@ supamon_audit(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *only = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	ProjectSnapshot *snaps;
+	InventoryCounts *counts;
 	int			n;
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
 	snaps = AuditProjects(only, &n);
+	counts = palloc(sizeof(InventoryCounts) * Max(n, 1));
+	AuditRecordAll(snaps, n, counts);
 	for (int i = 0; i < n; i++)
 	{
 		ProjectSnapshot *s = &snaps[i];
-		InventoryCounts c;
+		InventoryCounts *c = &counts[i];
 		Datum		values[8];
 		bool		nulls[8] = {false};
 
-		memset(&c, 0, sizeof(c));
-		if (s->ok)
-			InventoryRecord(s, &c);
-		else
-			InventoryRecordFailure(s);
-
 		values[0] = CStringGetTextDatum(s->project->name);
 		values[1] = BoolGetDatum(s->ok);
-		values[2] = Int32GetDatum(c.jobs);
-		values[3] = Int32GetDatum(c.new_jobs);
-		values[4] = Int32GetDatum(c.removed_jobs);
-		values[5] = Int32GetDatum(c.runs_read);
+		values[2] = Int32GetDatum(c->jobs);
+		values[3] = Int32GetDatum(c->new_jobs);
+		values[4] = Int32GetDatum(c->removed_jobs);
+		values[5] = Int32GetDatum(c->runs_read);
 		values[6] = s->error ? CStringGetTextDatum(s->error) : (Datum) 0;
 		nulls[6] = s->error == NULL;
 		values[7] = Int32GetDatum(s->elapsed_ms);

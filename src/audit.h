@@ -6,6 +6,7 @@
 #define SUPAMON_AUDIT_H
 
 #include "collect.h"
+#include "inventory.h"
 
 /*
  * Locks and collects the enabled projects (or the one named), concurrently;
@@ -13,5 +14,8 @@
  * snapshot's ok and error.
  */
 extern ProjectSnapshot *AuditProjects(const char *only, int *nprojects);
+
+/* Records every snapshot (SPI connected); counts[i] for snaps[i]. */
+extern void AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts);
 
 #endif							/* SUPAMON_AUDIT_H */

@@ -19,6 +19,8 @@ char	   *supamon_database = NULL;
 int			supamon_connect_timeout = 10000;
 int			supamon_query_timeout = 30000;
 int			supamon_max_connections = 20;
+int			supamon_repeat_interval = 3600;
+int			supamon_log_retention = 30 * 24 * 60;
 
 void		_PG_init(void);
 
@@ -67,6 +69,23 @@ _PG_init(void)
 							20, 1, 1000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("supamon.repeat_interval",
+							"How often a problem that persists is alerted again (0: never).",
+							NULL,
+							&supamon_repeat_interval,
+							3600, 0, 30 * 24 * 3600,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.log_retention",
+							"How long supamon.job_health_log keeps its rows.",
+							"Older rows are purged by every check.",
+							&supamon_log_retention,
+							30 * 24 * 60, 1, 10 * 365 * 24 * 60,
+							PGC_SUSET,
+							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000

@@ -13,6 +13,10 @@ extern int	supamon_connect_timeout;
 extern int	supamon_query_timeout;
 extern int	supamon_max_connections;
 
+/* Health settings (seconds, minutes) */
+extern int	supamon_repeat_interval;
+extern int	supamon_log_retention;
+
 /* Registers the background worker; only valid from _PG_init when preloaded. */
 extern void SupamonRegisterWorker(void);
 

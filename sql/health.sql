@@ -1,0 +1,174 @@
+-- Health decisions: each status from run histories written relative to now,
+-- transitions, alerts queued with them, reminders, retention.  The project
+-- is this very database (conninfo NULL) with pg_cron's tables written by
+-- hand, so that nothing really runs and every history is exactly as set.
+CREATE EXTENSION supamon;
+SET timezone = 'UTC';
+-- pg_cron's scheduler (preloaded, cron.database_name is this database) must
+-- be up, or every job alert would fold into one "scheduler down".
+DO $$
+BEGIN
+	FOR i IN 1..300 LOOP
+		EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity
+						  WHERE backend_type = 'pg_cron launcher' AND datname = current_database());
+		PERFORM pg_sleep(0.1);
+		PERFORM pg_stat_clear_snapshot();
+	END LOOP;
+END $$;
+CREATE SCHEMA cron;
+CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL,
+	command text NOT NULL, nodename text NOT NULL DEFAULT 'localhost',
+	nodeport int NOT NULL DEFAULT 5432, database text NOT NULL DEFAULT current_database(),
+	username text NOT NULL DEFAULT current_user, active boolean NOT NULL DEFAULT true,
+	jobname name);
+CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY,
+	job_pid int, database text, username text, command text, status text,
+	return_message text, start_time timestamptz, end_time timestamptz);
+
+-- a job and its runs: (name, schedule, [(status, started ago, message)])
+CREATE FUNCTION add_job(name text, sched text, active boolean DEFAULT true) RETURNS bigint
+LANGUAGE sql AS $$
+	INSERT INTO cron.job (schedule, command, jobname, active) VALUES (sched, 'SELECT 1', name, active)
+	RETURNING jobid $$;
+CREATE FUNCTION add_run(name text, status text, started timestamptz, message text DEFAULT NULL)
+RETURNS void LANGUAGE sql AS $$
+	INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+	SELECT jobid, status, coalesce(message, CASE status WHEN 'succeeded' THEN '1 row' END), started,
+		CASE WHEN status IN ('succeeded', 'failed') THEN started + interval '1 second' END
+	FROM cron.job WHERE jobname = name $$;
+-- statuses without the times in their reasons
+CREATE VIEW st AS
+SELECT name, status, regexp_replace(reason, '\d{4}-\d\d-\d\d \d\d:\d\d UTC', '<time>', 'g') AS reason
+FROM supamon.job_status ORDER BY name;
+
+-- Fire times are taken from the schedule engine, so that the histories are
+-- right whatever the time of day the test runs.
+SELECT add_job('every-minute', '* * * * *');
+SELECT add_run('every-minute', 'succeeded', now() - interval '20 seconds');
+SELECT add_job('fails', '* * * * *');
+SELECT add_run('fails', 'failed', now() - interval '20 seconds', E'ERROR:  division by zero\n');
+SELECT add_job('five-minutes-late', '*/5 * * * *');
+SELECT add_run('five-minutes-late', 'succeeded', now() - interval '20 minutes');
+-- every two hours (the original plan read it as daily)
+SELECT add_job('two-hourly', '0 */2 * * *');
+SELECT add_run('two-hourly', 'succeeded', supamon_prev_run('0 */2 * * *', now()) + interval '2 seconds');
+SELECT add_job('two-hourly-late', '0 */2 * * *');
+SELECT add_run('two-hourly-late', 'succeeded', supamon_prev_run('0 */2 * * *', now()) - interval '2 hours' + interval '2 seconds');
+-- working hours, outside them now: not missed
+SELECT add_job('working-hours', format('*/5 %s,%s * * *',
+	(extract(hour FROM now())::int + 2) % 24, (extract(hour FROM now())::int + 3) % 24));
+SELECT add_run('working-hours', 'succeeded',
+	supamon_prev_run((SELECT schedule FROM cron.job WHERE jobname = 'working-hours'), now()) + interval '1 second');
+-- one weekday, not today: not missed
+SELECT add_job('weekly-weekday', format('0 9 * * %s', (extract(dow FROM now())::int + 2) % 7));
+SELECT add_run('weekly-weekday', 'succeeded',
+	supamon_prev_run((SELECT schedule FROM cron.job WHERE jobname = 'weekly-weekday'), now()) + interval '1 second');
+-- the last day of the month
+SELECT add_job('month-end', '0 12 $ * *');
+SELECT add_run('month-end', 'succeeded', supamon_prev_run('0 12 $ * *', now()) + interval '1 second');
+SELECT add_job('month-end-late', '0 12 $ * *');
+SELECT add_run('month-end-late', 'succeeded', now() - interval '70 days');
+-- day of month OR day of week
+SELECT add_job('first-or-monday', '0 0 1 * 1');
+SELECT add_run('first-or-monday', 'succeeded', supamon_prev_run('0 0 1 * 1', now()) + interval '1 second');
+-- interval schedules
+SELECT add_job('half-minute', '30 seconds');
+SELECT add_run('half-minute', 'succeeded', now() - interval '10 seconds');
+SELECT add_job('half-minute-late', '30 seconds');
+SELECT add_run('half-minute-late', 'succeeded', now() - interval '5 minutes');
+-- in progress: within its allowed runtime, and far beyond it
+SELECT add_job('running', '*/5 * * * *');
+SELECT add_run('running', 'succeeded', now() - interval '20 minutes');
+SELECT add_run('running', 'running', now() - interval '3 minutes');
+SELECT add_job('stuck', '*/5 * * * *');
+SELECT add_run('stuck', 'succeeded', now() - interval '3 hours');
+SELECT add_run('stuck', 'sending', now() - interval '2 hours');
+-- inactive, never run, a schedule pg_cron rejects
+SELECT add_job('paused', '* * * * *', false);
+SELECT add_job('brand-new', '0 3 * * *');
+SELECT add_job('bad-schedule', '61 * * * *');
+
+SELECT supamon_add_project('thordata');
+INSERT INTO supamon.alert_config (channel, criticality, webhook_url)
+	VALUES ('discord', 'all', 'http://127.0.0.1:9/not-used-by-this-test');
+
+SELECT s - 'checked_at' AS summary FROM supamon_check_health() s;
+SELECT * FROM st;
+-- the two-hourly job that last ran two hours ago is missed exactly when
+-- the latest fire time is more than its grace (an hour) old
+SELECT status = CASE WHEN now() - supamon_prev_run('0 */2 * * *', now()) > interval '1 hour'
+					 THEN 'missed' ELSE 'success' END AS two_hourly_late_as_expected
+FROM supamon.job_status WHERE name = 'two-hourly-late';
+SELECT name, next_expected_at = supamon_next_run(schedule, now()) AS next_ok
+FROM supamon.job_status WHERE name IN ('every-minute', 'month-end', 'working-hours') ORDER BY name;
+SELECT name, last_error FROM supamon.job_status WHERE last_error IS NOT NULL;
+
+-- One alert per change into failed, missed or stuck; paused and unknown never alert.
+SELECT event, job_name, criticality, channel FROM supamon.alert_outbox ORDER BY job_name, id;
+
+-- A second check with nothing new changes nothing and queues nothing.
+SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
+SELECT count(*) AS transitions FROM supamon.job_health_log WHERE run_id IS NULL;
+
+-- Recovered: a new successful run of the failing job.
+SELECT add_run('fails', 'succeeded', now());
+SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
+SELECT status FROM supamon.job_status WHERE name = 'fails';
+SELECT event, job_name, message FROM supamon.alert_outbox WHERE event = 'recovered';
+
+-- A failure threshold: two failures in a row stay below a threshold of three.
+UPDATE supamon.job_inventory SET failure_threshold = 3 WHERE job_name = 'every-minute';
+SELECT add_run('every-minute', 'failed', now(), 'ERROR:  flaky');
+SELECT add_run('every-minute', 'failed', now(), 'ERROR:  flaky');
+SELECT (s ->> 'failed')::int AS failed FROM supamon_check_health() s;
+SELECT name, status, reason FROM st WHERE name = 'every-minute';
+SELECT add_run('every-minute', 'failed', now(), 'ERROR:  flaky');
+SELECT (s ->> 'failed')::int AS failed FROM supamon_check_health() s;
+SELECT name, status, reason FROM st WHERE name = 'every-minute';
+
+-- Reminders: a problem that stays is alerted again after repeat_interval.
+SET supamon.repeat_interval = '1s';
+SELECT pg_sleep(1.1);
+SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
+SELECT job_name, message LIKE '%is still%' AS says_still FROM supamon.alert_outbox
+WHERE event = 'reminder' ORDER BY job_name;
+SET supamon.repeat_interval = 0;
+SELECT pg_sleep(1.1);
+SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
+RESET supamon.repeat_interval;
+
+-- Channels filter by criticality: a Telegram channel for critical only.
+INSERT INTO supamon.alert_config (channel, criticality, bot_token, chat_id)
+	VALUES ('telegram', 'critical', 'not-used', '-100');
+UPDATE supamon.job_inventory SET criticality = 'critical' WHERE job_name = 'fails';
+SELECT add_run('fails', 'failed', now(), 'ERROR:  again');
+SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
+SELECT channel, event FROM supamon.alert_outbox WHERE job_name = 'fails' AND event = 'failed' ORDER BY id;
+
+-- A job gone from the project is removed, kept, never alerted.
+DELETE FROM cron.job WHERE jobname = 'paused';
+SELECT (s ->> 'removed')::int AS removed FROM supamon_check_health() s;
+SELECT name, status FROM st WHERE name = 'paused';
+
+-- The health log keeps transitions and runs, not checks, and forgets old rows.
+INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status, collected_at)
+	VALUES ('thordata', 'pg_cron', 'fails', 'success', now() - interval '40 days');
+SELECT count(*) AS old_rows FROM supamon.job_health_log WHERE collected_at < now() - interval '30 days';
+SELECT supamon_check_health() IS NOT NULL AS checked;
+SELECT count(*) AS old_rows FROM supamon.job_health_log WHERE collected_at < now() - interval '30 days';
+
+-- Project status: a view without secrets.
+SELECT project, status, reachable, jobs, healthy, failed, missed, stuck, unknown, paused, removed
+FROM supamon.project_status;
+
+-- An unreachable project: one project alert, its jobs keep their status.
+SELECT supamon_add_project('gone', 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=2');
+SELECT s ->> 'unreachable_projects' AS unreachable FROM supamon_check_health('gone') s;
+SELECT event, job_name IS NULL AS project_alert, message FROM supamon.alert_outbox
+WHERE project_name = 'gone';
+
+DROP VIEW st;
+DROP FUNCTION add_job(text, text, boolean);
+DROP FUNCTION add_run(text, text, timestamptz, text);
+DROP SCHEMA cron CASCADE;
+DROP EXTENSION supamon;

@@ -1,0 +1,503 @@
+/*
+ * check.c
+ *		supamon_check_health(project DEFAULT NULL): collect, decide, record
+ *		transitions and queue alerts, all in the caller's transaction.
+ *
+ * Each project is decided on its own clock (the now() it reported) and in
+ * its cron.timezone, with the schedule language of its pg_cron version.
+ * Only changes alert: into failed, missed, stuck (jobs) or unreachable,
+ * scheduler down (projects), and back to success ("recovered").  A problem
+ * that stays is reminded every supamon.repeat_interval.  State lives in the
+ * tables, so a restart neither repeats nor forgets an alert, and the project
+ * rows stay locked until commit, so two checks at once never queue twice.
+ *
+ * While a project's scheduler is down its jobs are still decided, but their
+ * alerts fold into the project's one alert.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/timestamp.h"
+
+#include "audit.h"
+#include "health.h"
+#include "schedule_sql.h"
+#include "supamon.h"
+
+PG_FUNCTION_INFO_V1(supamon_check_health);
+
+#define UNIX_TO_PG_SECONDS \
+	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
+
+typedef struct CheckTotals
+{
+	int			jobs;
+	int			by_status[HEALTH_REMOVED + 1];
+	int			unreachable;
+	int			scheduler_down;
+	int			alerts;
+} CheckTotals;
+
+static int64
+to_unix(TimestampTz t)
+{
+	return (t >= 0 ? t / USECS_PER_SEC : -((-t + USECS_PER_SEC - 1) / USECS_PER_SEC))
+		+ UNIX_TO_PG_SECONDS;
+}
+
+static Datum
+text_or_null(const char *s, char *null)
+{
+	*null = s ? ' ' : 'n';
+	return s ? CStringGetTextDatum(s) : (Datum) 0;
+}
+
+static bool
+is_bad(const char *status)
+{
+	return strcmp(status, "failed") == 0 || strcmp(status, "missed") == 0 ||
+		strcmp(status, "stuck") == 0 || strcmp(status, "unreachable") == 0 ||
+		strcmp(status, "scheduler_down") == 0;
+}
+
+/*
+ * Queues an alert for every enabled channel whose criticality filter lets it
+ * through ('all', or a level at or below the alert's).  Returns the number
+ * of outbox rows.
+ */
+static int
+queue_alert(const char *project, const char *job_name, const char *event,
+			const char *criticality, const char *message, const char *status,
+			const char *previous, const char *reason)
+{
+	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		values[8];
+	char		nulls[9] = "        ";
+	int			rc;
+
+	values[0] = CStringGetTextDatum(project);
+	values[1] = text_or_null(job_name, &nulls[1]);
+	values[2] = CStringGetTextDatum(event);
+	values[3] = CStringGetTextDatum(criticality);
+	values[4] = CStringGetTextDatum(message);
+	values[5] = text_or_null(status, &nulls[5]);
+	values[6] = text_or_null(previous, &nulls[6]);
+	values[7] = text_or_null(reason, &nulls[7]);
+	rc = SPI_execute_with_args(
+							   "INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_type,"
+							   "  job_name, event, criticality, message, details)"
+							   " SELECT c.id, c.channel, $1, CASE WHEN $2 IS NOT NULL THEN 'pg_cron' END, $2, $3, $4, $5,"
+							   "   jsonb_strip_nulls(jsonb_build_object('project', $1, 'job', $2, 'event', $3,"
+							   "     'status', $6, 'previous', $7, 'reason', $8, 'criticality', $4))"
+							   " FROM supamon.alert_config c"
+							   " WHERE c.enabled AND (c.criticality = 'all' OR"
+							   "   (CASE c.criticality WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END)"
+							   "   <= (CASE $4 WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END))",
+							   8, types, values, nulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "supamon: could not queue an alert: %s", SPI_result_code_string(rc));
+	return (int) SPI_processed;
+}
+
+/*
+ * The criticality of a project-wide alert: its most critical live job's.
+ */
+static const char *
+project_criticality(const char *project)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(project)};
+
+	if (SPI_execute_with_args("SELECT CASE max(CASE criticality WHEN 'critical' THEN 3"
+							  " WHEN 'important' THEN 2 ELSE 1 END)"
+							  " WHEN 3 THEN 'critical' WHEN 1 THEN 'low' ELSE 'important' END"
+							  " FROM supamon.job_inventory WHERE project_name = $1 AND removed_at IS NULL",
+							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+		return "important";
+	return pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+}
+
+/*
+ * The project's own status (ok, unreachable, scheduler down): transition,
+ * alert, reminder.  Returns the new status.
+ */
+static char *
+check_project_status(const char *name, bool reachable, bool scheduler_known,
+					 bool scheduler_running, const char *last_error,
+					 const char *old_status, bool reminder_due, const char *note,
+					 CheckTotals *totals)
+{
+	const char *status = !reachable ? "unreachable" :
+		(scheduler_known && !scheduler_running) ? "scheduler_down" : "ok";
+	const char *event = NULL;
+	char	   *message = NULL;
+	Oid			types[4] = {TEXTOID, TEXTOID, BOOLOID, TEXTOID};
+	Datum		values[4];
+	char		nulls[5] = "    ";
+	bool		changed = strcmp(status, old_status) != 0;
+
+	if (changed && is_bad(status))
+		event = status;
+	else if (changed && is_bad(old_status))
+		event = "recovered";
+	else if (!changed && is_bad(status) && reminder_due)
+		event = "reminder";
+
+	if (event)
+	{
+		if (strcmp(status, "unreachable") == 0)
+			message = psprintf("%s project %s is unreachable: %s",
+							   strcmp(event, "reminder") == 0 ? "Still:" : "",
+							   name, last_error ? last_error : "no answer");
+		else if (strcmp(status, "scheduler_down") == 0)
+			message = psprintf("%s project %s: the pg_cron scheduler is not running, no job runs",
+							   strcmp(event, "reminder") == 0 ? "Still:" : "", name);
+		else
+			message = psprintf("project %s recovered: reachable and its pg_cron scheduler running",
+							   name);
+		totals->alerts += queue_alert(name, NULL, event, project_criticality(name),
+									  message[0] == ' ' ? message + 1 : message,
+									  status, old_status, last_error);
+	}
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = CStringGetTextDatum(status);
+	values[2] = BoolGetDatum(event != NULL);
+	values[3] = text_or_null(note, &nulls[3]);
+	if (SPI_execute_with_args("UPDATE supamon.project SET"
+							  " status_since = CASE WHEN status IS DISTINCT FROM $2 OR status_since IS NULL"
+							  "   THEN now() ELSE status_since END,"
+							  " status = $2,"
+							  " last_alerted_at = CASE WHEN $3 THEN now() ELSE last_alerted_at END,"
+							  " health_note = $4"
+							  " WHERE name = $1",
+							  4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not update project status");
+	if (strcmp(status, "unreachable") == 0)
+		totals->unreachable++;
+	else if (strcmp(status, "scheduler_down") == 0)
+		totals->scheduler_down++;
+	return pstrdup(status);
+}
+
+/*
+ * Decides every pg_cron job of a reachable project.
+ */
+static void
+check_jobs(const char *project, int64 now, const SmTimeZone *tz,
+		   SmCronVersion version, bool log_run, bool fold_alerts,
+		   CheckTotals *totals)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	SPITupleTable *jobs;
+	uint64		njobs;
+
+	values[0] = CStringGetTextDatum(project);
+	values[1] = Int32GetDatum(supamon_repeat_interval);
+	if (SPI_execute_with_args(
+							  "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
+							  " last_run_started_at, last_run_status = 'failed', last_run_message,"
+							  " last_start_at, running_since, running_status, consecutive_failures,"
+							  " failure_threshold, extract(epoch FROM grace)::int8,"
+							  " extract(epoch FROM max_runtime)::int8, status, criticality,"
+							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - make_interval(secs => $2)),"
+							  " status_reason, next_expected_at"
+							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
+							  " ORDER BY job_name",
+							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read the inventory");
+	jobs = SPI_tuptable;
+	njobs = SPI_processed;
+
+	for (uint64 i = 0; i < njobs; i++)
+	{
+		HeapTuple	tup = jobs->vals[i];
+		TupleDesc	desc = jobs->tupdesc;
+		bool		isnull;
+		Datum		d;
+		HealthInput in;
+		HealthResult out;
+		SmSchedule	sched;
+		char		err[256];
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		char	   *schedule = SPI_getvalue(tup, desc, 2);
+		char	   *old_status = SPI_getvalue(tup, desc, 16);
+		char	   *criticality = SPI_getvalue(tup, desc, 17);
+		char	   *old_reason = SPI_getvalue(tup, desc, 19);
+		bool		reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+		const char *new_status;
+		const char *event = NULL;
+		bool		changed;
+
+		memset(&in, 0, sizeof(in));
+		in.tz = tz;
+		in.now = now;
+		in.log_run = log_run;
+		if (schedule && sm_parse(schedule, strlen(schedule), version, &sched, err, sizeof(err)))
+			in.schedule = &sched;
+		else
+			in.schedule_error = schedule ? err : "no schedule";
+		in.active = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		in.removed = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		in.known_since = to_unix(DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		in.last_finished_start = isnull ? HEALTH_NO_TIME : to_unix(DatumGetTimestampTz(d));
+		d = SPI_getbinval(tup, desc, 7, &isnull);
+		in.last_finished_failed = !isnull && DatumGetBool(d);
+		in.last_error = SPI_getvalue(tup, desc, 8);
+		d = SPI_getbinval(tup, desc, 9, &isnull);
+		in.last_start = isnull ? HEALTH_NO_TIME : to_unix(DatumGetTimestampTz(d));
+		d = SPI_getbinval(tup, desc, 10, &isnull);
+		in.running_since = isnull ? HEALTH_NO_TIME : to_unix(DatumGetTimestampTz(d));
+		in.running_status = SPI_getvalue(tup, desc, 11);
+		in.consecutive_failures = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
+		in.failure_threshold = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
+		d = SPI_getbinval(tup, desc, 14, &isnull);
+		in.grace = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 15, &isnull);
+		in.max_runtime = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
+
+		health_decide(&in, &out);
+		new_status = health_status_name(out.status);
+		changed = strcmp(new_status, old_status) != 0;
+		totals->jobs++;
+		totals->by_status[out.status]++;
+
+		if (changed && (out.status == HEALTH_FAILED || out.status == HEALTH_MISSED ||
+						out.status == HEALTH_STUCK))
+			event = new_status;
+		else if (changed && out.status == HEALTH_SUCCESS && is_bad(old_status))
+			event = "recovered";
+		else if (!changed && is_bad(new_status) && reminder_due)
+			event = "reminder";
+
+		if (event && !fold_alerts)
+		{
+			char	   *message;
+
+			if (strcmp(event, "recovered") == 0)
+				message = psprintf("%s/%s recovered (was %s)", project, name, old_status);
+			else if (strcmp(event, "reminder") == 0)
+				message = psprintf("%s/%s is still %s: %s", project, name, new_status, out.reason);
+			else
+				message = psprintf("%s/%s %s: %s", project, name, new_status, out.reason);
+			totals->alerts += queue_alert(project, name, event, criticality, message,
+										  new_status, old_status, out.reason);
+		}
+		else
+			event = NULL;
+
+		if (changed || event || out.next_expected != HEALTH_NO_TIME ||
+			(old_reason == NULL) != (out.reason[0] == '\0') ||
+			(old_reason && strcmp(old_reason, out.reason) != 0))
+		{
+			Oid			utypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
+			Datum		uvalues[6];
+			char		unulls[7] = "      ";
+
+			uvalues[0] = CStringGetTextDatum(project);
+			uvalues[1] = CStringGetTextDatum(name);
+			uvalues[2] = CStringGetTextDatum(new_status);
+			uvalues[3] = text_or_null(out.reason[0] ? out.reason : NULL, &unulls[3]);
+			uvalues[4] = TimestampTzGetDatum((out.next_expected - UNIX_TO_PG_SECONDS) * USECS_PER_SEC);
+			unulls[4] = out.next_expected == HEALTH_NO_TIME ? 'n' : ' ';
+			uvalues[5] = BoolGetDatum(event != NULL);
+			if (SPI_execute_with_args(
+									  "UPDATE supamon.job_inventory SET"
+									  " status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
+									  "   THEN now() ELSE status_since END,"
+									  " status = $3, status_reason = $4, next_expected_at = $5,"
+									  " last_alerted_at = CASE WHEN $6 THEN now() ELSE last_alerted_at END"
+									  " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2"
+									  "   AND (status, status_reason, next_expected_at, $6)"
+									  "       IS DISTINCT FROM ($3, $4, $5, false)",
+									  6, utypes, uvalues, unulls, false, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "supamon: could not record a status");
+		}
+		if (changed)
+		{
+			Oid			ltypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+			Datum		lvalues[4];
+			char		lnulls[5] = "    ";
+
+			lvalues[0] = CStringGetTextDatum(project);
+			lvalues[1] = CStringGetTextDatum(name);
+			lvalues[2] = CStringGetTextDatum(new_status);
+			lvalues[3] = text_or_null(out.reason[0] ? out.reason : NULL, &lnulls[3]);
+			if (SPI_execute_with_args(
+									  "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
+									  "  status, error_message, last_run_at)"
+									  " SELECT $1, 'pg_cron', $2, $3, $4, last_run_started_at"
+									  " FROM supamon.job_inventory"
+									  " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
+									  4, ltypes, lvalues, lnulls, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "supamon: could not log a transition");
+		}
+	}
+}
+
+/*
+ * Jobs of an unreachable project keep their last known status; they are
+ * counted as they stand.
+ */
+static void
+count_jobs_as_they_stand(const char *project, CheckTotals *totals)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(project)};
+
+	if (SPI_execute_with_args("SELECT status FROM supamon.job_inventory WHERE project_name = $1",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read the inventory");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *status = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+		totals->jobs++;
+		for (int s = 0; s <= HEALTH_REMOVED; s++)
+			if (strcmp(status, health_status_name(s)) == 0)
+				totals->by_status[s]++;
+	}
+}
+
+static void
+check_project(ProjectSnapshot *snap, CheckTotals *totals)
+{
+	const char *name = snap->project->name;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull,
+				reachable,
+				scheduler_known,
+				scheduler_running = false,
+				log_run,
+				reminder_due;
+	char	   *old_status,
+			   *last_error,
+			   *tzname,
+			   *version_text,
+			   *status;
+	int64		now;
+	SmTimeZone	tz;
+	SmCronVersion version = SM_PGCRON_NEWEST;
+	StringInfoData note;
+	Datum		d;
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = Int32GetDatum(supamon_repeat_interval);
+	if (SPI_execute_with_args("SELECT reachable, scheduler_running, remote_now, cron_timezone,"
+							  " pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
+							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - make_interval(secs => $2))"
+							  " FROM supamon.project WHERE name = $1",
+							  2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	d = SPI_getbinval(tup, desc, 1, &isnull);
+	reachable = !isnull && DatumGetBool(d);
+	d = SPI_getbinval(tup, desc, 2, &isnull);
+	scheduler_known = !isnull;
+	if (!isnull)
+		scheduler_running = DatumGetBool(d);
+	d = SPI_getbinval(tup, desc, 3, &isnull);
+	now = isnull ? to_unix(GetCurrentTimestamp()) : to_unix(DatumGetTimestampTz(d));
+	tzname = SPI_getvalue(tup, desc, 4);
+	version_text = SPI_getvalue(tup, desc, 5);
+	log_run = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+	old_status = SPI_getvalue(tup, desc, 7);
+	last_error = SPI_getvalue(tup, desc, 8);
+	reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+
+	initStringInfo(&note);
+	if (reachable)
+	{
+		bool		tz_ok = false;
+
+		if (version_text == NULL || !sm_parse_version(version_text, &version))
+		{
+			version = SM_PGCRON_NEWEST;
+			appendStringInfoString(&note, "pg_cron's version is not visible: assuming the newest pg_cron syntax. ");
+		}
+		if (tzname)
+		{
+			tz_ok = SupamonLookupTimeZone(tzname, &tz);
+			if (!tz_ok)
+				appendStringInfo(&note, "cron.timezone \"%s\" is not a zone PostgreSQL knows: using GMT. ", tzname);
+		}
+		else if (version >= SM_PGCRON_1_5)
+			appendStringInfoString(&note, "cron.timezone is not visible: using GMT. ");
+		if (!tz_ok)
+			SupamonLookupTimeZone("GMT", &tz);
+		if (!scheduler_known)
+			appendStringInfoString(&note, "the pg_cron scheduler is not visible to supamon's role (it needs pg_read_all_stats). ");
+	}
+
+	status = check_project_status(name, reachable, scheduler_known, scheduler_running,
+								  last_error, old_status, reminder_due,
+								  note.len ? note.data : NULL, totals);
+	if (reachable)
+		check_jobs(name, now, &tz, version, log_run,
+				   strcmp(status, "scheduler_down") == 0, totals);
+	else
+		count_jobs_as_they_stand(name, totals);
+}
+
+/*
+ * supamon_check_health(project text DEFAULT NULL) RETURNS jsonb
+ */
+Datum
+supamon_check_health(PG_FUNCTION_ARGS)
+{
+	char	   *only = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ProjectSnapshot *snaps;
+	InventoryCounts *counts;
+	CheckTotals totals;
+	int			n;
+	char	   *json;
+	Datum		result;
+
+	MemoryContext caller = CurrentMemoryContext;
+
+	memset(&totals, 0, sizeof(totals));
+	SPI_connect();
+	snaps = AuditProjects(only, &n);
+	counts = palloc(sizeof(InventoryCounts) * Max(n, 1));
+	AuditRecordAll(snaps, n, counts);
+	for (int i = 0; i < n; i++)
+		check_project(&snaps[i], &totals);
+
+	/* the history is bounded by retention */
+	{
+		Oid			types[1] = {INT4OID};
+		Datum		values[1] = {Int32GetDatum(supamon_log_retention)};
+
+		if (SPI_execute_with_args("DELETE FROM supamon.job_health_log"
+								  " WHERE collected_at < now() - make_interval(mins => $1)",
+								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+			elog(ERROR, "supamon: could not purge the health log");
+	}
+
+	if (SPI_execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read the clock");
+	json = MemoryContextStrdup(caller, psprintf("{\"total_jobs\": %d, \"healthy\": %d, \"failed\": %d, \"missed\": %d,"
+					" \"stuck\": %d, \"unknown\": %d, \"paused\": %d, \"removed\": %d,"
+					" \"unreachable_projects\": %d, \"scheduler_down_projects\": %d,"
+					" \"alerts_queued\": %d, \"checked_at\": \"%s\"}",
+					totals.jobs, totals.by_status[HEALTH_SUCCESS],
+					totals.by_status[HEALTH_FAILED], totals.by_status[HEALTH_MISSED],
+					totals.by_status[HEALTH_STUCK], totals.by_status[HEALTH_UNKNOWN],
+					totals.by_status[HEALTH_PAUSED], totals.by_status[HEALTH_REMOVED],
+					totals.unreachable, totals.scheduler_down, totals.alerts,
+					SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
+	SPI_finish();
+	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
+	PG_RETURN_DATUM(result);
+}
