@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The demo, on a fresh Debian 12 machine, as root:  bash demo/run.sh
 #
-# Installs what supamon needs, builds and installs it, starts a throwaway
-# PostgreSQL server (as the postgres user, on a port and socket of its own)
-# with pg_cron and supamon preloaded, and shows what is running.  The server
-# is stopped and removed at the end; pass --keep to leave it running.
+# Installs what supamon needs, builds and installs it, and starts two
+# throwaway PostgreSQL servers (as the postgres user, on ports and sockets of
+# their own): "thordata", the central database with pg_cron and supamon, and
+# "billing", a project whose pg_cron runs a healthy job and a broken one.
+# A third project, "staging", does not answer.  After pg_cron's first real
+# runs, supamon_check_health() reports what it sees and queues its alerts.
+# Everything is stopped and removed at the end; --keep leaves it running.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 keep=false
@@ -17,13 +20,16 @@ dir=$(mktemp -d /tmp/supamon-demo.XXXXXX)
 chown postgres: "$dir"
 chmod 755 "$dir"
 as_pg() { runuser -u postgres -- "$@"; }
+free_port() {
+	local p=$1
+	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
+	echo "$p"
+}
 
-# A port nobody listens on.
-port=54329
-while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-
-as_pg "$bindir/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
-cat >>"$dir/data/postgresql.conf" <<CONF
+start_server() {
+	local name=$1 port=$2
+	as_pg "$bindir/initdb" -D "$dir/$name" -A trust -U postgres >/dev/null
+	cat >>"$dir/$name/postgresql.conf" <<CONF
 port = $port
 listen_addresses = ''
 unix_socket_directories = '$dir'
@@ -33,23 +39,44 @@ cron.host = '$dir'
 supamon.database = 'postgres'
 timezone = 'UTC'
 CONF
-as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w start >/dev/null
+	as_pg "$bindir/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w start >/dev/null
+}
+central_port=$(free_port 54329)
+start_server thordata "$central_port"
+project_port=$(free_port $((central_port + 1)))
+start_server billing "$project_port"
 stop() {
 	if $keep; then
-		echo "server left running: psql -h $dir -p $port -U postgres (stop: runuser -u postgres -- $bindir/pg_ctl -D $dir/data stop)"
+		echo "left running: psql -h $dir -p $central_port -U postgres (stop: runuser -u postgres -- $bindir/pg_ctl -D $dir/thordata stop; same for $dir/billing)"
 	else
-		as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+		for name in thordata billing; do
+			as_pg "$bindir/pg_ctl" -D "$dir/$name" -m fast -w stop >/dev/null 2>&1 || true
+		done
 		rm -rf "$dir"
 	fi
 }
 trap stop EXIT
 
-psql() { as_pg "$bindir/psql" -X -q -h "$dir" -p "$port" -U postgres -d postgres "$@"; }
+psql() { as_pg "$bindir/psql" -X -q -h "$dir" -p "$central_port" -U postgres -d postgres "$@"; }
+billing() { as_pg "$bindir/psql" -X -q -h "$dir" -p "$project_port" -U postgres -d postgres "$@"; }
 
-echo "== a throwaway server on port $port, socket in $dir"
-psql -c 'CREATE EXTENSION pg_cron' -c 'CREATE EXTENSION supamon'
-psql -c '\dx'
-psql -c "SELECT cron.schedule('demo-heartbeat', '* * * * *', \$\$SELECT 'alive'\$\$)" >/dev/null
+echo "== thordata (port $central_port) and billing (port $project_port), sockets in $dir"
+billing -c 'CREATE EXTENSION pg_cron' \
+	-c "SELECT cron.schedule('invoice-run', '* * * * *', \$\$SELECT 'invoices sent'\$\$)" \
+	-c "SELECT cron.schedule('ledger-sync', '* * * * *', \$\$SELECT 1/0\$\$)" \
+	-c "SELECT cron.schedule('month-end-close', '0 23 28-31 * *', \$\$SELECT 1\$\$)" >/dev/null
+psql -c 'CREATE EXTENSION pg_cron' -c 'CREATE EXTENSION supamon' \
+	-c "SELECT cron.schedule('heartbeat', '* * * * *', \$\$SELECT 'alive'\$\$)" >/dev/null
+psql -c '\dx supamon'
+
+echo "== the projects supamon watches"
+psql -c "SELECT supamon_add_project('thordata')" \
+	-c "SELECT supamon_add_project('billing', 'host=$dir port=$project_port dbname=postgres user=postgres')" \
+	-c "SELECT supamon_add_project('staging', 'host=127.0.0.1 port=1 dbname=postgres password=not-shown')" \
+	-c "INSERT INTO supamon.alert_config (channel, criticality, webhook_url) VALUES ('discord', 'all', 'http://127.0.0.1:8080/discord')" \
+	-c "UPDATE supamon.job_inventory SET criticality = 'critical' WHERE job_name = 'ledger-sync'" >/dev/null
+psql -c "SELECT project, reachable, jobs, new_jobs, runs_read, error FROM supamon_audit()"
+psql -c "SELECT name, schedule, supamon_parse_schedule(schedule) ->> 'description' AS means FROM supamon.job_inventory ORDER BY 1"
 
 echo "== the supamon worker"
 for _ in $(seq 1 30); do
@@ -59,9 +86,19 @@ for _ in $(seq 1 30); do
 done
 psql -c "SELECT pid, backend_type, datname, query AS state FROM pg_stat_activity WHERE backend_type IN ('supamon worker', 'pg_cron launcher')"
 
-echo "== waiting for pg_cron's first run of demo-heartbeat (at the next minute)"
-for _ in $(seq 1 80); do
-	[ "$(psql -Atc "SELECT count(*) FROM cron.job_run_details WHERE status = 'succeeded'")" -gt 0 ] && break
+echo "== waiting for pg_cron's first runs (at the next minute)"
+for _ in $(seq 1 90); do
+	[ "$(billing -Atc "SELECT count(DISTINCT jobid) FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')")" -ge 2 ] && break
 	sleep 1
 done
-psql -c "SELECT j.jobname, d.status, d.return_message, d.start_time FROM cron.job_run_details d JOIN cron.job j USING (jobid)"
+sleep 2
+psql -c "UPDATE supamon.job_inventory SET criticality = 'critical' WHERE job_name = 'ledger-sync'" >/dev/null
+
+echo "== supamon_check_health()"
+psql -c "SELECT jsonb_pretty(supamon_check_health())"
+psql -c "SELECT project, status, reachable, jobs, healthy, failed, missed, unknown, last_error FROM supamon.project_status ORDER BY 1"
+psql -c "SELECT project, name, schedule, status, last_run_at, last_error, next_expected_at FROM supamon.job_status ORDER BY 1, 3"
+echo "== alerts queued (delivery to Discord and Telegram comes with the alerts work)"
+psql -c "SELECT id, channel, event, criticality, message FROM supamon.alert_outbox ORDER BY id"
+echo "== a second check: nothing changed, nothing queued"
+psql -Atc "SELECT supamon_check_health() ->> 'alerts_queued'"
