@@ -76,7 +76,7 @@ psql -c "SELECT supamon_add_project('thordata')" \
 	-c "INSERT INTO supamon.alert_config (channel, criticality, webhook_url) VALUES ('discord', 'all', 'http://127.0.0.1:8080/discord')" \
 	-c "UPDATE supamon.job_inventory SET criticality = 'critical' WHERE job_name = 'ledger-sync'" >/dev/null
 psql -c "SELECT project, reachable, jobs, new_jobs, runs_read, error FROM supamon_audit()"
-psql -c "SELECT name, schedule, supamon_parse_schedule(schedule) ->> 'description' AS means FROM supamon.job_inventory ORDER BY 1"
+psql -c "SELECT project_name AS project, job_name AS job, schedule, supamon_parse_schedule(schedule) ->> 'description' AS means FROM supamon.job_inventory ORDER BY 1, 2"
 
 echo "== the supamon worker"
 for _ in $(seq 1 30); do

@@ -196,7 +196,8 @@ SELECT supamon_add_project('idle', format('host=%s port=%s dbname=contrib_regres
 	split_part(current_setting('unix_socket_directories'), ',', 1), current_setting('port')));
 SELECT s ->> 'scheduler_down_projects' AS scheduler_down, s ->> 'alerts_queued' AS alerts_queued
 FROM supamon_check_health('idle') s;
-SELECT project, status, missed FROM supamon.project_status WHERE project = 'idle';
+SELECT project, status, jobs, missed FROM supamon.project_status WHERE project = 'idle';
+SELECT name, status, reason FROM st WHERE name = 'idle-job';
 SELECT event, job_name FROM supamon.alert_outbox WHERE project_name = 'idle';
 SELECT supamon_remove_project('idle');
 DROP DATABASE contrib_regression_idle;

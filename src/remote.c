@@ -44,12 +44,16 @@ libpq_error(PGconn *conn)
 
 	if (msg == NULL || *msg == '\0')
 		return pstrdup("connection failed");
-	/* one line: libpq's continuation lines become spaces */
 	initStringInfo(&buf);
+	/* say where, when libpq did not */
+	if (conn && PQstatus(conn) == CONNECTION_BAD && PQhost(conn) && PQhost(conn)[0] &&
+		strstr(msg, PQhost(conn)) == NULL)
+		appendStringInfo(&buf, "%s:%s: ", PQhost(conn), PQport(conn) ? PQport(conn) : "");
+	/* one line: libpq's continuation lines become spaces */
 	for (const char *p = msg; *p; p++)
 	{
 		if (*p == '\n' || *p == '\t' || *p == ' ')
-			space = buf.len > 0;
+			space = buf.len > 0 && buf.data[buf.len - 1] != ' ';
 		else
 		{
 			if (space)
