@@ -13,6 +13,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
+use lib 'test/perl';
+use SupamonTest;
 
 my $central = PostgreSQL::Test::Cluster->new('central');
 $central->init;
@@ -52,16 +54,7 @@ CREATE EXTENSION supamon;
 });
 
 # proj_c: pg_cron's tables, written by hand.
-$c->safe_psql('postgres', q{
-CREATE SCHEMA cron;
-CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL,
-	command text NOT NULL, nodename text NOT NULL DEFAULT 'localhost',
-	nodeport int NOT NULL DEFAULT 5432, database text NOT NULL DEFAULT current_database(),
-	username text NOT NULL DEFAULT current_user, active boolean NOT NULL DEFAULT true,
-	jobname name);
-CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY,
-	job_pid int, database text, username text, command text, status text,
-	return_message text, start_time timestamptz, end_time timestamptz);
+$c->safe_psql('postgres', cron_tables_sql() . q{
 INSERT INTO cron.job (schedule, command, jobname) VALUES
 	('0 3 * * *', 'SELECT 1', 'c-nightly'),
 	('0 * * * *', 'VACUUM', 'c-hourly'),
@@ -87,21 +80,15 @@ my $hung = IPC::Run::start([ $^X, 'test/hung_listener.pl', $portfile, 300 ]);
 for (1 .. 100) { last if -s $portfile; sleep 0.1; }
 chomp(my $hung_port = slurp_file($portfile));
 
-sub connstr
-{
-	my ($node, $db, $user) = @_;
-	return 'host=' . $node->host . ' port=' . $node->port . " dbname=$db"
-	  . ($user ? " user=$user" : '');
-}
 
 $central->safe_psql('postgres', qq{
-SELECT supamon_add_project('a', '@{[connstr($a, 'postgres')]}');
-SELECT supamon_add_project('c', '@{[connstr($c, 'postgres')]}');
+SELECT supamon_add_project('a', '@{[project_connstr($a, 'postgres')]}');
+SELECT supamon_add_project('c', '@{[project_connstr($c, 'postgres')]}');
 SELECT supamon_add_project('thordata');
 SELECT supamon_add_project('refused', 'host=127.0.0.1 port=$refused_port dbname=postgres');
 SELECT supamon_add_project('hung', 'host=127.0.0.1 port=$hung_port dbname=postgres');
-SELECT supamon_add_project('nocron', '@{[connstr($c, 'nocron')]}');
-SELECT supamon_add_project('denied', '@{[connstr($c, 'postgres', 'nocron_user')]}');
+SELECT supamon_add_project('nocron', '@{[project_connstr($c, 'nocron')]}');
+SELECT supamon_add_project('denied', '@{[project_connstr($c, 'postgres', 'nocron_user')]}');
 });
 
 sub audit

@@ -9,6 +9,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 use Time::HiRes qw(time sleep);
+use lib 'test/perl';
+use SupamonTest;
 
 my $central = PostgreSQL::Test::Cluster->new('central');
 $central->init;
@@ -38,31 +40,17 @@ SELECT cron.schedule('steady', '* * * * *', 'SELECT 1');
 my $idle = PostgreSQL::Test::Cluster->new('idle');
 $idle->init;
 $idle->start;
-$idle->safe_psql('postgres', q{
-CREATE SCHEMA cron;
-CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL,
-	command text NOT NULL, nodename text NOT NULL DEFAULT 'localhost',
-	nodeport int NOT NULL DEFAULT 5432, database text NOT NULL DEFAULT current_database(),
-	username text NOT NULL DEFAULT current_user, active boolean NOT NULL DEFAULT true,
-	jobname name);
-CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY,
-	job_pid int, database text, username text, command text, status text,
-	return_message text, start_time timestamptz, end_time timestamptz);
+$idle->safe_psql('postgres', cron_tables_sql() . q{
 INSERT INTO cron.job (schedule, command, jobname) VALUES
 	('*/5 * * * *', 'SELECT 1', 'idle-a'), ('*/5 * * * *', 'SELECT 1', 'idle-b');
 INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
 SELECT j, 'succeeded', '1 row', now() - interval '1 hour', now() - interval '1 hour' FROM generate_series(1, 2) j;
 });
 
-sub connstr
-{
-	my ($node) = @_;
-	return 'host=' . $node->host . ' port=' . $node->port . ' dbname=postgres';
-}
 $central->safe_psql('postgres', qq{
 CREATE EXTENSION supamon;
-SELECT supamon_add_project('proj', '@{[connstr($proj)]}');
-SELECT supamon_add_project('idle', '@{[connstr($idle)]}');
+SELECT supamon_add_project('proj', '@{[project_connstr($proj)]}');
+SELECT supamon_add_project('idle', '@{[project_connstr($idle)]}');
 INSERT INTO supamon.alert_config (channel, webhook_url) VALUES ('discord', 'http://127.0.0.1:9/hook');
 });
 
