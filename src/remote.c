@@ -13,7 +13,6 @@
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
-#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/pg_list.h"
 #include "storage/fd.h"
@@ -92,8 +91,14 @@ finish_request(RemoteRequest *r, const char *error)
 static void
 start_request(RemoteRequest *r, int connect_timeout_ms)
 {
+	/*
+	 * client_encoding SQL_ASCII: the project sends its bytes unconverted, so
+	 * a value that is not valid in our encoding (a SQL_ASCII project storing
+	 * anything) cannot make its whole query fail; collect.c replaces what
+	 * is invalid.  Supabase projects are UTF8, like most central databases.
+	 */
 	const char *keywords[] = {"dbname", "application_name", "client_encoding", NULL};
-	const char *values[] = {r->conninfo, "supamon", GetDatabaseEncodingName(), NULL};
+	const char *values[] = {r->conninfo, "supamon", "SQL_ASCII", NULL};
 
 	r->started = GetCurrentTimestamp();
 	r->deadline = TimestampTzPlusMilliseconds(r->started, connect_timeout_ms);

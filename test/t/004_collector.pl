@@ -17,7 +17,7 @@ use lib 'test/perl';
 use SupamonTest;
 
 my $central = PostgreSQL::Test::Cluster->new('central');
-$central->init;
+$central->init(extra => ['--encoding=UTF8', '--locale=C']);
 $central->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'pg_cron,supamon'
 cron.database_name = 'postgres'
@@ -201,6 +201,51 @@ like($r->{c}{error}, qr/statement timeout/, 'slow: cut off by the 3 s query time
 is($r->{a}{reachable}, 't', 'and the others are still collected');
 cmp_ok($took, '<', 6, sprintf('the audit took %.1f s, the slowest timeout, not the sum', $took));
 $c->safe_psql('postgres', 'DROP VIEW cron.job; ALTER TABLE cron.job_t RENAME TO job;');
+
+# --- never more than supamon.max_connections at a time: four projects
+# whose cron.job answers after 1 s take two rounds with a limit of 2
+for my $i (1 .. 4)
+{
+	$c->safe_psql('postgres', "CREATE DATABASE slow$i");
+	$c->safe_psql("slow$i", cron_tables_sql() . q{
+ALTER TABLE cron.job RENAME TO job_t;
+CREATE VIEW cron.job AS SELECT j.* FROM cron.job_t j, pg_sleep(1);
+});
+	$central->safe_psql('postgres',
+		"SELECT supamon_add_project('slow$i', '" . project_connstr($c, "slow$i") . "')");
+}
+$central->safe_psql('postgres', "UPDATE supamon.project SET enabled = name LIKE 'slow%'");
+for my $limit (2, 4)
+{
+	$t0 = time;
+	$central->safe_psql('postgres', "SET supamon.max_connections = $limit; SELECT count(*) FROM supamon_audit()");
+	my $t = time - $t0;
+	if ($limit == 2)
+	{
+		cmp_ok($t, '>=', 2, sprintf('with supamon.max_connections = 2, four 1 s projects take two rounds (%.1f s)', $t));
+	}
+	else
+	{
+		cmp_ok($t, '<', 2, sprintf('with 4, one round (%.1f s)', $t));
+	}
+}
+$central->safe_psql('postgres', "UPDATE supamon.project SET enabled = true WHERE name NOT LIKE 'slow%'");
+$central->safe_psql('postgres', "UPDATE supamon.project SET enabled = false WHERE name LIKE 'slow%'");
+
+# --- bytes that are not UTF-8, and a 1 MB error, from a SQL_ASCII project
+$c->safe_psql('postgres', "CREATE DATABASE garbage ENCODING 'SQL_ASCII' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0");
+$c->safe_psql('garbage', cron_tables_sql() . q{
+INSERT INTO cron.job (schedule, command, jobname) VALUES ('* * * * *', E'SELECT \\xff', E'bad-\\xfe-name');
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+VALUES (1, 'failed', E'ERROR:  \\xff\\xfe ' || repeat('x', 1000000), now(), now());
+});
+$central->safe_psql('postgres', "SELECT supamon_add_project('garbage', '@{[project_connstr($c, 'garbage')]}')");
+$r = audit('garbage');
+is($r->{garbage}{reachable}, 't', 'a project sending invalid bytes and a 1 MB error is read');
+is($central->safe_psql('postgres', q{
+	SELECT job_name || ' ' || (length(last_run_message) <= 2000) || ' ' || (left(last_run_message, 10) = 'ERROR:  ??')
+	FROM supamon.job_inventory WHERE project_name = 'garbage'}),
+	'bad-?-name true true', 'invalid bytes become "?", the error is kept to 2,000 characters');
 
 # --- cancel and statement_timeout interrupt an audit promptly
 {
