@@ -47,7 +47,11 @@ static Datum float8_array(double *values, bool *nulls, int n);
 static void exec(const char *sql, int nargs, Oid *types, Datum *values,
 				 const char *nulls, int expected);
 static char **job_names(ProjectSnapshot *snap);
-static JobRuns *summarize_runs(ProjectSnapshot *snap, int *njobs);
+typedef struct LastFinished LastFinished;
+static LastFinished *last_finished_runs(ProjectSnapshot *snap, int *n);
+static bool run_is_dead(const CronRunRow *r, const LastFinished *last, int nlast);
+static JobRuns *summarize_runs(ProjectSnapshot *snap, const LastFinished *last,
+							   int nlast, int *njobs);
 
 static Datum
 text_array(char **values, bool *nulls, int n)
@@ -181,10 +185,74 @@ job_names(ProjectSnapshot *snap)
 }
 
 /*
+ * The latest finished runid of each job, from the snapshot and from what
+ * was recorded before: an unfinished run older than that is dead (pg_cron
+ * runs one instance of a job at a time; a crash or restart leaves such rows
+ * behind), so it neither keeps the job "running" nor stays on the list of
+ * runs to read again.
+ */
+typedef struct LastFinished
+{
+	int64		jobid;
+	int64		runid;
+} LastFinished;
+
+static LastFinished *
+last_finished_runs(ProjectSnapshot *snap, int *n)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(snap->project->name)};
+	LastFinished *out;
+	int			m = 0;
+
+	exec("SELECT job_id, last_run_id FROM supamon.job_inventory"
+		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND last_run_id IS NOT NULL"
+		 "   AND job_id IS NOT NULL AND removed_at IS NULL",
+		 1, types, values, NULL, SPI_OK_SELECT);
+	out = palloc0(sizeof(LastFinished) * (SPI_processed + snap->nruns + 1));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+
+		out[m].jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		out[m].runid = snap->bootstrapped ? 0 :
+			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		m++;
+	}
+	for (int i = 0; i < snap->nruns; i++)
+	{
+		CronRunRow *r = &snap->runs[i];
+		int			k;
+
+		if (!RUN_IS_FINISHED(r->status))
+			continue;
+		for (k = 0; k < m && out[k].jobid != r->jobid; k++)
+			;
+		if (k == m)
+			out[m++].jobid = r->jobid;
+		if (r->runid > out[k].runid)
+			out[k].runid = r->runid;
+	}
+	*n = m;
+	return out;
+}
+
+static bool
+run_is_dead(const CronRunRow *r, const LastFinished *last, int nlast)
+{
+	if (RUN_IS_FINISHED(r->status))
+		return false;
+	for (int k = 0; k < nlast; k++)
+		if (last[k].jobid == r->jobid)
+			return r->runid < last[k].runid;
+	return false;
+}
+
+/*
  * Folds the runs (in runid order) into one summary per job.
  */
 static JobRuns *
-summarize_runs(ProjectSnapshot *snap, int *njobs)
+summarize_runs(ProjectSnapshot *snap, const LastFinished *last, int nlast, int *njobs)
 {
 	JobRuns    *out = palloc0(sizeof(JobRuns) * Max(snap->nruns, 1));
 	int			n = 0;
@@ -219,10 +287,12 @@ summarize_runs(ProjectSnapshot *snap, int *njobs)
 			else
 				j->failures++;
 		}
-		else if (j->running_since == NULL ||
-				 (r->start_time && strcmp(r->start_time, j->running_since) < 0))
+		else if (run_is_dead(r, last, nlast))
+			continue;
+		else if (j->running_status == NULL ||
+				 (r->start_time && j->running_since && strcmp(r->start_time, j->running_since) < 0))
 		{
-			/* the oldest unfinished run; one without start_time counts too */
+			/* the oldest live unfinished run; one without start_time counts too */
 			j->running_since = r->start_time ? r->start_time : j->running_since;
 			j->running_status = r->status;
 		}
@@ -260,6 +330,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	double	   *gaps = palloc(sizeof(double) * Max(n, 1));
 	bool	   *gap_nulls = palloc(sizeof(bool) * Max(n, 1));
 	Datum		project = CStringGetTextDatum(p->name);
+	LastFinished *last;
+	int			nlast;
 
 	memset(counts, 0, sizeof(*counts));
 	counts->jobs = n;
@@ -356,11 +428,13 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		counts->runs_logged = (int) SPI_processed;
 	}
 
+	last = last_finished_runs(snap, &nlast);
+
 	/* 3. each job's latest run and runs in progress (unchanged without runs) */
 	if (snap->nruns > 0 || p->nopen > 0)
 	{
 		int			nj;
-		JobRuns    *jr = summarize_runs(snap, &nj);
+		JobRuns    *jr = summarize_runs(snap, last, nlast, &nj);
 		int64	   *jobids = palloc(sizeof(int64) * Max(nj, 1));
 		int64	   *lastids = palloc(sizeof(int64) * Max(nj, 1));
 		bool	   *lastnull = palloc(sizeof(bool) * Max(nj, 1));
@@ -467,7 +541,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 
 		for (int i = 0; i < snap->nruns; i++)
 		{
-			if (!RUN_IS_FINISHED(snap->runs[i].status))
+			if (!RUN_IS_FINISHED(snap->runs[i].status) &&
+				!run_is_dead(&snap->runs[i], last, nlast))
 				open[nopen++] = snap->runs[i].runid;
 			if (!has_high || snap->runs[i].runid > high)
 			{

@@ -152,6 +152,27 @@ is($central->safe_psql('postgres', "SELECT last_run_status || ' ' || (running_si
 $r = audit('c');
 is($r->{c}{runs_read}, 0, 'nothing new: nothing read');
 
+# --- a run left unfinished (a crash) behind a later finished run is dead:
+# it keeps neither the job "running" nor a place among the runs to re-read
+$c->safe_psql('postgres', q{
+INSERT INTO cron.job_run_details (jobid, status, start_time) VALUES (1, 'running', now() - interval '2 hours');
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+VALUES (1, 'succeeded', '1 row', now() - interval '1 minute', now());
+});
+audit('c');
+is($central->safe_psql('postgres', q{
+	SELECT (running_since IS NULL) || ' ' || (SELECT open_run_ids = '{}' FROM supamon.project WHERE name = 'c')
+	FROM supamon.job_inventory WHERE job_name = 'c-nightly'}),
+	'true true', 'a dead unfinished run is not a run in progress');
+$c->safe_psql('postgres', "INSERT INTO cron.job_run_details (jobid, status, start_time) VALUES (1, 'running', now())");
+audit('c');
+is($central->safe_psql('postgres', q{
+	SELECT (running_since IS NOT NULL) || ' ' || (SELECT cardinality(open_run_ids) FROM supamon.project WHERE name = 'c')
+	FROM supamon.job_inventory WHERE job_name = 'c-nightly'}),
+	'true 1', 'a live one is');
+$c->safe_psql('postgres', "UPDATE cron.job_run_details SET status = 'succeeded', end_time = now() WHERE status = 'running'");
+audit('c');
+
 # --- re-discovery updates what the project owns, never what the user set
 $central->safe_psql('postgres', q{
 UPDATE supamon.job_inventory SET criticality = 'critical', description = 'nightly billing',
