@@ -73,8 +73,7 @@ echo "== the projects supamon watches"
 psql -c "SELECT supamon_add_project('thordata')" \
 	-c "SELECT supamon_add_project('billing', 'host=$dir port=$project_port dbname=postgres user=postgres')" \
 	-c "SELECT supamon_add_project('staging', 'host=127.0.0.1 port=1 dbname=postgres password=not-shown')" \
-	-c "INSERT INTO supamon.alert_config (channel, criticality, webhook_url) VALUES ('discord', 'all', 'http://127.0.0.1:8080/discord')" \
-	-c "UPDATE supamon.job_inventory SET criticality = 'critical' WHERE job_name = 'ledger-sync'" >/dev/null
+	-c "INSERT INTO supamon.alert_config (channel, criticality, webhook_url) VALUES ('discord', 'all', 'http://127.0.0.1:8080/discord')" >/dev/null
 psql -c "SELECT project, reachable, jobs, new_jobs, runs_read, error FROM supamon_audit()"
 psql -c "SELECT project_name AS project, job_name AS job, schedule, supamon_parse_schedule(schedule) ->> 'description' AS means FROM supamon.job_inventory ORDER BY 1, 2"
 
@@ -92,6 +91,7 @@ for _ in $(seq 1 90); do
 	sleep 1
 done
 sleep 2
+# criticality is the user's to set; discovery keeps it
 psql -c "UPDATE supamon.job_inventory SET criticality = 'critical' WHERE job_name = 'ledger-sync'" >/dev/null
 
 echo "== supamon_check_health()"
