@@ -394,51 +394,6 @@ RemoteReleaseAll(RemoteRequest *reqs, int n)
 
 /* ---- masking secrets ---- */
 
-static bool
-is_secret_keyword(const char *keyword)
-{
-	return strcmp(keyword, "password") == 0 || strcmp(keyword, "sslpassword") == 0;
-}
-
-char *
-RemoteMaskConninfo(const char *conninfo)
-{
-	PQconninfoOption *opts;
-	char	   *err = NULL;
-	StringInfoData buf;
-
-	opts = PQconninfoParse(conninfo, &err);
-	if (opts == NULL)
-	{
-		if (err)
-			PQfreemem(err);
-		return pstrdup("(unparsable connection string)");
-	}
-	initStringInfo(&buf);
-	for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-	{
-		if (o->val == NULL)
-			continue;
-		if (buf.len > 0)
-			appendStringInfoChar(&buf, ' ');
-		if (is_secret_keyword(o->keyword))
-			appendStringInfo(&buf, "%s=***", o->keyword);
-		else
-		{
-			appendStringInfo(&buf, "%s='", o->keyword);
-			for (const char *p = o->val; *p; p++)
-			{
-				if (*p == '\'' || *p == '\\')
-					appendStringInfoChar(&buf, '\\');
-				appendStringInfoChar(&buf, *p);
-			}
-			appendStringInfoChar(&buf, '\'');
-		}
-	}
-	PQconninfoFree(opts);
-	return buf.data;
-}
-
 /*
  * The values a conninfo (even a malformed one) gives for secrets, found
  * leniently: "password = value", "password='quoted value'", URI

@@ -58,11 +58,10 @@ extern void RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 extern void RemoteReleaseAll(RemoteRequest *reqs, int n);
 
 /*
- * A conninfo with its secrets (password, sslpassword, URI passwords)
- * replaced by "***", for messages.  Also masks those values wherever they
- * occur in 'message' (such as a libpq parse error) when message is not NULL.
+ * 'message' (such as libpq's error about a connection string) with every
+ * secret of the conninfo (password, sslpassword, URI password) replaced by
+ * "***".
  */
-extern char *RemoteMaskConninfo(const char *conninfo);
 extern char *RemoteMaskSecrets(const char *conninfo, const char *message);
 
 #endif							/* SUPAMON_REMOTE_H */
