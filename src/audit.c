@@ -103,7 +103,7 @@ AuditProjects(const char *only, int *nprojects)
 		else
 		{
 			reqs[nreq].conninfo = projects[i].conninfo;
-			reqs[nreq].sql = CollectSql(&projects[i], true);
+			reqs[nreq].sql = CollectSql(&projects[i]);
 			req_of[nreq++] = i;
 		}
 	}

@@ -118,19 +118,18 @@ build_statements(const ProjectState *p, char **stmts)
 }
 
 char *
-CollectSql(const ProjectState *p, bool remote)
+CollectSql(const ProjectState *p)
 {
 	char	   *stmts[NSTATEMENTS];
 	StringInfoData sql;
 
 	build_statements(p, stmts);
 	initStringInfo(&sql);
-	if (remote)
-		appendStringInfo(&sql,
-						 "SET search_path = pg_catalog; SET TimeZone = 'UTC'; "
-						 "SET DateStyle = 'ISO'; SET statement_timeout = %d; "
-						 "SET lock_timeout = %d; ",
-						 supamon_query_timeout, supamon_query_timeout);
+	appendStringInfo(&sql,
+					 "SET search_path = pg_catalog; SET TimeZone = 'UTC'; "
+					 "SET DateStyle = 'ISO'; SET statement_timeout = %d; "
+					 "SET lock_timeout = %d; ",
+					 supamon_query_timeout, supamon_query_timeout);
 	for (int i = 0; i < NSTATEMENTS; i++)
 		appendStringInfo(&sql, "%s; ", stmts[i]);
 	return sql.data;

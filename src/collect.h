@@ -69,8 +69,11 @@ typedef struct ProjectSnapshot
 	int64		max_runid;
 } ProjectSnapshot;
 
-/* The query that collects a project: several statements, one round trip. */
-extern char *CollectSql(const ProjectState *p, bool remote);
+/*
+ * The query that collects a remote project: its session set-up and the
+ * statements, one round trip.
+ */
+extern char *CollectSql(const ProjectState *p);
 
 /* Reads the results of CollectSql (remote) into a snapshot. */
 extern void CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap);
