@@ -30,9 +30,6 @@
 
 PG_FUNCTION_INFO_V1(supamon_check_health);
 
-#define UNIX_TO_PG_SECONDS \
-	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
-
 typedef struct CheckTotals
 {
 	int			jobs;
@@ -41,13 +38,6 @@ typedef struct CheckTotals
 	int			scheduler_down;
 	int			alerts;
 } CheckTotals;
-
-static int64
-to_unix(TimestampTz t)
-{
-	return (t >= 0 ? t / USECS_PER_SEC : -((-t + USECS_PER_SEC - 1) / USECS_PER_SEC))
-		+ UNIX_TO_PG_SECONDS;
-}
 
 static Datum
 text_or_null(const char *s, char *null)
@@ -244,16 +234,16 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			in.schedule_error = schedule ? err : "no schedule";
 		in.active = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
 		in.removed = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		in.known_since = to_unix(DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
+		in.known_since = SupamonUnixSeconds(DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
 		d = SPI_getbinval(tup, desc, 6, &isnull);
-		in.last_finished_start = isnull ? HEALTH_NO_TIME : to_unix(DatumGetTimestampTz(d));
+		in.last_finished_start = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
 		d = SPI_getbinval(tup, desc, 7, &isnull);
 		in.last_finished_failed = !isnull && DatumGetBool(d);
 		in.last_error = SPI_getvalue(tup, desc, 8);
 		d = SPI_getbinval(tup, desc, 9, &isnull);
-		in.last_start = isnull ? HEALTH_NO_TIME : to_unix(DatumGetTimestampTz(d));
+		in.last_start = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
 		d = SPI_getbinval(tup, desc, 10, &isnull);
-		in.running_since = isnull ? HEALTH_NO_TIME : to_unix(DatumGetTimestampTz(d));
+		in.running_since = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
 		in.running_status = SPI_getvalue(tup, desc, 11);
 		in.consecutive_failures = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
 		in.failure_threshold = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
@@ -304,7 +294,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			uvalues[1] = CStringGetTextDatum(name);
 			uvalues[2] = CStringGetTextDatum(new_status);
 			uvalues[3] = text_or_null(out.reason[0] ? out.reason : NULL, &unulls[3]);
-			uvalues[4] = TimestampTzGetDatum((out.next_expected - UNIX_TO_PG_SECONDS) * USECS_PER_SEC);
+			uvalues[4] = TimestampTzGetDatum(SupamonFromUnixSeconds(out.next_expected));
 			unulls[4] = out.next_expected == HEALTH_NO_TIME ? 'n' : ' ';
 			uvalues[5] = BoolGetDatum(event != NULL);
 			if (SPI_execute_with_args(
@@ -407,7 +397,7 @@ check_project(ProjectSnapshot *snap, CheckTotals *totals)
 	if (!isnull)
 		scheduler_running = DatumGetBool(d);
 	d = SPI_getbinval(tup, desc, 3, &isnull);
-	now = isnull ? to_unix(GetCurrentTimestamp()) : to_unix(DatumGetTimestampTz(d));
+	now = isnull ? SupamonUnixSeconds(GetCurrentTimestamp()) : SupamonUnixSeconds(DatumGetTimestampTz(d));
 	tzname = SPI_getvalue(tup, desc, 4);
 	version_text = SPI_getvalue(tup, desc, 5);
 	log_run = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));

@@ -217,6 +217,20 @@ cached_schedule(FunctionCallInfo fcinfo, int tz_arg, int version_arg)
 	return cache;
 }
 
+int64
+SupamonUnixSeconds(TimestampTz t)
+{
+	/* floor to the second: fire times are whole minutes */
+	return (t >= 0 ? t / USECS_PER_SEC : -((-t + USECS_PER_SEC - 1) / USECS_PER_SEC))
+		+ UNIX_TO_PG_SECONDS;
+}
+
+TimestampTz
+SupamonFromUnixSeconds(int64 t)
+{
+	return (TimestampTz) ((t - UNIX_TO_PG_SECONDS) * USECS_PER_SEC);
+}
+
 static int64
 timestamptz_to_unix(TimestampTz t, const char *what)
 {
@@ -224,15 +238,24 @@ timestamptz_to_unix(TimestampTz t, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
 				 errmsg("%s must be a finite time", what)));
-	/* floor to the second: fire times are whole minutes */
-	return (t >= 0 ? t / USECS_PER_SEC : -((-t + USECS_PER_SEC - 1) / USECS_PER_SEC))
-		+ UNIX_TO_PG_SECONDS;
+	return SupamonUnixSeconds(t);
 }
 
-static TimestampTz
-unix_to_timestamptz(int64 t)
+/*
+ * The answer of a next/previous search: the time found, NULL when there is
+ * none on the clock, an error when the zone could not answer.
+ */
+static Datum
+search_result(FunctionCallInfo fcinfo, const ScheduleCache *c, SmSearch r,
+			  int64_t result)
 {
-	return (TimestampTz) ((t - UNIX_TO_PG_SECONDS) * USECS_PER_SEC);
+	if (r == SM_TZ_ERROR)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("time zone \"%s\" could not be evaluated", c->tzname)));
+	if (r != SM_FOUND)
+		PG_RETURN_NULL();
+	PG_RETURN_TIMESTAMPTZ(SupamonFromUnixSeconds(result));
 }
 
 /*
@@ -271,7 +294,8 @@ supamon_next_run(PG_FUNCTION_ARGS)
 {
 	ScheduleCache *c;
 	int64		after;
-	int64_t		result;
+	int64_t		result = 0;
+	SmSearch	r;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
@@ -280,19 +304,8 @@ supamon_next_run(PG_FUNCTION_ARGS)
 		PG_RETURN_TIMESTAMPTZ(PG_GETARG_TIMESTAMPTZ(1) +
 							  (int64) c->parsed.interval_seconds * USECS_PER_SEC);
 	after = timestamptz_to_unix(PG_GETARG_TIMESTAMPTZ(1), "after");
-	switch (sm_next(&c->parsed, after, &c->tz, &result))
-	{
-		case SM_FOUND:
-			PG_RETURN_TIMESTAMPTZ(unix_to_timestamptz(result));
-		case SM_TZ_ERROR:
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("time zone \"%s\" could not be evaluated", c->tzname)));
-			break;
-		default:
-			break;
-	}
-	PG_RETURN_NULL();
+	r = sm_next(&c->parsed, after, &c->tz, &result);
+	return search_result(fcinfo, c, r, result);
 }
 
 /*
@@ -307,23 +320,13 @@ supamon_prev_run(PG_FUNCTION_ARGS)
 {
 	ScheduleCache *c;
 	int64		at;
-	int64_t		result;
+	int64_t		result = 0;
+	SmSearch	r;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	c = cached_schedule(fcinfo, 2, 3);
 	at = timestamptz_to_unix(PG_GETARG_TIMESTAMPTZ(1), "at");
-	switch (sm_prev(&c->parsed, at, &c->tz, &result))
-	{
-		case SM_FOUND:
-			PG_RETURN_TIMESTAMPTZ(unix_to_timestamptz(result));
-		case SM_TZ_ERROR:
-			ereport(ERROR,
-					(errcode(ERRCODE_INTERNAL_ERROR),
-					 errmsg("time zone \"%s\" could not be evaluated", c->tzname)));
-			break;
-		default:
-			break;
-	}
-	PG_RETURN_NULL();
+	r = sm_prev(&c->parsed, at, &c->tz, &result);
+	return search_result(fcinfo, c, r, result);
 }

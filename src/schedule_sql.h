@@ -5,7 +5,12 @@
 #ifndef SUPAMON_SCHEDULE_SQL_H
 #define SUPAMON_SCHEDULE_SQL_H
 
+#include "datatype/timestamp.h"
 #include "schedule.h"
+
+/* A timestamp as the schedule module's seconds since 1970 (floored), and back. */
+extern int64 SupamonUnixSeconds(TimestampTz t);
+extern TimestampTz SupamonFromUnixSeconds(int64 t);
 
 /* A zone by name, over PostgreSQL's zone code; false if unknown. */
 extern bool SupamonLookupTimeZone(const char *name, SmTimeZone *tz);
