@@ -14,6 +14,7 @@ PURE_SRCS = \
 OBJS = \
 	$(PURE_SRCS:.c=.o) \
 	src/schedule_sql.o \
+	src/textclean.o \
 	src/remote.o \
 	src/collect.o \
 	src/inventory.o \

@@ -17,6 +17,17 @@ extern int	supamon_max_connections;
 extern int	supamon_repeat_interval;
 extern int	supamon_log_retention;
 
+/* What follows a text that supamon cut. */
+#define SUPAMON_CUT_MARK "... [cut]"
+
+/*
+ * Text from outside made safe to store: valid in the database encoding
+ * (invalid bytes become '?'), at most maxchars characters (0: no limit),
+ * cut on a character boundary and marked.  textclean.c.
+ */
+extern char *SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *cut);
+extern char *SupamonCleanText(const char *s, int maxchars);
+
 /* Registers the background worker; only valid from _PG_init when preloaded. */
 extern void SupamonRegisterWorker(void);
 

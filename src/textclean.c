@@ -1,0 +1,63 @@
+/*
+ * textclean.c
+ *		Text from outside (a project, libpq, an API) made safe to store: valid
+ *		in the database encoding and bounded in characters, cut on a character
+ *		boundary with a visible mark.
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+
+#include "supamon.h"
+
+/*
+ * A palloc'd copy of the first len bytes of s in which every byte that does
+ * not start a valid character of the database encoding (a NUL included)
+ * becomes '?', keeping at most maxchars characters (0: no limit).  When it
+ * cuts, SUPAMON_CUT_MARK follows, so a reader knows there was more; *cut
+ * (if not NULL) says whether it did.
+ */
+char *
+SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *cut)
+{
+	StringInfoData buf;
+	int			enc = GetDatabaseEncoding();
+	int			chars = 0;
+	size_t		i = 0;
+
+	initStringInfo(&buf);
+	while (i < len)
+	{
+		int			l;
+
+		if (maxchars > 0 && chars >= maxchars)
+			break;
+		l = s[i] == '\0' ? -1 : pg_encoding_verifymbchar(enc, s + i, (int) Min(len - i, (size_t) INT_MAX));
+		if (l <= 0)
+		{
+			appendStringInfoChar(&buf, '?');
+			i++;
+		}
+		else
+		{
+			appendBinaryStringInfo(&buf, s + i, l);
+			i += l;
+		}
+		chars++;
+	}
+	if (cut)
+		*cut = i < len;
+	if (i < len)
+		appendStringInfoString(&buf, SUPAMON_CUT_MARK);
+	return buf.data;
+}
+
+/* The same for a NUL-terminated string; NULL stays NULL. */
+char *
+SupamonCleanText(const char *s, int maxchars)
+{
+	if (s == NULL)
+		return NULL;
+	return SupamonCleanTextLen(s, strlen(s), maxchars, NULL);
+}
