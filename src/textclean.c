@@ -6,6 +6,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
 
@@ -33,7 +35,8 @@ SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *cut)
 
 		if (maxchars > 0 && chars >= maxchars)
 			break;
-		l = s[i] == '\0' ? -1 : pg_encoding_verifymbchar(enc, s + i, (int) Min(len - i, (size_t) INT_MAX));
+		l = s[i] == '\0' ? -1 :
+			pg_encoding_verifymbchar(enc, s + i, len - i > INT_MAX ? INT_MAX : (int) (len - i));
 		if (l <= 0)
 		{
 			appendStringInfoChar(&buf, '?');
