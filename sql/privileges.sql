@@ -40,6 +40,60 @@ UPDATE supamon.job_inventory SET criticality = 'low';
 DELETE FROM supamon.alert_outbox;
 RESET ROLE;
 
+-- A plain role that can create functions in a schema on a superuser's
+-- search_path must not get that superuser's privileges through supamon:
+-- whatever the caller's search_path, every statement supamon runs resolves
+-- to pg_catalog and supamon's own objects.  The bait: a local project with
+-- a job and a run, so that every statement of a check runs.
+CREATE SCHEMA cron;
+CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL,
+	command text NOT NULL, database text NOT NULL DEFAULT current_database(),
+	username text NOT NULL DEFAULT current_user, active boolean NOT NULL DEFAULT true,
+	jobname name);
+CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY,
+	status text, return_message text, start_time timestamptz, end_time timestamptz);
+INSERT INTO cron.job (schedule, command, jobname) VALUES ('* * * * *', 'SELECT 1', 'bait');
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+	VALUES (1, 'failed', 'ERROR:  boom', now() - interval '30 seconds', now() - interval '29 seconds'),
+		   (1, 'running', NULL, now() - interval '10 seconds', NULL);
+CREATE ROLE regress_supamon_attacker;
+GRANT CREATE ON SCHEMA public TO regress_supamon_attacker;
+SET ROLE regress_supamon_attacker;
+CREATE FUNCTION public.become_superuser() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		EXECUTE 'ALTER ROLE regress_supamon_attacker SUPERUSER';
+	END IF;
+END $$;
+CREATE FUNCTION public.unnest(bigint[]) RETURNS SETOF bigint LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.become_superuser(); RETURN QUERY SELECT pg_catalog.unnest($1); END $$;
+CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.become_superuser(); RETURN QUERY SELECT pg_catalog.unnest($1); END $$;
+CREATE FUNCTION public.make_interval(secs integer) RETURNS interval LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.become_superuser(); RETURN pg_catalog.make_interval(secs => $1); END $$;
+CREATE FUNCTION public.left(text, integer) RETURNS text LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.become_superuser(); RETURN pg_catalog.left($1, $2); END $$;
+CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN PERFORM public.become_superuser(); RETURN pg_catalog.now(); END $$;
+RESET ROLE;
+-- the strongest position: public searched before pg_catalog
+SET search_path = public, pg_catalog;
+SELECT supamon_add_project('bait');
+SELECT supamon_check_health('bait') ->> 'total_jobs' AS jobs;
+SELECT project, reachable, jobs FROM supamon_audit('bait');
+SELECT name, status FROM supamon.job_status;
+SELECT supamon_set_conninfo('bait', NULL);
+SELECT supamon_remove_project('bait');
+SELECT supamon_parse_schedule('*/5 * * * *') ->> 'kind' AS kind;
+SELECT supamon_next_run('0 * * * *', '2026-01-01 00:30+00') AT TIME ZONE 'UTC' AS next_run;
+RESET search_path;
+SELECT rolsuper AS attacker_is_superuser FROM pg_roles WHERE rolname = 'regress_supamon_attacker';
+DROP FUNCTION public.unnest(bigint[]), public.unnest(text[]), public.make_interval(integer),
+	public.left(text, integer), public.now(), public.become_superuser();
+REVOKE CREATE ON SCHEMA public FROM regress_supamon_attacker;
+DROP ROLE regress_supamon_attacker;
+DROP SCHEMA cron CASCADE;
+
 DROP EXTENSION supamon;
 DROP ROLE regress_supamon_plain;
 DROP ROLE regress_supamon_monitor;

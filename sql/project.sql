@@ -14,11 +14,21 @@ SELECT supamon_add_project('-leading-dash');
 SELECT supamon_add_project(repeat('x', 64));
 SELECT supamon_add_project(NULL);
 SELECT supamon_add_project('delta', '');
+SELECT supamon_add_project('delta', E' \t ');
 SELECT supamon_add_project('delta', 'host=db.example.invalid password=hunter2 oops');
 SELECT supamon_add_project('delta', 'postgresql://admin:hunter2@[::1');
 SELECT supamon_add_project('delta', 'host=db.example.invalid nosuchoption=1');
 SELECT supamon_add_project('delta', 'host=db.example.invalid', 'Not-A-Ref');
 SELECT count(*) AS delta_rows FROM supamon.project WHERE name = 'delta';
+
+-- A connection string is changed through the same checks, never by UPDATE.
+SELECT supamon_set_conninfo('gamma', 'host=db2.example.invalid dbname=postgres password=hunter3');
+SELECT supamon_set_conninfo('gamma', 'host=db2.example.invalid password=hunter3 oops');
+SELECT supamon_set_conninfo('gamma', '   ');
+SELECT supamon_set_conninfo('nope', NULL);
+SELECT name, conninfo FROM supamon.project WHERE name = 'gamma';
+SELECT supamon_set_conninfo('gamma', NULL);
+SELECT name, conninfo IS NULL AS local FROM supamon.project WHERE name = 'gamma';
 
 SELECT supamon_remove_project('nope');
 SELECT supamon_remove_project(NULL);
@@ -29,6 +39,7 @@ CREATE ROLE regress_supamon_user;
 SET ROLE regress_supamon_user;
 SELECT supamon_add_project('mine');
 SELECT supamon_remove_project('alpha');
+SELECT supamon_set_conninfo('alpha', NULL);
 SELECT * FROM supamon_audit();
 SELECT supamon_check_health();
 RESET ROLE;

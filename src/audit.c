@@ -11,12 +11,15 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "audit.h"
@@ -104,6 +107,7 @@ AuditProjects(const char *only, int *nprojects)
 		{
 			reqs[nreq].conninfo = projects[i].conninfo;
 			reqs[nreq].sql = CollectSql(&projects[i]);
+			reqs[nreq].max_bytes = CollectMaxBytes();
 			req_of[nreq++] = i;
 		}
 	}
@@ -125,16 +129,73 @@ AuditProjects(const char *only, int *nprojects)
 	return snaps;
 }
 
+/*
+ * Records one project (and runs the hook) in a subtransaction; false, with
+ * the project's error set, when that failed for any reason but a cancel.
+ */
+static bool
+record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
+						 AuditProjectHook hook, void *arg)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	ErrorData  *edata = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		if (snap->ok)
+			InventoryRecord(snap, counts);
+		else
+			InventoryRecordFailure(snap);
+		if (hook)
+			hook(snap, arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+			ReThrowError(edata);
+	}
+	PG_END_TRY();
+	if (edata == NULL)
+		return true;
+	snap->ok = false;
+	snap->error = SupamonCleanText(psprintf("supamon could not record this project's data: %s",
+											edata->message), 1000);
+	FreeErrorData(edata);
+	return false;
+}
+
 void
-AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts)
+AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts,
+			   AuditProjectHook hook, void *arg)
 {
 	for (int i = 0; i < n; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		memset(&counts[i], 0, sizeof(InventoryCounts));
-		if (snaps[i].ok)
-			InventoryRecord(&snaps[i], &counts[i]);
-		else
-			InventoryRecordFailure(&snaps[i]);
+		if (record_in_subtransaction(&snaps[i], &counts[i], hook, arg))
+			continue;
+
+		/*
+		 * What the project sent could not be recorded: it is recorded as
+		 * the project's failure instead (its jobs keep their last known
+		 * state), which cannot depend on that data.
+		 */
+		memset(&counts[i], 0, sizeof(InventoryCounts));
+		if (!record_in_subtransaction(&snaps[i], &counts[i], hook, arg))
+			elog(ERROR, "supamon: could not record project \"%s\": %s",
+				 snaps[i].project->name, snaps[i].error);
 	}
 }
 
@@ -156,7 +217,7 @@ supamon_audit(PG_FUNCTION_ARGS)
 	SPI_connect();
 	snaps = AuditProjects(only, &n);
 	counts = palloc(sizeof(InventoryCounts) * Max(n, 1));
-	AuditRecordAll(snaps, n, counts);
+	AuditRecordAll(snaps, n, counts, NULL, NULL);
 	for (int i = 0; i < n; i++)
 	{
 		ProjectSnapshot *s = &snaps[i];

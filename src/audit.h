@@ -15,7 +15,17 @@
  */
 extern ProjectSnapshot *AuditProjects(const char *only, int *nprojects);
 
-/* Records every snapshot (SPI connected); counts[i] for snaps[i]. */
-extern void AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts);
+/* What a caller does with a project after recording it (check.c decides). */
+typedef void (*AuditProjectHook) (ProjectSnapshot *snap, void *arg);
+
+/*
+ * Records every snapshot (SPI connected), then calls hook (if any), each
+ * project in a subtransaction of its own: an error in one project's data
+ * becomes that project's error (recorded as its failure, then hook again),
+ * and every other project is still recorded.  A cancel or timeout is the
+ * caller's and propagates.  counts[i] for snaps[i].
+ */
+extern void AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts,
+						   AuditProjectHook hook, void *arg);
 
 #endif							/* SUPAMON_AUDIT_H */

@@ -19,6 +19,8 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
@@ -29,6 +31,9 @@
 #include "supamon.h"
 
 PG_FUNCTION_INFO_V1(supamon_check_health);
+
+/* How far past the project's clock a run's start may be (a clock's jitter). */
+#define FUTURE_SLACK_SECONDS (5 * 60)
 
 typedef struct CheckTotals
 {
@@ -195,7 +200,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 							  " last_start_at, running_since, running_status, consecutive_failures,"
 							  " failure_threshold, extract(epoch FROM grace)::int8,"
 							  " extract(epoch FROM max_runtime)::int8, status, criticality,"
-							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - make_interval(secs => $2)),"
+							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
 							  " status_reason, next_expected_at"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
 							  " ORDER BY job_name",
@@ -224,6 +229,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		const char *event = NULL;
 		bool		changed;
 
+		CHECK_FOR_INTERRUPTS();
 		memset(&in, 0, sizeof(in));
 		in.tz = tz;
 		in.now = now;
@@ -242,6 +248,9 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		in.last_error = SPI_getvalue(tup, desc, 8);
 		d = SPI_getbinval(tup, desc, 9, &isnull);
 		in.last_start = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
+		/* a start later than the project's clock is not one it has seen */
+		if (in.last_start != HEALTH_NO_TIME && in.last_start > now + FUTURE_SLACK_SECONDS)
+			in.last_start = HEALTH_NO_TIME;
 		d = SPI_getbinval(tup, desc, 10, &isnull);
 		in.running_since = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
 		in.running_status = SPI_getvalue(tup, desc, 11);
@@ -253,6 +262,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		in.max_runtime = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
 
 		health_decide(&in, &out);
+		/* the reason may quote project text cut to fit: never half a character */
+		out.reason[pg_mbcliplen(out.reason, strlen(out.reason), sizeof(out.reason) - 1)] = '\0';
 		new_status = health_status_name(out.status);
 		changed = strcmp(new_status, old_status) != 0;
 		totals->jobs++;
@@ -356,7 +367,7 @@ count_jobs_as_they_stand(const char *project, CheckTotals *totals)
 }
 
 static void
-check_project(ProjectSnapshot *snap, CheckTotals *totals)
+decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 {
 	const char *name = snap->project->name;
 	Oid			types[2] = {TEXTOID, INT4OID};
@@ -384,7 +395,7 @@ check_project(ProjectSnapshot *snap, CheckTotals *totals)
 	values[1] = Int32GetDatum(supamon_repeat_interval);
 	if (SPI_execute_with_args("SELECT reachable, scheduler_running, remote_now, cron_timezone,"
 							  " pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
-							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - make_interval(secs => $2))"
+							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2))"
 							  " FROM supamon.project WHERE name = $1",
 							  2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
@@ -410,11 +421,30 @@ check_project(ProjectSnapshot *snap, CheckTotals *totals)
 	{
 		bool		tz_ok = false;
 
-		if (version_text == NULL || !sm_parse_version(version_text, &version))
+		if (version_text == NULL)
 		{
 			version = SM_PGCRON_NEWEST;
 			appendStringInfoString(&note, "pg_cron's version is not visible: assuming the newest pg_cron syntax. ");
 		}
+		else if (!sm_parse_version(version_text, &version))
+		{
+			version = SM_PGCRON_NEWEST;
+			appendStringInfo(&note, "pg_cron %s is not a version supamon knows: assuming the newest syntax it knows (%s). ",
+							 version_text, sm_version_name(SM_PGCRON_NEWEST));
+		}
+		if (snap->rls_active)
+			appendStringInfo(&note, "pg_cron's row-level security shows role %s only its own jobs: "
+							 "connect as a role that owns the jobs or bypasses row-level security (such as postgres). ",
+							 snap->role ? snap->role : "?");
+		if (snap->runs_truncated)
+			appendStringInfo(&note, "more than %d new runs: the rest are read by the next check. ",
+							 COLLECT_MAX_RUNS);
+		if (snap->future_times > 0)
+			appendStringInfo(&note, "%d run time(s) later than the project's clock ignored. ",
+							 snap->future_times);
+		if (snap->ignored_runs > 0)
+			appendStringInfo(&note, "%d run(s) without a job, a runid or a known status ignored. ",
+							 snap->ignored_runs);
 		if (tzname)
 		{
 			tz_ok = SupamonLookupTimeZone(tzname, &tz);
@@ -440,6 +470,26 @@ check_project(ProjectSnapshot *snap, CheckTotals *totals)
 }
 
 /*
+ * The hook AuditRecordAll calls for each project, in that project's
+ * subtransaction: its totals count only once it has been decided whole.
+ */
+static void
+check_project(ProjectSnapshot *snap, void *arg)
+{
+	CheckTotals *totals = arg;
+	CheckTotals mine;
+
+	memset(&mine, 0, sizeof(mine));
+	decide_project(snap, &mine);
+	totals->jobs += mine.jobs;
+	for (int s = 0; s <= HEALTH_REMOVED; s++)
+		totals->by_status[s] += mine.by_status[s];
+	totals->unreachable += mine.unreachable;
+	totals->scheduler_down += mine.scheduler_down;
+	totals->alerts += mine.alerts;
+}
+
+/*
  * supamon_check_health(project text DEFAULT NULL) RETURNS jsonb
  */
 Datum
@@ -459,9 +509,7 @@ supamon_check_health(PG_FUNCTION_ARGS)
 	SPI_connect();
 	snaps = AuditProjects(only, &n);
 	counts = palloc(sizeof(InventoryCounts) * Max(n, 1));
-	AuditRecordAll(snaps, n, counts);
-	for (int i = 0; i < n; i++)
-		check_project(&snaps[i], &totals);
+	AuditRecordAll(snaps, n, counts, check_project, &totals);
 
 	/* the history is bounded by retention */
 	{
@@ -469,7 +517,7 @@ supamon_check_health(PG_FUNCTION_ARGS)
 		Datum		values[1] = {Int32GetDatum(supamon_log_retention)};
 
 		if (SPI_execute_with_args("DELETE FROM supamon.job_health_log"
-								  " WHERE collected_at < now() - make_interval(mins => $1)",
+								  " WHERE collected_at < now() - pg_catalog.make_interval(mins => $1)",
 								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
 			elog(ERROR, "supamon: could not purge the health log");
 	}

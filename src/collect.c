@@ -4,9 +4,10 @@
  *		than what supamon has seen, in one round trip.
  *
  * The same four statements serve both paths: through libpq for a remote
- * project (after setting up the session so that text values parse the same
- * way always) and through SPI for this very database.  Times travel as UTC
- * ISO 8601 text, so neither side's DateStyle or TimeZone matters.
+ * project (in one read-only transaction with its own settings) and through
+ * SPI for this very database.  Every value that comes back is the
+ * project's, so untrusted: texts are capped on the project's side and
+ * cleaned here, numbers and times parsed strictly, rows and bytes bounded.
  *
  * Run history is read incrementally: only runs with a runid above the
  * project's high-water mark, plus the runs last seen unfinished.  On first
@@ -21,37 +22,50 @@
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "datatype/timestamp.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
 #include "collect.h"
 #include "supamon.h"
 
-/* How much of a run's message and a job's command supamon keeps. */
+/* How much of each text supamon keeps (characters). */
 #define MAX_MESSAGE_CHARS 2000
 #define MAX_COMMAND_CHARS 10000
+#define MAX_NAME_CHARS 200
+#define MAX_SCHEDULE_CHARS 1000
+#define MAX_ROLE_CHARS 128
 
-#define UTC_TEXT(col) \
-	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+/* The most bytes a project's answer may hold. */
+#define COLLECT_MAX_BYTES ((int64) 64 * 1024 * 1024)
+
+/* How far past the project's clock a run's time may be (a clock's jitter). */
+#define FUTURE_SLACK_USECS ((int64) 5 * 60 * 1000000)
+
+/*
+ * Texts are cut on the project's side one character after what is kept, so
+ * that the central side knows when it cut.
+ */
+#define CUT(col, chars) "left((" col ")::text, " CppAsString2(chars) " + 1)"
+
+/*
+ * Times travel as seconds since 1970 (extract(epoch)), which neither side's
+ * DateStyle or TimeZone changes and which keeps an era: BC is negative.
+ */
+#define EPOCH(col) "extract(epoch FROM " col ")"
 
 #define RUN_COLUMNS \
-	"d.jobid, d.runid, d.status, left(d.return_message, " CppAsString2(MAX_MESSAGE_CHARS) "), " \
-	"octet_length(d.return_message), " UTC_TEXT("d.start_time") ", " UTC_TEXT("d.end_time")
+	"d.jobid, d.runid, " CUT("d.status", 20) ", " CUT("d.return_message", MAX_MESSAGE_CHARS) ", " \
+	EPOCH("d.start_time") ", " EPOCH("d.end_time")
 
 #define NSTATEMENTS 4
 
-/* A result of any of the two paths, as text. */
-typedef struct ResultSet
-{
-	int			nrows;
-	int			ncols;
-	char	  **values;			/* row-major; NULL for SQL NULL */
-} ResultSet;
-
 static void build_statements(const ProjectState *p, char **stmts);
-static char *clean_text(const char *s, int maxbytes);
-static const char *rs_get(const ResultSet *rs, int row, int col);
-static void interpret(ResultSet *sets, ProjectSnapshot *snap);
+static const char *rs_get(const RemoteRows *rs, int row, int col);
+static bool parse_int64(const char *s, int64 *out);
+static bool parse_epoch(const char *s, int64 *usecs);
+static void interpret(RemoteRows *sets, ProjectSnapshot *snap);
 
 /*
  * The four statements: facts, the highest runid, jobs, runs.
@@ -65,12 +79,17 @@ build_statements(const ProjectState *p, char **stmts)
 	 * One pass over the settings and one over the backends (a new backend
 	 * pays for every catalog it touches).  pg_settings lists real settings
 	 * only, so a cron.timezone left in postgresql.conf for a pg_cron that
-	 * does not know it (a placeholder) reads as absent.
+	 * does not know it (a placeholder) reads as absent.  pg_cron's
+	 * row-level security shows a role that neither owns cron.job nor
+	 * bypasses RLS only its own jobs: that must be said, not taken for
+	 * "every other job was removed".
 	 */
 	stmts[0] = psprintf(
-		"SELECT " UTC_TEXT("now()") ", s.timezone, "
-		"(SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_cron'), "
-		"s.log_run, a.launchers, a.hidden "
+		"SELECT " EPOCH("now()") ", " CUT("s.timezone", 256) ", "
+		CUT("(SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_cron')", 64) ", "
+		"s.log_run, a.launchers, a.hidden, " CUT("current_user", MAX_ROLE_CHARS) ", "
+		"CASE WHEN pg_catalog.to_regclass('cron.job') IS NOT NULL"
+		"     THEN pg_catalog.row_security_active('cron.job') END "
 		"FROM (SELECT max(setting) FILTER (WHERE name = 'cron.timezone') AS timezone,"
 		"             max(setting) FILTER (WHERE name = 'cron.log_run') AS log_run"
 		"      FROM pg_catalog.pg_settings WHERE name IN ('cron.timezone', 'cron.log_run')) s, "
@@ -81,8 +100,10 @@ build_statements(const ProjectState *p, char **stmts)
 		"      FROM pg_catalog.pg_stat_get_activity(NULL) ) a");
 	stmts[1] = pstrdup("SELECT max(runid) FROM cron.job_run_details");
 	stmts[2] = psprintf(
-		"SELECT jobid, jobname, schedule, left(command, %d), username, database, active "
-		"FROM cron.job ORDER BY jobid", MAX_COMMAND_CHARS);
+		"SELECT jobid, " CUT("jobname", MAX_NAME_CHARS) ", " CUT("schedule", MAX_SCHEDULE_CHARS) ", "
+		CUT("command", MAX_COMMAND_CHARS) ", " CUT("username", MAX_ROLE_CHARS) ", "
+		CUT("database", MAX_ROLE_CHARS) ", active "
+		"FROM cron.job ORDER BY jobid LIMIT %d", COLLECT_MAX_JOBS + 1);
 
 	initStringInfo(&runs);
 	/* the latest finished run of each job, and unfinished runs after it */
@@ -111,12 +132,20 @@ build_statements(const ProjectState *p, char **stmts)
 	if (p->has_high_water)
 		appendStringInfo(&runs, "(SELECT runid FROM top) < " INT64_FORMAT " AND ",
 						 p->high_water);
-	appendStringInfoString(&runs,
-						   "(d.runid = l.runid OR (d.status NOT IN ('succeeded', 'failed') "
-						   "AND d.runid > coalesce(l.runid, 0))) ORDER BY 2");
+	appendStringInfo(&runs,
+					 "(d.runid = l.runid OR (d.status NOT IN ('succeeded', 'failed') "
+					 "AND d.runid > coalesce(l.runid, 0))) ORDER BY 2 LIMIT %d",
+					 COLLECT_MAX_RUNS + 1);
 	stmts[3] = runs.data;
 }
 
+/*
+ * The remote query: one read-only transaction, so that every statement sees
+ * the same snapshot (a job and its run created between two statements are
+ * never half seen), and SET LOCAL, so that nothing of supamon's session
+ * set-up outlives it on a server connection that a transaction-mode pooler
+ * (Supavisor's port 6543) hands to other clients.
+ */
 char *
 CollectSql(const ProjectState *p)
 {
@@ -126,94 +155,158 @@ CollectSql(const ProjectState *p)
 	build_statements(p, stmts);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
-					 "SET search_path = pg_catalog; SET TimeZone = 'UTC'; "
-					 "SET DateStyle = 'ISO'; SET statement_timeout = %d; "
-					 "SET lock_timeout = %d; ",
+					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+					 "SET LOCAL search_path = pg_catalog; SET LOCAL TimeZone = 'UTC'; "
+					 "SET LOCAL DateStyle = 'ISO'; SET LOCAL statement_timeout = %d; "
+					 "SET LOCAL lock_timeout = %d; ",
 					 supamon_query_timeout, supamon_query_timeout);
 	for (int i = 0; i < NSTATEMENTS; i++)
 		appendStringInfo(&sql, "%s; ", stmts[i]);
+	appendStringInfoString(&sql, "COMMIT");
 	return sql.data;
 }
 
-/*
- * A copy of a value that is valid in the database encoding (invalid bytes
- * become '?') and at most maxbytes long, cut on a character boundary.
- */
-static char *
-clean_text(const char *s, int maxbytes)
+/* The request's byte bound, for audit.c. */
+int64
+CollectMaxBytes(void)
 {
-	int			len = strlen(s);
-	char	   *out = palloc(len + 1);
-	int			o = 0;
-	int			enc = GetDatabaseEncoding();
-
-	for (int i = 0; i < len;)
-	{
-		int			l = pg_encoding_verifymbchar(enc, s + i, len - i);
-
-		if (l <= 0)
-		{
-			out[o++] = '?';
-			i++;
-			continue;
-		}
-		memcpy(out + o, s + i, l);
-		o += l;
-		i += l;
-	}
-	out[o] = '\0';
-	if (maxbytes > 0 && o > maxbytes)
-		out[pg_mbcliplen(out, o, maxbytes)] = '\0';
-	return out;
+	return COLLECT_MAX_BYTES;
 }
 
 static const char *
-rs_get(const ResultSet *rs, int row, int col)
+rs_get(const RemoteRows *rs, int row, int col)
 {
 	return rs->values[row * rs->ncols + col];
 }
 
 static char *
-rs_text(const ResultSet *rs, int row, int col, int maxbytes)
+rs_text(const RemoteRows *rs, int row, int col, int maxchars)
 {
-	const char *v = rs_get(rs, row, col);
+	return SupamonCleanText(rs_get(rs, row, col), maxchars);
+}
 
-	return v ? clean_text(v, maxbytes) : NULL;
+/* A whole decimal integer that fits in int64; false for anything else. */
+static bool
+parse_int64(const char *s, int64 *out)
+{
+	char	   *end;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	errno = 0;
+	*out = strtoi64(s, &end, 10);
+	return errno == 0 && *end == '\0' && end != s;
 }
 
 /*
- * Turns the four result sets into a snapshot.
+ * Seconds since 1970 in decimal ("1732950000.123456", "-62135596800")
+ * as microseconds, within PostgreSQL's timestamp range; false for anything
+ * else (NULL, 'Infinity', junk, out of range).
+ */
+static bool
+parse_epoch(const char *s, int64 *usecs)
+{
+	bool		neg = false;
+	int64		secs = 0;
+	int64		frac = 0;
+	int			digits = 0;
+	int64		t;
+
+	if (s == NULL)
+		return false;
+	if (*s == '-')
+	{
+		neg = true;
+		s++;
+	}
+	if (!isdigit((unsigned char) *s))
+		return false;
+	for (; isdigit((unsigned char) *s); s++)
+	{
+		/* PostgreSQL's timestamps end near 9.5e12 seconds from 1970 */
+		if (secs > (int64) 100000000000000)
+			return false;
+		secs = secs * 10 + (*s - '0');
+	}
+	if (*s == '.')
+	{
+		for (s++; isdigit((unsigned char) *s); s++)
+			if (digits++ < 6)
+				frac = frac * 10 + (*s - '0');
+		if (digits == 0)
+			return false;
+	}
+	if (*s != '\0')
+		return false;
+	for (; digits < 6; digits++)
+		frac *= 10;
+	t = secs * 1000000 + frac;
+	if (neg)
+		t = -t;
+	/* within timestamptz's range (as microseconds since 2000 it must be valid) */
+	if (!IS_VALID_TIMESTAMP(t - ((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC)))
+		return false;
+	*usecs = t;
+	return true;
+}
+
+/*
+ * Turns the four result sets into a snapshot.  Every value is the
+ * project's and untrusted: a NULL, junk or out-of-range value that supamon
+ * needs makes the collection fail with the reason; one it can do without is
+ * dropped and counted.
  */
 static void
-interpret(ResultSet *sets, ProjectSnapshot *snap)
+interpret(RemoteRows *sets, ProjectSnapshot *snap)
 {
-	ResultSet  *facts = &sets[0];
-	ResultSet  *top = &sets[1];
-	ResultSet  *jobs = &sets[2];
-	ResultSet  *runs = &sets[3];
+	RemoteRows *facts = &sets[0];
+	RemoteRows *top = &sets[1];
+	RemoteRows *jobs = &sets[2];
+	RemoteRows *runs = &sets[3];
 	ProjectState *p = snap->project;
+	int64		launchers,
+				hidden;
+	int			nruns;
 
-	if (facts->nrows != 1 || facts->ncols < 6 || top->nrows != 1 ||
-		jobs->ncols < 7 || runs->ncols < 7)
+	snap->ok = false;
+	if (facts->nrows != 1 || facts->ncols != 8 || top->nrows != 1 || top->ncols != 1 ||
+		jobs->ncols != 7 || runs->ncols != 6)
 	{
-		snap->ok = false;
 		snap->error = pstrdup("unexpected result shape from the project");
 		return;
 	}
+	if (jobs->nrows > COLLECT_MAX_JOBS)
+	{
+		snap->error = psprintf("cron.job has more than %d jobs; supamon reads at most that many",
+							   COLLECT_MAX_JOBS);
+		return;
+	}
 
-	snap->remote_now = rs_text(facts, 0, 0, 64);
+	if (!parse_epoch(rs_get(facts, 0, 0), &snap->remote_now))
+	{
+		snap->error = pstrdup("the project's clock (now()) is not a valid time");
+		return;
+	}
 	snap->cron_timezone = rs_text(facts, 0, 1, 256);
 	snap->pgcron_version = rs_text(facts, 0, 2, 64);
 	snap->log_run = rs_get(facts, 0, 3) == NULL || strcmp(rs_get(facts, 0, 3), "on") == 0;
-	if (atoi(rs_get(facts, 0, 4)) > 0)
+	if (!parse_int64(rs_get(facts, 0, 4), &launchers) || !parse_int64(rs_get(facts, 0, 5), &hidden))
+		launchers = hidden = -1;
+	if (launchers > 0)
 		snap->scheduler = 1;
-	else if (atoi(rs_get(facts, 0, 5)) > 0)
+	else if (launchers < 0 || hidden > 0)
 		snap->scheduler = -1;	/* some backends are hidden from this role */
 	else
 		snap->scheduler = 0;
+	snap->role = rs_text(facts, 0, 6, MAX_ROLE_CHARS);
+	snap->rls_active = rs_get(facts, 0, 7) != NULL && strcmp(rs_get(facts, 0, 7), "t") == 0;
 
 	snap->has_max_runid = rs_get(top, 0, 0) != NULL;
-	snap->max_runid = snap->has_max_runid ? strtoi64(rs_get(top, 0, 0), NULL, 10) : 0;
+	if (snap->has_max_runid && !parse_int64(rs_get(top, 0, 0), &snap->max_runid))
+	{
+		snap->error = pstrdup("cron.job_run_details: max(runid) is not an integer");
+		return;
+	}
 	snap->bootstrapped = !p->has_high_water ||
 		!snap->has_max_runid || snap->max_runid < p->high_water;
 
@@ -223,30 +316,76 @@ interpret(ResultSet *sets, ProjectSnapshot *snap)
 	{
 		CronJobRow *j = &snap->jobs[i];
 
-		j->jobid = strtoi64(rs_get(jobs, i, 0), NULL, 10);
-		j->jobname = rs_text(jobs, i, 1, 256);
-		j->schedule = rs_text(jobs, i, 2, 1000);
-		j->command = rs_text(jobs, i, 3, MAX_COMMAND_CHARS * 4);
-		j->username = rs_text(jobs, i, 4, 256);
-		j->database = rs_text(jobs, i, 5, 256);
+		CHECK_FOR_INTERRUPTS();
+		if (!parse_int64(rs_get(jobs, i, 0), &j->jobid))
+		{
+			snap->error = psprintf("cron.job has a job whose jobid is %s",
+								   rs_get(jobs, i, 0) ? "not an integer" : "NULL");
+			return;
+		}
+		/* ordered by jobid: a duplicate is next to its twin */
+		if (i > 0 && j->jobid == snap->jobs[i - 1].jobid)
+		{
+			snap->error = psprintf("cron.job lists jobid " INT64_FORMAT " more than once", j->jobid);
+			return;
+		}
+		j->jobname = rs_text(jobs, i, 1, MAX_NAME_CHARS);
+		j->schedule = rs_text(jobs, i, 2, MAX_SCHEDULE_CHARS);
+		j->command = rs_text(jobs, i, 3, MAX_COMMAND_CHARS);
+		j->username = rs_text(jobs, i, 4, MAX_ROLE_CHARS);
+		j->database = rs_text(jobs, i, 5, MAX_ROLE_CHARS);
 		j->active = rs_get(jobs, i, 6) == NULL || strcmp(rs_get(jobs, i, 6), "t") == 0;
 	}
 
-	snap->nruns = runs->nrows;
-	snap->runs = palloc0(sizeof(CronRunRow) * Max(runs->nrows, 1));
-	for (int i = 0; i < runs->nrows; i++)
+	nruns = runs->nrows;
+	if (nruns > COLLECT_MAX_RUNS)
 	{
-		CronRunRow *r = &snap->runs[i];
+		/* the oldest first: the rest is read by the next collection */
+		nruns = COLLECT_MAX_RUNS;
+		snap->runs_truncated = true;
+	}
+	snap->runs = palloc0(sizeof(CronRunRow) * Max(nruns, 1));
+	snap->nruns = 0;
+	for (int i = 0; i < nruns; i++)
+	{
+		CronRunRow *r = &snap->runs[snap->nruns];
+		char	   *status;
 
-		r->jobid = rs_get(runs, i, 0) ? strtoi64(rs_get(runs, i, 0), NULL, 10) : 0;
-		r->runid = strtoi64(rs_get(runs, i, 1), NULL, 10);
-		r->status = rs_text(runs, i, 2, 64);
-		if (r->status == NULL)
-			r->status = pstrdup("unknown");
-		r->message = rs_text(runs, i, 3, MAX_MESSAGE_CHARS * 4);
-		r->message_bytes = rs_get(runs, i, 4) ? atoi(rs_get(runs, i, 4)) : 0;
-		r->start_time = rs_text(runs, i, 5, 64);
-		r->end_time = rs_text(runs, i, 6, 64);
+		CHECK_FOR_INTERRUPTS();
+		status = (char *) rs_get(runs, i, 2);
+		if (!parse_int64(rs_get(runs, i, 0), &r->jobid) ||
+			!parse_int64(rs_get(runs, i, 1), &r->runid) || status == NULL ||
+			!(RUN_IS_FINISHED(status) || RUN_IS_IN_PROGRESS(status)))
+		{
+			snap->ignored_runs++;
+			continue;
+		}
+		r->status = pstrdup(status);
+		r->message = rs_text(runs, i, 3, MAX_MESSAGE_CHARS);
+		if (!parse_epoch(rs_get(runs, i, 4), &r->start_time))
+			r->start_time = COLLECT_NO_TIME;
+		if (!parse_epoch(rs_get(runs, i, 5), &r->end_time))
+			r->end_time = COLLECT_NO_TIME;
+		/* a time beyond the project's own clock is not a time it has seen */
+		if (r->start_time != COLLECT_NO_TIME && r->start_time > snap->remote_now + FUTURE_SLACK_USECS)
+		{
+			r->start_time = COLLECT_NO_TIME;
+			snap->future_times++;
+		}
+		if (r->end_time != COLLECT_NO_TIME && r->end_time > snap->remote_now + FUTURE_SLACK_USECS)
+		{
+			r->end_time = COLLECT_NO_TIME;
+			snap->future_times++;
+		}
+		snap->nruns++;
+	}
+	/* a cut history is remembered as read only up to where it was cut */
+	if (snap->runs_truncated && !snap->bootstrapped)
+	{
+		int64		last;
+
+		if (parse_int64(rs_get(runs, nruns - 1, 1), &last))
+			snap->max_runid = last;
 	}
 	snap->ok = true;
 }
@@ -254,9 +393,6 @@ interpret(ResultSet *sets, ProjectSnapshot *snap)
 void
 CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 {
-	ResultSet	sets[NSTATEMENTS];
-	int			k = 0;
-
 	snap->elapsed_ms = r->elapsed_ms;
 	if (!r->ok)
 	{
@@ -264,36 +400,20 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 		snap->error = pstrdup(r->error ? r->error : "failed");
 		return;
 	}
-	/* the SELECTs come after the SETs */
-	for (int i = 0; i < r->nresults && k < NSTATEMENTS; i++)
-	{
-		PGresult   *res = r->results[i];
-		ResultSet  *rs;
-
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			continue;
-		rs = &sets[k++];
-		rs->nrows = PQntuples(res);
-		rs->ncols = PQnfields(res);
-		rs->values = palloc0(sizeof(char *) * Max(rs->nrows * rs->ncols, 1));
-		for (int row = 0; row < rs->nrows; row++)
-			for (int col = 0; col < rs->ncols; col++)
-				if (!PQgetisnull(res, row, col))
-					rs->values[row * rs->ncols + col] = PQgetvalue(res, row, col);
-	}
-	if (k != NSTATEMENTS)
+	if (r->nsets != NSTATEMENTS)
 	{
 		snap->ok = false;
 		snap->error = pstrdup("unexpected results from the project");
 		return;
 	}
-	interpret(sets, snap);
+	interpret(r->sets, snap);
 }
 
 /*
  * This database's own pg_cron, read through SPI.  A failure (no cron schema,
  * no permission) is the project's error, not the caller's: the statements run
- * in a subtransaction that is rolled back on error.
+ * in a subtransaction that is rolled back on error.  They run read-only, so
+ * all four see the caller's one snapshot.
  */
 void
 CollectLocal(ProjectSnapshot *snap)
@@ -302,7 +422,7 @@ CollectLocal(ProjectSnapshot *snap)
 	ResourceOwner oldowner = CurrentResourceOwner;
 	TimestampTz start = GetCurrentTimestamp();
 	char	   *stmts[NSTATEMENTS];
-	ResultSet	sets[NSTATEMENTS];
+	RemoteRows	sets[NSTATEMENTS];
 	ErrorData  *edata = NULL;
 
 	build_statements(snap->project, stmts);
@@ -313,7 +433,7 @@ CollectLocal(ProjectSnapshot *snap)
 		for (int i = 0; i < NSTATEMENTS; i++)
 		{
 			int			rc = SPI_execute(stmts[i], true, 0);
-			ResultSet  *rs = &sets[i];
+			RemoteRows *rs = &sets[i];
 
 			if (rc != SPI_OK_SELECT)
 				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
@@ -322,6 +442,8 @@ CollectLocal(ProjectSnapshot *snap)
 			rs->values = MemoryContextAllocZero(oldcontext,
 												sizeof(char *) * Max(rs->nrows * rs->ncols, 1));
 			for (int row = 0; row < rs->nrows; row++)
+			{
+				CHECK_FOR_INTERRUPTS();
 				for (int col = 0; col < rs->ncols; col++)
 				{
 					char	   *v = SPI_getvalue(SPI_tuptable->vals[row],
@@ -330,6 +452,7 @@ CollectLocal(ProjectSnapshot *snap)
 					/* copy out of SPI's memory, which the next call frees */
 					rs->values[row * rs->ncols + col] = v ? MemoryContextStrdup(oldcontext, v) : NULL;
 				}
+			}
 			SPI_freetuptable(SPI_tuptable);
 		}
 		ReleaseCurrentSubTransaction();
@@ -354,7 +477,7 @@ CollectLocal(ProjectSnapshot *snap)
 	if (edata)
 	{
 		snap->ok = false;
-		snap->error = pstrdup(edata->message);
+		snap->error = SupamonCleanText(edata->message, 1000);
 		FreeErrorData(edata);
 		return;
 	}

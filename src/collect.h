@@ -6,16 +6,36 @@
 #ifndef SUPAMON_COLLECT_H
 #define SUPAMON_COLLECT_H
 
+#include "datatype/timestamp.h"
 #include "remote.h"
 
 /* pg_cron statuses of a run */
 #define RUN_IS_FINISHED(status) \
 	(strcmp((status), "succeeded") == 0 || strcmp((status), "failed") == 0)
 
+/* pg_cron statuses of a run that has not finished */
+#define RUN_IS_IN_PROGRESS(status) \
+	(strcmp((status), "starting") == 0 || strcmp((status), "running") == 0 || \
+	 strcmp((status), "sending") == 0 || strcmp((status), "connecting") == 0)
+
+/* How many of a project's jobs and runs one collection reads at most. */
+#define COLLECT_MAX_JOBS 100000
+#define COLLECT_MAX_RUNS 200000
+
+/* A time as microseconds since 1970-01-01 UTC; COLLECT_NO_TIME if unknown. */
+#define COLLECT_NO_TIME PG_INT64_MIN
+
+/* Such a time as a timestamptz (collect.c checked its range). */
+static inline TimestampTz
+SupamonFromUnixMicros(int64 usecs)
+{
+	return usecs - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY * USECS_PER_SEC;
+}
+
 typedef struct CronJobRow
 {
 	int64		jobid;
-	char	   *jobname;		/* NULL for unnamed jobs */
+	char	   *jobname;		/* NULL for unnamed jobs; cleaned and capped */
 	char	   *schedule;
 	char	   *command;
 	char	   *username;
@@ -28,10 +48,9 @@ typedef struct CronRunRow
 	int64		jobid;
 	int64		runid;
 	char	   *status;
-	char	   *message;		/* trimmed; NULL when none */
-	int			message_bytes;	/* its full length at the project */
-	char	   *start_time;		/* UTC, ISO 8601 without zone; NULL if unknown */
-	char	   *end_time;
+	char	   *message;		/* cleaned and capped; NULL when none */
+	int64		start_time;		/* or COLLECT_NO_TIME */
+	int64		end_time;
 } CronRunRow;
 
 /* What supamon knew about a project before collecting it. */
@@ -53,11 +72,13 @@ typedef struct ProjectSnapshot
 	int			elapsed_ms;
 
 	/* facts */
-	char	   *remote_now;		/* the project's clock, UTC ISO 8601 */
+	int64		remote_now;		/* the project's clock */
 	char	   *cron_timezone;	/* NULL before pg_cron 1.5 */
 	char	   *pgcron_version; /* NULL when not visible */
 	bool		log_run;
 	int			scheduler;		/* 1 running, 0 not running, -1 unknown */
+	char	   *role;			/* the role supamon reads the project as */
+	bool		rls_active;		/* pg_cron's row-level security limits that role */
 
 	/* jobs and runs */
 	int			njobs;
@@ -66,7 +87,10 @@ typedef struct ProjectSnapshot
 	CronRunRow *runs;
 	bool		bootstrapped;	/* history read from scratch */
 	bool		has_max_runid;
-	int64		max_runid;
+	int64		max_runid;		/* the highest runid to remember as read */
+	bool		runs_truncated; /* more runs than COLLECT_MAX_RUNS: the rest next time */
+	int			ignored_runs;	/* runs without a job, runid or known status */
+	int			future_times;	/* run times beyond the project's clock, ignored */
 } ProjectSnapshot;
 
 /*
@@ -74,6 +98,9 @@ typedef struct ProjectSnapshot
  * statements, one round trip.
  */
 extern char *CollectSql(const ProjectState *p);
+
+/* The most bytes a project's answer may hold. */
+extern int64 CollectMaxBytes(void);
 
 /* Reads the results of CollectSql (remote) into a snapshot. */
 extern void CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap);

@@ -89,6 +89,30 @@ health_format_duration(int64_t s, char *buf, size_t len)
 		snprintf(buf, len, "%d days", (int) (s / (24 * HOUR)));
 }
 
+/*
+ * src copied into dst (size bytes); when it does not fit, cut before a
+ * UTF-8 character that would not fit whole and end with "...", so the
+ * reader knows there was more.
+ */
+static void
+copy_clipped(char *dst, size_t size, const char *src)
+{
+	size_t		len = strlen(src);
+	size_t		cut;
+
+	if (len < size)
+	{
+		memcpy(dst, src, len + 1);
+		return;
+	}
+	cut = size - 4;
+	/* back off continuation bytes to the start of the character cut through */
+	while (cut > 0 && ((unsigned char) src[cut] & 0xC0) == 0x80)
+		cut--;
+	memcpy(dst, src, cut);
+	memcpy(dst + cut, "...", 4);
+}
+
 /* The gap between fire time t and the one before it, or 0. */
 static int64_t
 gap_before(const HealthInput *in, int64_t t)
@@ -234,8 +258,8 @@ health_decide(const HealthInput *in, HealthResult *out)
 		size_t		n;
 
 		out->status = HEALTH_FAILED;
-		snprintf(out->reason, sizeof(out->reason), "%s",
-				 in->last_error && in->last_error[0] ? in->last_error : "the latest run failed");
+		copy_clipped(out->reason, sizeof(out->reason),
+					 in->last_error && in->last_error[0] ? in->last_error : "the latest run failed");
 		/* pg_cron's messages end in a newline */
 		n = strlen(out->reason);
 		while (n > 0 && (out->reason[n - 1] == '\n' || out->reason[n - 1] == ' ' ||

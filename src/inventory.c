@@ -11,34 +11,59 @@
  * need no second remote query.
  *
  * Every statement works on whole arrays (unnest), so recording a project
- * costs a fixed number of statements whatever its size.
+ * costs a fixed number of statements whatever its size.  What needs
+ * matching (a run to its job, a name to its twin, the jobs that are gone) is
+ * matched here with hash tables, and every statement reaches the inventory
+ * by its primary key, so no plan can turn quadratic whatever the planner's
+ * statistics say.
  */
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "inventory.h"
 #include "schedule_sql.h"
+#include "supamon.h"
 
 /* Per-job summary of the runs in a snapshot. */
 typedef struct JobRuns
 {
-	int64		jobid;
 	int64		last_runid;		/* latest finished run, 0 if none */
 	const char *last_status;
-	const char *last_start;
-	const char *last_end;
+	int64		last_start;
+	int64		last_end;
 	const char *last_message;
 	int			failures;		/* consecutive failures at the end */
 	bool		reset;			/* a success was seen: failures is absolute */
-	const char *latest_start;	/* latest start of any run */
-	const char *running_since;	/* oldest unfinished run */
+	bool		has_runs;
+	int64		latest_start;	/* latest start of any run */
+	bool		running;		/* a live unfinished run */
+	int64		running_since;	/* the oldest one's start */
 	const char *running_status;
 } JobRuns;
+
+/* A jobid's place in the snapshot's job list. */
+typedef struct JobSlot
+{
+	int64		jobid;			/* the key */
+	int			index;
+	int64		last_finished;	/* its latest finished runid known */
+} JobSlot;
+
+/* A name taken, and how many jobs wanted it. */
+typedef struct NameSlot
+{
+	const char *name;			/* the key */
+	int			wanted;
+} NameSlot;
 
 static Datum text_array(char **values, bool *nulls, int n);
 static Datum int8_array(int64 *values, bool *nulls, int n);
@@ -46,12 +71,12 @@ static Datum bool_array(bool *values, int n);
 static Datum float8_array(double *values, bool *nulls, int n);
 static void exec(const char *sql, int nargs, Oid *types, Datum *values,
 				 const char *nulls, int expected);
+static Datum time_array(int64 *values, int n);
+static HTAB *job_table(ProjectSnapshot *snap);
 static char **job_names(ProjectSnapshot *snap);
-typedef struct LastFinished LastFinished;
-static LastFinished *last_finished_runs(ProjectSnapshot *snap, int *n);
-static bool run_is_dead(const CronRunRow *r, const LastFinished *last, int nlast);
-static JobRuns *summarize_runs(ProjectSnapshot *snap, const LastFinished *last,
-							   int nlast, int *njobs);
+static void last_finished_runs(ProjectSnapshot *snap, HTAB *jobs);
+static bool run_is_dead(const CronRunRow *r, HTAB *jobs);
+static JobRuns *summarize_runs(ProjectSnapshot *snap, HTAB *jobs);
 
 static Datum
 text_array(char **values, bool *nulls, int n)
@@ -118,6 +143,27 @@ float8_array(double *values, bool *nulls, int n)
 }
 
 /*
+ * Times (microseconds since 1970, COLLECT_NO_TIME for NULL) as a
+ * timestamptz[].
+ */
+static Datum
+time_array(int64 *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nn = palloc0(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nn[i] = values[i] == COLLECT_NO_TIME;
+		d[i] = nn[i] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(values[i]));
+	}
+	return PointerGetDatum(construct_md_array(d, nn, 1, dims, lbs, TIMESTAMPTZOID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
  * Runs one of this file's statements, which must succeed; expected is the
  * SPI result code.  Each statement is planned once per backend (a check
  * runs the same few statements for every project, every minute).
@@ -162,115 +208,199 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 }
 
 /*
- * The inventory name of each job: its jobname, or "job <jobid>" for an
- * unnamed one; a name used by two pg_cron users gets the user appended.
+ * The snapshot's jobs by jobid (collect.c made the jobids unique).
+ */
+static HTAB *
+job_table(ProjectSnapshot *snap)
+{
+	HASHCTL		ctl;
+	HTAB	   *h;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(JobSlot);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("supamon jobs", Max(snap->njobs, 16), &ctl,
+					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < snap->njobs; i++)
+	{
+		bool		found;
+		JobSlot    *slot = hash_search(h, &snap->jobs[i].jobid, HASH_ENTER, &found);
+
+		slot->index = i;
+		slot->last_finished = 0;
+	}
+	return h;
+}
+
+static uint32
+name_hash(const void *key, Size keysize)
+{
+	const char *s = *(const char *const *) key;
+
+	return hash_bytes((const unsigned char *) s, (int) strlen(s));
+}
+
+static int
+name_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
+static HTAB *
+name_table(int size)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(char *);
+	ctl.entrysize = sizeof(NameSlot);
+	ctl.hash = name_hash;
+	ctl.match = name_match;
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create("supamon job names", Max(size, 16), &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/*
+ * The inventory name of each job, unique by construction whatever the
+ * project holds: its jobname, or "job <jobid>" for an unnamed one.  Jobs
+ * that share a name (two pg_cron users, a cut that made two names one)
+ * become "name (user)"; where that is taken too, "name #jobid", then
+ * "name #jobid-2"... A name held by one job only is never changed, so a
+ * job's identity does not depend on the order of the others.
  */
 static char **
 job_names(ProjectSnapshot *snap)
 {
-	char	  **names = palloc(sizeof(char *) * Max(snap->njobs, 1));
+	int			n = snap->njobs;
+	char	  **base = palloc(sizeof(char *) * Max(n, 1));
+	char	  **names = palloc0(sizeof(char *) * Max(n, 1));
+	HTAB	   *wanted = name_table(n);
+	HTAB	   *taken = name_table(n);
+	bool		found;
 
-	for (int i = 0; i < snap->njobs; i++)
+	for (int i = 0; i < n; i++)
 	{
 		CronJobRow *j = &snap->jobs[i];
+		NameSlot   *slot;
 
-		names[i] = j->jobname && j->jobname[0] ? j->jobname :
+		base[i] = j->jobname && j->jobname[0] ? j->jobname :
 			psprintf("job " INT64_FORMAT, j->jobid);
+		slot = hash_search(wanted, &base[i], HASH_ENTER, &found);
+		slot->wanted = found ? slot->wanted + 1 : 1;
 	}
-	for (int i = 0; i < snap->njobs; i++)
-		for (int k = i + 1; k < snap->njobs; k++)
-			if (strcmp(names[i], names[k]) == 0 && snap->jobs[k].username)
-				names[k] = psprintf("%s (%s)", names[k], snap->jobs[k].username);
+	for (int i = 0; i < n; i++)
+	{
+		NameSlot   *slot = hash_search(wanted, &base[i], HASH_FIND, NULL);
+
+		if (slot->wanted == 1)
+		{
+			names[i] = base[i];
+			(void) hash_search(taken, &names[i], HASH_ENTER, NULL);
+		}
+	}
+	for (int i = 0; i < n; i++)
+	{
+		CronJobRow *j = &snap->jobs[i];
+		char	   *candidate = NULL;
+
+		CHECK_FOR_INTERRUPTS();
+		if (names[i])
+			continue;
+		if (j->username && j->username[0])
+			candidate = psprintf("%s (%s)", base[i], j->username);
+		for (int k = 1; candidate == NULL ||
+			 hash_search(taken, &candidate, HASH_FIND, NULL) != NULL ||
+			 hash_search(wanted, &candidate, HASH_FIND, NULL) != NULL; k++)
+			candidate = k == 1 ? psprintf("%s #" INT64_FORMAT, base[i], j->jobid) :
+				psprintf("%s #" INT64_FORMAT "-%d", base[i], j->jobid, k);
+		names[i] = candidate;
+		(void) hash_search(taken, &names[i], HASH_ENTER, NULL);
+	}
+	hash_destroy(wanted);
+	hash_destroy(taken);
 	return names;
 }
 
 /*
- * The latest finished runid of each job, from the snapshot and from what
- * was recorded before: an unfinished run older than that is dead (pg_cron
+ * The latest finished runid of each job, from what was recorded before and
+ * from the snapshot: an unfinished run older than that is dead (pg_cron
  * runs one instance of a job at a time; a crash or restart leaves such rows
  * behind), so it neither keeps the job "running" nor stays on the list of
  * runs to read again.
  */
-typedef struct LastFinished
-{
-	int64		jobid;
-	int64		runid;
-} LastFinished;
-
-static LastFinished *
-last_finished_runs(ProjectSnapshot *snap, int *n)
+static void
+last_finished_runs(ProjectSnapshot *snap, HTAB *jobs)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(snap->project->name)};
-	LastFinished *out;
-	int			m = 0;
 
-	exec("SELECT job_id, last_run_id FROM supamon.job_inventory"
-		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND last_run_id IS NOT NULL"
-		 "   AND job_id IS NOT NULL AND removed_at IS NULL",
-		 1, types, values, NULL, SPI_OK_SELECT);
-	out = palloc0(sizeof(LastFinished) * (SPI_processed + snap->nruns + 1));
-	for (uint64 i = 0; i < SPI_processed; i++)
+	if (!snap->bootstrapped)
 	{
-		bool		isnull;
+		exec("SELECT job_id, last_run_id FROM supamon.job_inventory"
+			 " WHERE project_name = $1 AND job_type = 'pg_cron' AND last_run_id IS NOT NULL"
+			 "   AND job_id IS NOT NULL AND removed_at IS NULL",
+			 1, types, values, NULL, SPI_OK_SELECT);
+		for (uint64 i = 0; i < SPI_processed; i++)
+		{
+			bool		isnull;
+			int64		jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+			JobSlot    *slot = hash_search(jobs, &jobid, HASH_FIND, NULL);
 
-		out[m].jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-		out[m].runid = snap->bootstrapped ? 0 :
-			DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
-		m++;
+			if (slot)
+				slot->last_finished = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
+																  SPI_tuptable->tupdesc, 2, &isnull));
+		}
 	}
 	for (int i = 0; i < snap->nruns; i++)
 	{
 		CronRunRow *r = &snap->runs[i];
-		int			k;
+		JobSlot    *slot;
 
 		if (!RUN_IS_FINISHED(r->status))
 			continue;
-		for (k = 0; k < m && out[k].jobid != r->jobid; k++)
-			;
-		if (k == m)
-			out[m++].jobid = r->jobid;
-		if (r->runid > out[k].runid)
-			out[k].runid = r->runid;
+		slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
+		if (slot && r->runid > slot->last_finished)
+			slot->last_finished = r->runid;
 	}
-	*n = m;
-	return out;
 }
 
 static bool
-run_is_dead(const CronRunRow *r, const LastFinished *last, int nlast)
+run_is_dead(const CronRunRow *r, HTAB *jobs)
 {
+	JobSlot    *slot;
+
 	if (RUN_IS_FINISHED(r->status))
 		return false;
-	for (int k = 0; k < nlast; k++)
-		if (last[k].jobid == r->jobid)
-			return r->runid < last[k].runid;
-	return false;
+	slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
+	return slot != NULL && r->runid < slot->last_finished;
 }
 
 /*
- * Folds the runs (in runid order) into one summary per job.
+ * Folds the runs (in runid order) into one summary per job of the snapshot,
+ * indexed like snap->jobs; runs of jobs no longer in cron.job are left out.
  */
 static JobRuns *
-summarize_runs(ProjectSnapshot *snap, const LastFinished *last, int nlast, int *njobs)
+summarize_runs(ProjectSnapshot *snap, HTAB *jobs)
 {
-	JobRuns    *out = palloc0(sizeof(JobRuns) * Max(snap->nruns, 1));
-	int			n = 0;
+	JobRuns    *out = palloc0(sizeof(JobRuns) * Max(snap->njobs, 1));
 
 	for (int i = 0; i < snap->nruns; i++)
 	{
 		CronRunRow *r = &snap->runs[i];
-		JobRuns    *j = NULL;
+		JobSlot    *slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
+		JobRuns    *j;
 
-		for (int k = 0; k < n; k++)
-			if (out[k].jobid == r->jobid)
-				j = &out[k];
-		if (j == NULL)
+		CHECK_FOR_INTERRUPTS();
+		if (slot == NULL)
+			continue;
+		j = &out[slot->index];
+		if (!j->has_runs)
 		{
-			j = &out[n++];
-			j->jobid = r->jobid;
+			j->has_runs = true;
+			j->last_start = j->last_end = j->latest_start = j->running_since = COLLECT_NO_TIME;
 		}
-		if (r->start_time && (j->latest_start == NULL || strcmp(r->start_time, j->latest_start) > 0))
+		if (r->start_time != COLLECT_NO_TIME &&
+			(j->latest_start == COLLECT_NO_TIME || r->start_time > j->latest_start))
 			j->latest_start = r->start_time;
 		if (RUN_IS_FINISHED(r->status))
 		{
@@ -287,17 +417,19 @@ summarize_runs(ProjectSnapshot *snap, const LastFinished *last, int nlast, int *
 			else
 				j->failures++;
 		}
-		else if (run_is_dead(r, last, nlast))
+		else if (run_is_dead(r, jobs))
 			continue;
-		else if (j->running_status == NULL ||
-				 (r->start_time && j->running_since && strcmp(r->start_time, j->running_since) < 0))
+		else if (!j->running ||
+				 (r->start_time != COLLECT_NO_TIME && j->running_since != COLLECT_NO_TIME &&
+				  r->start_time < j->running_since))
 		{
 			/* the oldest live unfinished run; one without start_time counts too */
-			j->running_since = r->start_time ? r->start_time : j->running_since;
+			if (r->start_time != COLLECT_NO_TIME)
+				j->running_since = r->start_time;
+			j->running = true;
 			j->running_status = r->status;
 		}
 	}
-	*njobs = n;
 	return out;
 }
 
@@ -308,11 +440,58 @@ InventoryRecordFailure(ProjectSnapshot *snap)
 	Datum		values[3];
 
 	values[0] = CStringGetTextDatum(snap->project->name);
-	values[1] = CStringGetTextDatum(snap->error ? snap->error : "failed");
+	values[1] = CStringGetTextDatum(SupamonCleanText(snap->error ? snap->error : "failed", 1000));
 	values[2] = Int32GetDatum(snap->elapsed_ms);
 	exec("UPDATE supamon.project SET reachable = false, last_check_at = now(), "
 		 "last_error = $2, last_check_ms = $3 WHERE name = $1",
 		 3, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/*
+ * Marks removed the live jobs of the project that the snapshot does not
+ * have.  Where pg_cron's row-level security hides other roles' jobs from
+ * supamon's role, only that role's jobs can be known to be gone.
+ */
+static int
+mark_removed(ProjectSnapshot *snap, char **names, Datum project)
+{
+	HTAB	   *present = name_table(snap->njobs);
+	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
+	Datum		values[2] = {project, (Datum) 0};
+	char	  **gone;
+	int			ngone = 0;
+	uint64		nlive;
+	SPITupleTable *live;
+
+	for (int i = 0; i < snap->njobs; i++)
+		(void) hash_search(present, &names[i], HASH_ENTER, NULL);
+	exec("SELECT job_name, username FROM supamon.job_inventory"
+		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
+		 1, types, values, NULL, SPI_OK_SELECT);
+	live = SPI_tuptable;
+	nlive = SPI_processed;
+	gone = palloc(sizeof(char *) * Max(nlive, 1));
+	for (uint64 i = 0; i < nlive; i++)
+	{
+		char	   *name = SPI_getvalue(live->vals[i], live->tupdesc, 1);
+		char	   *user = SPI_getvalue(live->vals[i], live->tupdesc, 2);
+
+		CHECK_FOR_INTERRUPTS();
+		if (hash_search(present, &name, HASH_FIND, NULL) != NULL)
+			continue;
+		if (snap->rls_active && (user == NULL || snap->role == NULL || strcmp(user, snap->role) != 0))
+			continue;
+		gone[ngone++] = name;
+	}
+	hash_destroy(present);
+	if (ngone == 0)
+		return 0;
+	values[1] = text_array(gone, NULL, ngone);
+	exec("UPDATE supamon.job_inventory i SET removed_at = now(), updated_at = now()"
+		 " FROM unnest($2) AS g(name)"
+		 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = g.name",
+		 2, types, values, NULL, SPI_OK_UPDATE);
+	return (int) SPI_processed;
 }
 
 void
@@ -321,6 +500,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	ProjectState *p = snap->project;
 	int			n = snap->njobs;
 	char	  **names = job_names(snap);
+	HTAB	   *jobs = job_table(snap);
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
 	char	  **schedules = palloc(sizeof(char *) * Max(n, 1));
 	char	  **commands = palloc(sizeof(char *) * Max(n, 1));
@@ -330,8 +510,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	double	   *gaps = palloc(sizeof(double) * Max(n, 1));
 	bool	   *gap_nulls = palloc(sizeof(bool) * Max(n, 1));
 	Datum		project = CStringGetTextDatum(p->name);
-	LastFinished *last;
-	int			nlast;
+	int64		horizon = snap->remote_now + (int64) 5 * 60 * 1000000;
 
 	memset(counts, 0, sizeof(*counts));
 	counts->jobs = n;
@@ -341,6 +520,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	{
 		CronJobRow *j = &snap->jobs[i];
 
+		CHECK_FOR_INTERRUPTS();
 		ids[i] = j->jobid;
 		schedules[i] = j->schedule;
 		commands[i] = j->command;
@@ -382,150 +562,155 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 													   SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
-	/* 2. the runs observed, each finished one logged once */
+	/*
+	 * 2. jobs gone from the project, before anything else: a renamed job's
+	 * old row must not take its runs
+	 */
+	counts->removed_jobs = mark_removed(snap, names, project);
+
+	/* 3. the runs observed, each finished one logged once, under its job's name */
 	if (snap->nruns > 0)
 	{
-		int			m = snap->nruns;
-		int64	   *jobids = palloc(sizeof(int64) * m);
-		int64	   *runids = palloc(sizeof(int64) * m);
-		char	  **status = palloc(sizeof(char *) * m);
-		char	  **message = palloc(sizeof(char *) * m);
-		char	  **start = palloc(sizeof(char *) * m);
-		char	  **end = palloc(sizeof(char *) * m);
-		Oid			types[7] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+		int			m = 0;
+		char	  **jobname = palloc(sizeof(char *) * snap->nruns);
+		int64	   *runids = palloc(sizeof(int64) * snap->nruns);
+		char	  **status = palloc(sizeof(char *) * snap->nruns);
+		char	  **message = palloc(sizeof(char *) * snap->nruns);
+		int64	   *start = palloc(sizeof(int64) * snap->nruns);
+		int64	   *end = palloc(sizeof(int64) * snap->nruns);
+		Oid			types[7] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
 		Datum		values[7];
 
-		for (int i = 0; i < m; i++)
+		for (int i = 0; i < snap->nruns; i++)
 		{
-			jobids[i] = snap->runs[i].jobid;
-			runids[i] = snap->runs[i].runid;
-			status[i] = snap->runs[i].status;
-			message[i] = snap->runs[i].message;
-			start[i] = snap->runs[i].start_time;
-			end[i] = snap->runs[i].end_time;
+			CronRunRow *r = &snap->runs[i];
+			JobSlot    *slot;
+
+			if (!RUN_IS_FINISHED(r->status))
+				continue;
+			slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
+			if (slot == NULL)
+				continue;
+			jobname[m] = names[slot->index];
+			runids[m] = r->runid;
+			status[m] = strcmp(r->status, "succeeded") == 0 ? "success" : "failed";
+			message[m] = strcmp(r->status, "failed") == 0 ? r->message : NULL;
+			start[m] = r->start_time;
+			end[m] = r->end_time;
+			m++;
 		}
 		values[0] = project;
-		values[1] = int8_array(jobids, NULL, m);
+		values[1] = text_array(jobname, NULL, m);
 		values[2] = int8_array(runids, NULL, m);
 		values[3] = text_array(status, NULL, m);
 		values[4] = text_array(message, NULL, m);
-		values[5] = text_array(start, NULL, m);
-		values[6] = text_array(end, NULL, m);
-		exec("INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status,"
-			 "  error_message, last_run_at, run_id, run_ended_at)"
-			 " SELECT $1, 'pg_cron', i.job_name,"
-			 "   CASE WHEN r.status = 'succeeded' THEN 'success' ELSE 'failed' END,"
-			 "   CASE WHEN r.status = 'failed' THEN r.message END,"
-			 "   r.start_time::timestamp AT TIME ZONE 'UTC', r.runid,"
-			 "   r.end_time::timestamp AT TIME ZONE 'UTC'"
-			 " FROM unnest($2, $3, $4, $5, $6, $7) AS r(jobid, runid, status, message, start_time, end_time)"
-			 " JOIN supamon.job_inventory i ON i.project_name = $1 AND i.job_type = 'pg_cron'"
-			 "   AND i.job_id = r.jobid AND i.removed_at IS NULL"
-			 " WHERE r.status IN ('succeeded', 'failed')"
-			 " ON CONFLICT DO NOTHING",
-			 7, types, values, NULL, SPI_OK_INSERT);
-		counts->runs_logged = (int) SPI_processed;
+		values[5] = time_array(start, m);
+		values[6] = time_array(end, m);
+		if (m > 0)
+		{
+			exec("INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status,"
+				 "  error_message, last_run_at, run_id, run_ended_at)"
+				 " SELECT $1, 'pg_cron', r.job_name, r.status, r.message, r.start_time, r.runid, r.end_time"
+				 " FROM unnest($2, $3, $4, $5, $6, $7) AS r(job_name, runid, status, message, start_time, end_time)"
+				 " ON CONFLICT DO NOTHING",
+				 7, types, values, NULL, SPI_OK_INSERT);
+			counts->runs_logged = (int) SPI_processed;
+		}
 	}
 
-	last = last_finished_runs(snap, &nlast);
+	last_finished_runs(snap, jobs);
 
-	/* 3. each job's latest run and runs in progress (unchanged without runs) */
+	/* 4. each job's latest run and runs in progress (unchanged without runs) */
 	if (snap->nruns > 0 || p->nopen > 0)
 	{
-		int			nj;
-		JobRuns    *jr = summarize_runs(snap, last, nlast, &nj);
-		int64	   *jobids = palloc(sizeof(int64) * Max(nj, 1));
-		int64	   *lastids = palloc(sizeof(int64) * Max(nj, 1));
-		bool	   *lastnull = palloc(sizeof(bool) * Max(nj, 1));
-		char	  **lstatus = palloc(sizeof(char *) * Max(nj, 1));
-		char	  **lstart = palloc(sizeof(char *) * Max(nj, 1));
-		char	  **lend = palloc(sizeof(char *) * Max(nj, 1));
-		char	  **lmsg = palloc(sizeof(char *) * Max(nj, 1));
-		int64	   *fails = palloc(sizeof(int64) * Max(nj, 1));
-		bool	   *reset = palloc(sizeof(bool) * Max(nj, 1));
-		char	  **latest = palloc(sizeof(char *) * Max(nj, 1));
-		char	  **rsince = palloc(sizeof(char *) * Max(nj, 1));
-		char	  **rstatus = palloc(sizeof(char *) * Max(nj, 1));
-		Oid			types[13] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-			TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLOID};
-		Datum		values[13];
+		JobRuns    *jr = summarize_runs(snap, jobs);
+		int			nj = 0;
+		char	  **jnames = palloc(sizeof(char *) * Max(n, 1));
+		int64	   *lastids = palloc(sizeof(int64) * Max(n, 1));
+		bool	   *lastnull = palloc(sizeof(bool) * Max(n, 1));
+		char	  **lstatus = palloc(sizeof(char *) * Max(n, 1));
+		int64	   *lstart = palloc(sizeof(int64) * Max(n, 1));
+		int64	   *lend = palloc(sizeof(int64) * Max(n, 1));
+		char	  **lmsg = palloc(sizeof(char *) * Max(n, 1));
+		int64	   *fails = palloc(sizeof(int64) * Max(n, 1));
+		bool	   *reset = palloc(sizeof(bool) * Max(n, 1));
+		int64	   *latest = palloc(sizeof(int64) * Max(n, 1));
+		int64	   *rsince = palloc(sizeof(int64) * Max(n, 1));
+		char	  **rstatus = palloc(sizeof(char *) * Max(n, 1));
+		Oid			types[14] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID};
+		Datum		values[14];
 
-		for (int i = 0; i < nj; i++)
+		/*
+		 * Runs in progress are exactly those seen now, for every job; the
+		 * latest run changes only for jobs with runs.
+		 */
+		for (int i = 0; i < n; i++)
 		{
-			jobids[i] = jr[i].jobid;
-			lastids[i] = jr[i].last_runid;
-			lastnull[i] = jr[i].last_runid == 0;
-			lstatus[i] = (char *) jr[i].last_status;
-			lstart[i] = (char *) jr[i].last_start;
-			lend[i] = (char *) jr[i].last_end;
-			lmsg[i] = (char *) jr[i].last_message;
-			fails[i] = jr[i].failures;
-			reset[i] = jr[i].reset || snap->bootstrapped;
-			latest[i] = (char *) jr[i].latest_start;
-			rsince[i] = (char *) jr[i].running_since;
-			rstatus[i] = (char *) jr[i].running_status;
+			JobRuns    *j = &jr[i];
+
+			jnames[i] = names[i];
+			lastids[i] = j->last_runid;
+			lastnull[i] = j->last_runid == 0;
+			lstatus[i] = (char *) j->last_status;
+			lstart[i] = j->has_runs ? j->last_start : COLLECT_NO_TIME;
+			lend[i] = j->has_runs ? j->last_end : COLLECT_NO_TIME;
+			lmsg[i] = (char *) j->last_message;
+			fails[i] = j->failures;
+			reset[i] = j->reset || snap->bootstrapped;
+			latest[i] = j->has_runs ? j->latest_start : COLLECT_NO_TIME;
+			rsince[i] = j->running ? j->running_since : COLLECT_NO_TIME;
+			rstatus[i] = j->running ? (char *) j->running_status : NULL;
+			if (j->has_runs)
+				nj++;
 		}
 		values[0] = project;
-		values[1] = int8_array(jobids, NULL, nj);
-		values[2] = int8_array(lastids, lastnull, nj);
-		values[3] = text_array(lstatus, NULL, nj);
-		values[4] = text_array(lstart, NULL, nj);
-		values[5] = text_array(lend, NULL, nj);
-		values[6] = text_array(lmsg, NULL, nj);
-		values[7] = int8_array(fails, NULL, nj);
-		values[8] = bool_array(reset, nj);
-		values[9] = text_array(latest, NULL, nj);
-		values[10] = text_array(rsince, NULL, nj);
-		values[11] = text_array(rstatus, NULL, nj);
+		values[1] = text_array(jnames, NULL, n);
+		values[2] = int8_array(lastids, lastnull, n);
+		values[3] = text_array(lstatus, NULL, n);
+		values[4] = time_array(lstart, n);
+		values[5] = time_array(lend, n);
+		values[6] = text_array(lmsg, NULL, n);
+		values[7] = int8_array(fails, NULL, n);
+		values[8] = bool_array(reset, n);
+		values[9] = time_array(latest, n);
+		values[10] = time_array(rsince, n);
+		values[11] = text_array(rstatus, NULL, n);
 		values[12] = BoolGetDatum(snap->bootstrapped);
-		exec("UPDATE supamon.job_inventory i SET"
-			 " last_run_id = CASE WHEN u.last_id IS NOT NULL THEN u.last_id ELSE i.last_run_id END,"
-			 " last_run_status = CASE WHEN u.last_id IS NOT NULL THEN u.last_status ELSE i.last_run_status END,"
-			 " last_run_started_at = CASE WHEN u.last_id IS NOT NULL"
-			 "   THEN u.last_start::timestamp AT TIME ZONE 'UTC' ELSE i.last_run_started_at END,"
-			 " last_run_ended_at = CASE WHEN u.last_id IS NOT NULL"
-			 "   THEN u.last_end::timestamp AT TIME ZONE 'UTC' ELSE i.last_run_ended_at END,"
-			 " last_run_message = CASE WHEN u.last_id IS NOT NULL THEN u.last_msg ELSE i.last_run_message END,"
-			 " consecutive_failures = CASE WHEN u.reset THEN u.fails ELSE i.consecutive_failures + u.fails END,"
-			 " last_start_at = CASE WHEN $13 THEN coalesce(u.latest::timestamp AT TIME ZONE 'UTC', i.last_start_at)"
-			 "   ELSE greatest(i.last_start_at, u.latest::timestamp AT TIME ZONE 'UTC') END"
-			 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10)"
-			 "   AS u(jobid, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest)"
-			 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_id = u.jobid"
-			 "   AND i.removed_at IS NULL",
-			 13, types, values, NULL, SPI_OK_UPDATE);
+		values[13] = TimestampTzGetDatum(SupamonFromUnixMicros(horizon));
+		if (nj > 0)
+			exec("UPDATE supamon.job_inventory i SET"
+				 " last_run_id = CASE WHEN u.last_id IS NOT NULL THEN u.last_id ELSE i.last_run_id END,"
+				 " last_run_status = CASE WHEN u.last_id IS NOT NULL THEN u.last_status ELSE i.last_run_status END,"
+				 " last_run_started_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_start ELSE i.last_run_started_at END,"
+				 " last_run_ended_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_end ELSE i.last_run_ended_at END,"
+				 " last_run_message = CASE WHEN u.last_id IS NOT NULL THEN u.last_msg ELSE i.last_run_message END,"
+				 " consecutive_failures = CASE WHEN u.reset THEN u.fails ELSE i.consecutive_failures + u.fails END,"
+				 /* a start beyond the project's clock (recorded before supamon knew better) is forgotten */
+				 " last_start_at = CASE WHEN $13 THEN coalesce(u.latest, CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END)"
+				 "   ELSE greatest(CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END, u.latest) END"
+				 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10)"
+				 "   AS u(name, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest)"
+				 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
+				 "   AND (u.last_id IS NOT NULL OR u.fails <> 0 OR u.latest IS NOT NULL)",
+				 14, types, values, NULL, SPI_OK_UPDATE);
+
 		/*
-		 * Runs in progress: exactly those seen now.  A run that has not
-		 * started yet (starting, connecting) has no start_time: it counts
-		 * from when supamon first saw it.
+		 * A run that has not started yet (starting, connecting) has no
+		 * start_time: it counts from when supamon first saw it.
 		 */
 		exec("UPDATE supamon.job_inventory i SET running_since = v.since, running_status = v.status"
-			 " FROM (SELECT j.job_id, r.status, CASE WHEN r.status IS NOT NULL THEN coalesce("
-			 "         r.since::timestamp AT TIME ZONE 'UTC',"
+			 " FROM (SELECT u.name, u.status, CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
 			 "         CASE WHEN j.running_status IS NOT NULL THEN j.running_since END, now())"
 			 "       END AS since"
-			 "       FROM supamon.job_inventory j"
-			 "       LEFT JOIN unnest($2, $11, $12) AS r(jobid, since, status)"
-			 "         ON r.jobid = j.job_id AND r.status IS NOT NULL"
-			 "       WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.removed_at IS NULL) v"
-			 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_id = v.job_id"
-			 "   AND i.removed_at IS NULL"
+			 "       FROM unnest($2, $11, $12) AS u(name, since, status)"
+			 "       JOIN supamon.job_inventory j ON j.project_name = $1 AND j.job_type = 'pg_cron'"
+			 "         AND j.job_name = u.name) v"
+			 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = v.name"
 			 "   AND (i.running_since, i.running_status) IS DISTINCT FROM (v.since, v.status)",
-			 13, types, values, NULL, SPI_OK_UPDATE);
-	}
-
-	/* 4. jobs gone from the project */
-	{
-		Oid			types[2] = {TEXTOID, TEXTARRAYOID};
-		Datum		values[2] = {project, text_array(names, NULL, n)};
-
-		exec("UPDATE supamon.job_inventory SET removed_at = now(), updated_at = now()"
-			 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL"
-			 "   AND job_name <> ALL ($2)",
-			 2, types, values, NULL, SPI_OK_UPDATE);
-		counts->removed_jobs = (int) SPI_processed;
+			 14, types, values, NULL, SPI_OK_UPDATE);
 	}
 
 	/* 5. the project's bookkeeping */
@@ -534,7 +719,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		int			nopen = 0;
 		int64		high = snap->has_max_runid ? snap->max_runid : 0;
 		bool		has_high = snap->has_max_runid;
-		Oid			types[10] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, TEXTOID, BOOLOID,
+		Oid			types[10] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, BOOLOID,
 		BOOLOID, INT8OID, INT8ARRAYOID, BOOLOID};
 		Datum		values[10];
 		char		nulls[11] = "          ";
@@ -542,9 +727,9 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		for (int i = 0; i < snap->nruns; i++)
 		{
 			if (!RUN_IS_FINISHED(snap->runs[i].status) &&
-				!run_is_dead(&snap->runs[i], last, nlast))
+				!run_is_dead(&snap->runs[i], jobs))
 				open[nopen++] = snap->runs[i].runid;
-			if (!has_high || snap->runs[i].runid > high)
+			if (!snap->runs_truncated && (!has_high || snap->runs[i].runid > high))
 			{
 				high = snap->runs[i].runid;
 				has_high = true;
@@ -552,8 +737,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		}
 		values[0] = project;
 		values[1] = Int32GetDatum(snap->elapsed_ms);
-		values[2] = snap->remote_now ? CStringGetTextDatum(snap->remote_now) : (Datum) 0;
-		nulls[2] = snap->remote_now ? ' ' : 'n';
+		values[2] = TimestampTzGetDatum(SupamonFromUnixMicros(snap->remote_now));
 		values[3] = snap->cron_timezone ? CStringGetTextDatum(snap->cron_timezone) : (Datum) 0;
 		nulls[3] = snap->cron_timezone ? ' ' : 'n';
 		values[4] = snap->pgcron_version ? CStringGetTextDatum(snap->pgcron_version) : (Datum) 0;
@@ -567,11 +751,12 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[9] = BoolGetDatum(snap->bootstrapped);
 		exec("UPDATE supamon.project SET reachable = true, last_check_at = now(),"
 			 " last_success_at = now(), last_error = NULL, last_check_ms = $2,"
-			 " remote_now = $3::timestamp AT TIME ZONE 'UTC', cron_timezone = $4,"
+			 " remote_now = $3, cron_timezone = $4,"
 			 " pg_cron_version = $5, cron_log_run = $6, scheduler_running = $7,"
 			 " run_high_water = $8, open_run_ids = $9,"
 			 " history_bootstrapped_at = CASE WHEN $10 THEN now() ELSE history_bootstrapped_at END"
 			 " WHERE name = $1",
 			 10, types, values, nulls, SPI_OK_UPDATE);
 	}
+	hash_destroy(jobs);
 }

@@ -17,6 +17,7 @@
 
 PG_FUNCTION_INFO_V1(supamon_add_project);
 PG_FUNCTION_INFO_V1(supamon_remove_project);
+PG_FUNCTION_INFO_V1(supamon_set_conninfo);
 
 static bool
 valid_name(const char *name)
@@ -54,7 +55,12 @@ check_conninfo(const char *name, const char *conninfo)
 	char	   *err = NULL;
 	PQconninfoOption *opts;
 
-	if (conninfo[0] == '\0')
+	const char *c = conninfo;
+
+	/* all blanks parses, and would quietly connect with libpq's defaults */
+	while (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r')
+		c++;
+	if (*c == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("empty connection string for project \"%s\"", name),
@@ -123,22 +129,22 @@ add_project(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("project \"%s\" already exists", name),
-				 errhint("Remove it first with supamon_remove_project(), or update supamon.project.")));
+				 errhint("Change its connection string with supamon_set_conninfo(), or remove it first with supamon_remove_project().")));
 	SPI_finish();
 }
 
 /*
- * supamon_add_project(name text, conninfo text DEFAULT NULL,
- *					   supabase_ref text DEFAULT NULL) RETURNS void
+ * Runs f with any error it raises hidden from the server log's statement
+ * line, since the statement's text may hold a connection string.
  */
-Datum
-supamon_add_project(PG_FUNCTION_ARGS)
+static void
+without_statement_in_log(void (*f) (FunctionCallInfo), FunctionCallInfo fcinfo)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		add_project(fcinfo);
+		f(fcinfo);
 	}
 	PG_CATCH();
 	{
@@ -151,6 +157,64 @@ supamon_add_project(PG_FUNCTION_ARGS)
 		ReThrowError(edata);
 	}
 	PG_END_TRY();
+}
+
+/*
+ * supamon_add_project(name text, conninfo text DEFAULT NULL,
+ *					   supabase_ref text DEFAULT NULL) RETURNS void
+ */
+Datum
+supamon_add_project(PG_FUNCTION_ARGS)
+{
+	without_statement_in_log(add_project, fcinfo);
+	PG_RETURN_VOID();
+}
+
+/*
+ * Changes a project's connection string after the checks of an add; the
+ * next check connects with it from scratch (history is kept: it is the
+ * same project).
+ */
+static void
+set_conninfo(FunctionCallInfo fcinfo)
+{
+	char	   *name;
+	char	   *conninfo = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Oid			types[2] = {TEXTOID, TEXTOID};
+	Datum		values[2];
+	char		nulls[3] = "  ";
+	int			rc;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a project name is required")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (conninfo)
+		check_conninfo(name, conninfo);
+	SPI_connect();
+	values[0] = CStringGetTextDatum(name);
+	values[1] = conninfo ? CStringGetTextDatum(conninfo) : (Datum) 0;
+	nulls[1] = conninfo ? ' ' : 'n';
+	rc = SPI_execute_with_args("UPDATE supamon.project SET conninfo = $2, updated_at = now()"
+							   " WHERE name = $1",
+							   2, types, values, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not change the project: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", name)));
+	SPI_finish();
+}
+
+/*
+ * supamon_set_conninfo(project text, conninfo text) RETURNS void
+ */
+Datum
+supamon_set_conninfo(PG_FUNCTION_ARGS)
+{
+	without_statement_in_log(set_conninfo, fcinfo);
 	PG_RETURN_VOID();
 }
 

@@ -21,6 +21,7 @@
 #include "utils/wait_event.h"
 
 #include "remote.h"
+#include "supamon.h"
 
 /* How much longer than the query timeout supamon waits for any answer. */
 #define QUERY_DEADLINE_GRACE_MS 1000
@@ -142,31 +143,49 @@ collect_results(RemoteRequest *r)
 	while (!PQisBusy(r->conn))
 	{
 		PGresult   *res = PQgetResult(r->conn);
+		ExecStatusType st;
 
 		if (res == NULL)
 		{
 			finish_request(r, NULL);
 			return;
 		}
-		if (r->nresults == r->results_size)
+		st = PQresultStatus(res);
+		if (st == PGRES_TUPLES_OK)
 		{
-			int			size = r->results_size ? r->results_size * 2 : 8;
+			MemoryContext old = MemoryContextSwitchTo(r->cxt);
+			RemoteRows *rows;
 
-			if (r->results)
-				r->results = repalloc(r->results, size * sizeof(PGresult *));
-			else
-				r->results = palloc(size * sizeof(PGresult *));
-			r->results_size = size;
+			if (r->nsets == r->sets_size)
+			{
+				int			size = r->sets_size ? r->sets_size * 2 : 8;
+
+				r->sets = r->sets ? repalloc(r->sets, size * sizeof(RemoteRows)) :
+					palloc(size * sizeof(RemoteRows));
+				r->sets_size = size;
+			}
+			rows = &r->sets[r->nsets++];
+			rows->nrows = PQntuples(res);
+			rows->ncols = PQnfields(res);
+			rows->values = palloc0(sizeof(char *) * Max(rows->nrows * rows->ncols, 1));
+			for (int row = 0; row < rows->nrows; row++)
+				for (int col = 0; col < rows->ncols; col++)
+					if (!PQgetisnull(res, row, col))
+					{
+						rows->values[row * rows->ncols + col] =
+							pnstrdup(PQgetvalue(res, row, col), PQgetlength(res, row, col));
+						r->bytes += PQgetlength(res, row, col);
+					}
+			MemoryContextSwitchTo(old);
 		}
-		r->results[r->nresults++] = res;
-		if (PQresultStatus(res) == PGRES_FATAL_ERROR && r->error == NULL)
+		else if (st == PGRES_FATAL_ERROR && r->error == NULL)
 		{
 			const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-			r->error = pstrdup(primary ? primary : "query failed");
+			r->error = SupamonCleanText(RemoteMaskSecrets(r->conninfo, primary ? primary : "query failed"), 1000);
 		}
-		if (PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT ||
-			PQresultStatus(res) == PGRES_COPY_BOTH)
+		PQclear(res);
+		if (st == PGRES_COPY_IN || st == PGRES_COPY_OUT || st == PGRES_COPY_BOTH)
 		{
 			finish_request(r, "unexpected COPY from the server");
 			return;
@@ -353,6 +372,9 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 {
 	WaitEvent  *events = palloc(sizeof(WaitEvent) * (n + 2));
 
+	for (int i = 0; i < n; i++)
+		reqs[i].cxt = CurrentMemoryContext;
+
 	PG_TRY();
 	{
 		while (step_all(reqs, n, max_active, connect_timeout_ms, query_timeout_ms, events))
@@ -384,9 +406,6 @@ RemoteReleaseAll(RemoteRequest *reqs, int n)
 			ReleaseExternalFD();
 			r->holds_fd = false;
 		}
-		for (int k = 0; k < r->nresults; k++)
-			PQclear(r->results[k]);
-		r->nresults = 0;
 		if (r->state != REMOTE_DONE)
 			r->state = REMOTE_DONE;
 	}

@@ -16,22 +16,32 @@ typedef enum RemoteState
 	REMOTE_DONE
 } RemoteState;
 
+/* The rows of one statement, as text. */
+typedef struct RemoteRows
+{
+	int			nrows;
+	int			ncols;
+	char	  **values;			/* row-major; palloc'd copies as sent (not
+								 * cleaned); NULL for SQL NULL */
+} RemoteRows;
+
 /*
  * One connection's work: connect with a conninfo, send one (possibly
- * multi-statement) query, collect every result.  The results are libpq's
- * (malloc'd): RemoteRelease frees them, on every path.
+ * multi-statement) query, collect the rows of every statement.
  */
 typedef struct RemoteRequest
 {
 	/* in */
 	const char *conninfo;
 	const char *sql;
+	int64		max_bytes;		/* bound on the bytes of all values; 0: none */
 
 	/* out */
 	bool		ok;				/* connected, and every statement succeeded */
-	char	   *error;			/* why not (palloc'd, never a secret) */
-	PGresult  **results;		/* one per statement, in order */
-	int			nresults;
+	char	   *error;			/* why not (palloc'd, cleaned, never a secret) */
+	RemoteRows *sets;			/* one per statement that returned tuples */
+	int			nsets;
+	int64		bytes;			/* bytes of values received */
 	int			elapsed_ms;
 
 	/* private */
@@ -42,7 +52,8 @@ typedef struct RemoteRequest
 	PostgresPollingStatusType polling;
 	TimestampTz started;
 	TimestampTz deadline;
-	int			results_size;
+	int			sets_size;
+	MemoryContext cxt;
 } RemoteRequest;
 
 /*
