@@ -196,7 +196,9 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 	values[1] = Int32GetDatum(supamon_repeat_interval);
 	if (SPI_execute_with_args(
 							  "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
-							  " last_run_started_at, last_run_status = 'failed', last_run_message,"
+							  " CASE WHEN last_run_status IS NOT NULL THEN coalesce(last_run_started_at,"
+							  "   last_run_ended_at, last_start_at, created_at) END,"
+							  " last_run_status = 'failed', last_run_message,"
 							  " last_start_at, running_since, running_status, consecutive_failures,"
 							  " failure_threshold, extract(epoch FROM grace)::int8,"
 							  " extract(epoch FROM max_runtime)::int8, status, criticality,"

@@ -264,9 +264,10 @@ $central->safe_psql('postgres', "SELECT supamon_add_project('garbage', '@{[proje
 $r = audit('garbage');
 is($r->{garbage}{reachable}, 't', 'a project sending invalid bytes and a 1 MB error is read');
 is($central->safe_psql('postgres', q{
-	SELECT job_name || ' ' || (length(last_run_message) <= 2000) || ' ' || (left(last_run_message, 10) = 'ERROR:  ??')
+	SELECT job_name || ' ' || (length(last_run_message) = 2000 + length('... [cut]')) || ' '
+		|| (left(last_run_message, 10) = 'ERROR:  ??') || ' ' || (right(last_run_message, 9) = '... [cut]')
 	FROM supamon.job_inventory WHERE project_name = 'garbage'}),
-	'bad-?-name true true', 'invalid bytes become "?", the error is kept to 2,000 characters');
+	'bad-?-name true true true', 'invalid bytes become "?", the error is kept to 2,000 characters and says it was cut');
 
 # --- cancel and statement_timeout interrupt an audit promptly
 {
