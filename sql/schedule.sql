@@ -97,5 +97,19 @@ SELECT supamon_next_run('* * * * *', now(), 'Mars/Olympus_Mons');
 SELECT supamon_next_run('* * * * *', now(), 'GMT', 'latest');
 SELECT supamon_next_run('* * * * *', 'infinity');
 
+-- The ends of PostgreSQL's clock: a fire time beyond them is none (NULL);
+-- an infinite 'after' or 'at' is an error for every kind of schedule.
+SELECT supamon_next_run('0 0 1 1 *', '294276-06-01+00') AS past_the_end,
+	   supamon_next_run('0 0 1 12 *', '294276-06-01+00') AS before_the_end,
+	   supamon_prev_run('0 0 1 1 *', '4714-11-24 00:00+00 BC') AS before_the_start,
+	   supamon_prev_run('* * * * *', '4714-11-24 00:00:30+00 BC') AS at_the_start;
+SELECT supamon_next_run('30 seconds', '294276-12-31 23:59:50+00') AS interval_past_the_end,
+	   supamon_next_run('30 seconds', '294276-12-31 23:59:00+00') AS interval_before_the_end;
+SELECT supamon_next_run('30 seconds', 'infinity');
+SELECT supamon_next_run('30 seconds', '-infinity');
+SELECT supamon_prev_run('30 seconds', 'infinity');
+SELECT supamon_next_run('@reboot', 'infinity');
+SELECT supamon_prev_run('0 0 30 2 *', '-infinity');
+
 DROP FUNCTION fires(text, timestamptz, int, text);
 DROP EXTENSION supamon;

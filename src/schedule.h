@@ -97,23 +97,40 @@ typedef struct SmTimeZone
 /* A zone that is always UTC (pg_cron before 1.5 evaluates in GMT). */
 extern const SmTimeZone sm_utc;
 
+/*
+ * The times searches cover: less than SM_TIME_LIMIT seconds from 1970 either
+ * way (about 35 million years: far beyond PostgreSQL's timestamps, and far
+ * enough from the ends of int64 that no arithmetic of a search overflows).
+ */
+#define SM_TIME_LIMIT ((int64_t) 1 << 50)
+
 typedef enum SmSearch
 {
 	SM_FOUND,
-	SM_NEVER,					/* the schedule has no fire time in that direction */
+	SM_NEVER,					/* no fire time in that direction (within
+								 * SM_TIME_LIMIT) */
 	SM_NOT_CLOCK,				/* interval or reboot: not anchored to the clock */
 	SM_TZ_ERROR					/* the time zone could not answer */
 } SmSearch;
 
-/* The first fire time strictly after 'after'. */
+/*
+ * The first fire time strictly after 'after'; SM_NEVER when 'after' or that
+ * fire time lies outside SM_TIME_LIMIT.
+ */
 extern SmSearch sm_next(const SmSchedule *s, int64_t after,
 						const SmTimeZone *tz, int64_t *result);
 
-/* The last fire time at or before 'at'. */
+/*
+ * The last fire time at or before 'at'; SM_NEVER when 'at' or that fire time
+ * lies outside SM_TIME_LIMIT.
+ */
 extern SmSearch sm_prev(const SmSchedule *s, int64_t at,
 						const SmTimeZone *tz, int64_t *result);
 
-/* Whether UTC minute t (a multiple of 60) is a fire time: pg_cron's test. */
+/*
+ * Whether UTC minute t (a multiple of 60) is a fire time: pg_cron's test.
+ * False outside SM_TIME_LIMIT.
+ */
 extern bool sm_fires_at(const SmSchedule *s, int64_t t, const SmTimeZone *tz);
 
 /* Civil calendar helpers, shared with the unit tests. */

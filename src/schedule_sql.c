@@ -38,6 +38,10 @@ static void SupamonParseSchedule(const char *text, SmCronVersion version,
 #define UNIX_TO_PG_SECONDS \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
 
+/* PostgreSQL's timestamps as seconds since 1970: MIN up to, not with, END */
+#define MIN_UNIX_SECONDS (MIN_TIMESTAMP / USECS_PER_SEC + UNIX_TO_PG_SECONDS)
+#define END_UNIX_SECONDS (END_TIMESTAMP / USECS_PER_SEC + UNIX_TO_PG_SECONDS)
+
 /* How much of a bad schedule an error message quotes. */
 #define SHOWN_SCHEDULE_BYTES 80
 
@@ -225,9 +229,21 @@ SupamonUnixSeconds(TimestampTz t)
 		+ UNIX_TO_PG_SECONDS;
 }
 
+/* Whether seconds since 1970 t is a time PostgreSQL can hold. */
+static bool
+unix_seconds_valid(int64 t)
+{
+	return t >= MIN_UNIX_SECONDS && t < END_UNIX_SECONDS;
+}
+
 TimestampTz
 SupamonFromUnixSeconds(int64 t)
 {
+	/* beyond the range the product would be unreadable or overflow */
+	if (t < MIN_UNIX_SECONDS)
+		return DT_NOBEGIN;
+	if (t >= END_UNIX_SECONDS)
+		return DT_NOEND;
 	return (TimestampTz) ((t - UNIX_TO_PG_SECONDS) * USECS_PER_SEC);
 }
 
@@ -243,7 +259,8 @@ timestamptz_to_unix(TimestampTz t, const char *what)
 
 /*
  * The answer of a next/previous search: the time found, NULL when there is
- * none on the clock, an error when the zone could not answer.
+ * none on the clock (PostgreSQL's clock: a fire time beyond its range is
+ * none), an error when the zone could not answer.
  */
 static Datum
 search_result(FunctionCallInfo fcinfo, const ScheduleCache *c, SmSearch r,
@@ -253,7 +270,7 @@ search_result(FunctionCallInfo fcinfo, const ScheduleCache *c, SmSearch r,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("time zone \"%s\" could not be evaluated", c->tzname)));
-	if (r != SM_FOUND)
+	if (r != SM_FOUND || !unix_seconds_valid(result))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(SupamonFromUnixSeconds(result));
 }
@@ -293,6 +310,7 @@ Datum
 supamon_next_run(PG_FUNCTION_ARGS)
 {
 	ScheduleCache *c;
+	TimestampTz after_ts;
 	int64		after;
 	int64_t		result = 0;
 	SmSearch	r;
@@ -300,10 +318,18 @@ supamon_next_run(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	c = cached_schedule(fcinfo, 2, 3);
+	/* infinity is no start to count from, whatever the kind */
+	after_ts = PG_GETARG_TIMESTAMPTZ(1);
+	after = timestamptz_to_unix(after_ts, "after");
 	if (c->parsed.kind == SM_KIND_INTERVAL)
-		PG_RETURN_TIMESTAMPTZ(PG_GETARG_TIMESTAMPTZ(1) +
-							  (int64) c->parsed.interval_seconds * USECS_PER_SEC);
-	after = timestamptz_to_unix(PG_GETARG_TIMESTAMPTZ(1), "after");
+	{
+		/* a finite time plus at most 59 s cannot overflow int64 */
+		TimestampTz next = after_ts + (int64) c->parsed.interval_seconds * USECS_PER_SEC;
+
+		if (!IS_VALID_TIMESTAMP(next))
+			PG_RETURN_NULL();
+		PG_RETURN_TIMESTAMPTZ(next);
+	}
 	r = sm_next(&c->parsed, after, &c->tz, &result);
 	return search_result(fcinfo, c, r, result);
 }

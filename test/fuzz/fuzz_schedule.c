@@ -82,6 +82,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		sm_describe(&s, text, sizeof(text));
 		check_times(&s, &sm_utc, 1795000000);
 		check_times(&s, &toy, 1795000000 + (int64_t) (size * 86400 * 7));
+		/* near the ends of the search's range and of int64: no overflow */
+		check_times(&s, &toy, SM_TIME_LIMIT - 1 - (int64_t) size * 3600);
+		check_times(&s, &toy, -SM_TIME_LIMIT + 1 + (int64_t) size * 3600);
+		check_times(&s, &sm_utc, INT64_MAX - (int64_t) size);
+		check_times(&s, &sm_utc, INT64_MIN + (int64_t) size);
 	}
 	return 0;
 }

@@ -440,6 +440,85 @@ test_dst(void)
 	use_zone("UTC");
 }
 
+/* ---- the ends of the clock ---- */
+
+/* A zone 14 hours ahead of UTC, with no changes: offsets at the extremes. */
+static bool
+far_east_offset_at(void *arg, int64_t t, int32_t *offset, int64_t *next_change)
+{
+	(void) arg;
+	(void) t;
+	*offset = 14 * 3600;
+	*next_change = INT64_MAX;
+	return true;
+}
+
+static const SmTimeZone far_east = {far_east_offset_at, NULL};
+
+/*
+ * Next and previous fire times near the ends of int64: no overflow (UBSan
+ * aborts on one), and an answer only where the search covers the clock.
+ */
+static void
+test_extremes(void)
+{
+	static const char *const scheds[] = {"* * * * *", "0 0 1 1 *", "0 12 $ 2 *", "0 0 29 2 1"};
+	const int64_t at[] = {
+		INT64_MAX, INT64_MAX - 1, INT64_MAX - 86400, INT64_MIN, INT64_MIN + 1,
+		INT64_MIN + 86400, SM_TIME_LIMIT, SM_TIME_LIMIT - 1, SM_TIME_LIMIT - 60,
+		-SM_TIME_LIMIT, -SM_TIME_LIMIT + 1, -SM_TIME_LIMIT - 1, 0,
+	};
+	const SmTimeZone *zones_[] = {&sm_utc, &far_east};
+
+	for (size_t i = 0; i < sizeof(scheds) / sizeof(scheds[0]); i++)
+	{
+		SmSchedule	s;
+
+		if (!parse(scheds[i], SM_PGCRON_1_6, &s))
+		{
+			CHECK(false, "\"%s\" did not parse", scheds[i]);
+			continue;
+		}
+		for (size_t z = 0; z < 2; z++)
+			for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++)
+			{
+				int64_t		t = 0;
+				SmSearch	r = sm_next(&s, at[k], zones_[z], &t);
+
+				CHECK(r == SM_NEVER ||
+					  (r == SM_FOUND && t > at[k] && t < SM_TIME_LIMIT &&
+					   sm_fires_at(&s, t, zones_[z])),
+					  "next(\"%s\", %lld): %d %lld", scheds[i], (long long) at[k], r, (long long) t);
+				CHECK(at[k] <= -SM_TIME_LIMIT || at[k] >= SM_TIME_LIMIT - 60 || r == SM_FOUND,
+					  "next(\"%s\", %lld) not found", scheds[i], (long long) at[k]);
+				r = sm_prev(&s, at[k], zones_[z], &t);
+				CHECK(r == SM_NEVER ||
+					  (r == SM_FOUND && t <= at[k] && t > -SM_TIME_LIMIT &&
+					   sm_fires_at(&s, t, zones_[z])),
+					  "prev(\"%s\", %lld): %d %lld", scheds[i], (long long) at[k], r, (long long) t);
+				CHECK(at[k] <= -SM_TIME_LIMIT + 86400LL * 366 * 5 || at[k] >= SM_TIME_LIMIT ||
+					  r == SM_FOUND,
+					  "prev(\"%s\", %lld) not found", scheds[i], (long long) at[k]);
+				t = at[k] / 60 * 60;
+				CHECK(!sm_fires_at(&s, t, zones_[z]) ||
+					  (t > -SM_TIME_LIMIT && t < SM_TIME_LIMIT),
+					  "fires_at(%lld)", (long long) t);
+			}
+	}
+
+	/* the end of PostgreSQL's range is well inside: 294277-01-01 is found */
+	{
+		SmSchedule	s;
+		int64_t		t;
+
+		parse("0 0 1 1 *", SM_PGCRON_1_6, &s);
+		CHECK(sm_next(&s, ts(294276, 6, 1, 0, 0), &sm_utc, &t) == SM_FOUND &&
+			  t == ts(294277, 1, 1, 0, 0), "next in 294276");
+		CHECK(sm_prev(&s, ts(-4713, 11, 24, 0, 0), &sm_utc, &t) == SM_FOUND &&
+			  t == ts(-4713, 1, 1, 0, 0), "prev in 4714 BC");
+	}
+}
+
 /* ---- property test: the engine against minute-by-minute evaluation ---- */
 
 static const char *const zones[] = {
@@ -588,6 +667,7 @@ main(int argc, char **argv)
 	test_describe();
 	test_utc();
 	test_dst();
+	test_extremes();
 	test_against_brute_force(rounds);
 	return unit_finish("schedule");
 }
