@@ -97,6 +97,13 @@ SELECT supamon_next_run('* * * * *', now(), 'Mars/Olympus_Mons');
 SELECT supamon_next_run('* * * * *', now(), 'GMT', 'latest');
 SELECT supamon_next_run('* * * * *', 'infinity');
 
+-- pg_cron versions supamon knows, as extversion or release; others are errors.
+SELECT v, supamon_parse_schedule('* * * * *', v) ->> 'pg_cron_version' AS rules
+FROM unnest(ARRAY['1.0', '1.3', '1.4', '1.4-1', '1.5', '1.6', '1.6.7']) v;
+SELECT supamon_parse_schedule('* * * * *', '99.99');
+SELECT supamon_parse_schedule('* * * * *', '1.7');
+SELECT supamon_next_run('* * * * *', now(), 'GMT', '2.0');
+
 -- The ends of PostgreSQL's clock: a fire time beyond them is none (NULL);
 -- an infinite 'after' or 'at' is an error for every kind of schedule.
 SELECT supamon_next_run('0 0 1 1 *', '294276-06-01+00') AS past_the_end,

@@ -77,7 +77,7 @@ extern bool sm_parse(const char *text, size_t len, SmCronVersion version,
 
 /*
  * Reads a pg_cron version string ("1.4", "1.4-1", "1.6.4").  False when it is
- * not one; versions older than 1.4 get 1.4's rules, newer than 1.6 get 1.6's.
+ * not one supamon knows (1.0 to 1.6); 1.0 to 1.3 get 1.4's rules.
  */
 extern bool sm_parse_version(const char *text, SmCronVersion *version);
 extern const char *sm_version_name(SmCronVersion version);

@@ -731,30 +731,35 @@ sm_parse(const char *text, size_t len, SmCronVersion version,
 	return true;
 }
 
+/*
+ * pg_cron versions supamon knows: "1.N" with N from 0 to 6, as
+ * pg_extension.extversion holds them ("1.4-1" among them), or a release
+ * number "1.N.M".  1.0 to 1.3 parse schedules as 1.4 does (1.0 to 1.2 also
+ * reject @restart, which is not modelled).  Anything else is unknown rather
+ * than taken for the newest: a later pg_cron may read schedules differently.
+ */
 bool
 sm_parse_version(const char *text, SmCronVersion *version)
 {
-	int			major = 0,
-				minor = 0;
 	const char *p = text;
+	int			minor;
 
-	if (!(*p >= '0' && *p <= '9'))
+	if (p[0] != '1' || p[1] != '.' || !(p[2] >= '0' && p[2] <= '6'))
 		return false;
-	while (*p >= '0' && *p <= '9' && major < 1000)
-		major = major * 10 + (*p++ - '0');
-	if (*p != '.')
+	minor = p[2] - '0';
+	p += 3;
+	/* "1.4-1", "1.6.4": a patch level, digits only */
+	if (*p == '-' || *p == '.')
+	{
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p != '\0')
 		return false;
-	p++;
-	if (!(*p >= '0' && *p <= '9'))
-		return false;
-	while (*p >= '0' && *p <= '9' && minor < 1000)
-		minor = minor * 10 + (*p++ - '0');
-	/* "1.4-1", "1.6.4": the rest names a patch level */
-	if (*p != '\0' && *p != '.' && *p != '-')
-		return false;
-	if (major != 1)
-		*version = major < 1 ? SM_PGCRON_1_4 : SM_PGCRON_NEWEST;
-	else if (minor <= 4)
+	if (minor <= 4)
 		*version = SM_PGCRON_1_4;
 	else if (minor == 5)
 		*version = SM_PGCRON_1_5;

@@ -141,6 +141,7 @@ SupamonCronVersion(const char *text)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid pg_cron version \"%s\"", text),
+				 errdetail("supamon knows pg_cron 1.0 to 1.6; a later version may read schedules differently."),
 				 errhint("Use a version such as \"1.4\", \"1.5\" or \"1.6\", as in pg_extension.extversion.")));
 	return version;
 }

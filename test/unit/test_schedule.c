@@ -324,16 +324,43 @@ test_fields(void)
 	CHECK(parse("30 seconds", SM_PGCRON_1_6, &s) && s.kind == SM_KIND_INTERVAL &&
 		  s.interval_seconds == 30, "30 seconds");
 
+}
+
+/*
+ * pg_cron versions: what pg_extension.extversion holds (1.0 to 1.6, 1.4-1)
+ * and release numbers; anything else is unknown, not "the newest".
+ */
+static void
+test_versions(void)
+{
+	static const struct
+	{
+		const char *text;
+		SmCronVersion want;
+	}			known[] = {
+		{"1.0", SM_PGCRON_1_4}, {"1.3", SM_PGCRON_1_4}, {"1.4", SM_PGCRON_1_4},
+		{"1.4-1", SM_PGCRON_1_4}, {"1.4.2", SM_PGCRON_1_4}, {"1.5", SM_PGCRON_1_5},
+		{"1.5.2", SM_PGCRON_1_5}, {"1.6", SM_PGCRON_1_6}, {"1.6.4", SM_PGCRON_1_6},
+		{"1.6.7", SM_PGCRON_1_6},
+	};
+	static const char *const unknown[] = {
+		"99.99", "2.0", "1.7", "1.10", "0.9", "1.06", "01.6", "1", "1.", "1.x",
+		"one", "", "1.6-", "1.6.", "1.6.4.1", "1.6-1-1", "1.6a", " 1.6", "1.6 ",
+		"1.6.x", "1.4-", "1.99999999999999999999",
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+	{
+		SmCronVersion v = 0;
+
+		CHECK(sm_parse_version(known[i].text, &v) && v == known[i].want,
+			  "version \"%s\": %d", known[i].text, (int) v);
+	}
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
 	{
 		SmCronVersion v;
 
-		CHECK(sm_parse_version("1.4-1", &v) && v == SM_PGCRON_1_4, "1.4-1");
-		CHECK(sm_parse_version("1.5", &v) && v == SM_PGCRON_1_5, "1.5");
-		CHECK(sm_parse_version("1.6.4", &v) && v == SM_PGCRON_1_6, "1.6.4");
-		CHECK(sm_parse_version("1.3", &v) && v == SM_PGCRON_1_4, "1.3");
-		CHECK(sm_parse_version("2.0", &v) && v == SM_PGCRON_1_6, "2.0");
-		CHECK(!sm_parse_version("one", &v) && !sm_parse_version("1", &v) &&
-			  !sm_parse_version("1.x", &v), "bad versions");
+		CHECK(!sm_parse_version(unknown[i], &v), "version \"%s\" accepted", unknown[i]);
 	}
 }
 
@@ -664,6 +691,7 @@ main(int argc, char **argv)
 	use_zone("UTC");
 	test_verdicts();
 	test_fields();
+	test_versions();
 	test_describe();
 	test_utc();
 	test_dst();
