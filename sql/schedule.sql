@@ -80,6 +80,12 @@ SELECT s, p ->> 'can_fire' AS can_fire, p ->> 'never_fires_reason' AS why,
 FROM unnest(ARRAY['0 0 30 2 *', '5-1 * * * *', '0 0 * * mon-sun', '@reboot']) s,
 	 LATERAL supamon_parse_schedule(s) p;
 
+-- Quoted input keeps its characters, and any byte keeps the JSON valid.
+SELECT supamon_parse_schedule('5é * * * *') -> 'warnings' AS junk_utf8,
+	   supamon_parse_schedule('* * * * * ☕ job') -> 'warnings' AS trailing_utf8;
+SELECT supamon_parse_schedule('5' || chr(1) || '"\ * * * *') -> 'warnings' AS junk_bytes;
+SELECT supamon_parse_schedule('@dailé');
+
 -- NULL in, NULL out; NULL zone and version mean GMT and the newest pg_cron.
 SELECT supamon_parse_schedule(NULL), supamon_next_run(NULL, now()), supamon_next_run('* * * * *', NULL);
 SELECT supamon_next_run('0 0 * * *', '2026-11-27 12:00+00', NULL, NULL);

@@ -139,6 +139,13 @@ extern void sm_civil_from_days(int64_t days, int *y, int *m, int *d);
 extern int	sm_days_in_month(int y, int m);
 
 /*
+ * Length of the valid UTF-8 character at p (n bytes available), or 0: the
+ * rules of PostgreSQL's pg_utf8_islegal (no overlong forms, no surrogates,
+ * nothing above U+10FFFF), so text made of such characters jsonb_in takes.
+ */
+extern size_t sm_utf8_char_len(const unsigned char *p, size_t n);
+
+/*
  * A human description ("at 09:00, Monday through Friday") into buf.
  */
 extern void sm_describe(const SmSchedule *s, char *buf, size_t buflen);

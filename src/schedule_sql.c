@@ -111,6 +111,22 @@ SupamonScheduleGapMinutes(const char *schedule, const char *version,
 	return true;
 }
 
+/*
+ * Makes text from the schedule module (UTF-8, quoting the schedule's own
+ * bytes) valid in the database's encoding: in a UTF-8 database it is
+ * already; elsewhere bytes that do not fit become '?'.
+ */
+static void
+server_safe(char *text)
+{
+	if (!pg_verifymbstr(text, (int) strlen(text), true))
+	{
+		for (char *p = text; *p; p++)
+			if ((unsigned char) *p >= 0x80)
+				*p = '?';
+	}
+}
+
 static void
 SupamonTimeZone(const char *name, SmTimeZone *tz)
 {
@@ -156,6 +172,7 @@ SupamonParseSchedule(const char *text, SmCronVersion version, SmSchedule *s)
 	{
 		int			shown = pg_mbcliplen(text, (int) len, SHOWN_SCHEDULE_BYTES);
 
+		server_safe(reason);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid schedule \"%.*s\"%s for %s", shown, text,
@@ -297,6 +314,7 @@ supamon_parse_schedule(PG_FUNCTION_ARGS)
 	need = sm_to_json(&s, NULL, 0);
 	json = palloc(need + 1);
 	sm_to_json(&s, json, need + 1);
+	server_safe(json);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }
 

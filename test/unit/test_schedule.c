@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "schedule.h"
 #include "unit.h"
+#include "json_check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,18 @@ use_zone(const char *name)
 }
 
 /* ---- helpers ---- */
+
+/* a fixed pseudo-random sequence (xorshift), so failures repeat */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned) (rng % n);
+}
 
 static int64_t
 ts(int y, int m, int d, int h, int mi)
@@ -467,6 +480,142 @@ test_dst(void)
 	use_zone("UTC");
 }
 
+/* ---- what the input's bytes look like in warnings, errors and JSON ---- */
+
+/* The schedule's JSON, checked to be one valid JSON value in UTF-8. */
+static void
+check_json(const SmSchedule *s, const char *what)
+{
+	char		json[8192];
+	size_t		need = sm_to_json(s, json, sizeof(json));
+
+	CHECK(need < sizeof(json) && json_valid(json), "%s: invalid JSON: %s", what, json);
+}
+
+/* The first warning of text (in 1.6) equals want; its JSON is valid. */
+static void
+check_warning(const char *text, size_t len, const char *want)
+{
+	SmSchedule	s;
+	char		err[256];
+
+	if (!sm_parse(text, len, SM_PGCRON_1_6, &s, err, sizeof(err)))
+	{
+		CHECK(false, "\"%s\" rejected: %s", text, err);
+		return;
+	}
+	CHECK(s.nwarnings >= 1 && strcmp(s.warnings[0], want) == 0,
+		  "warning of \"%s\": [%s], want [%s]", text, s.warnings[0], want);
+	check_json(&s, text);
+}
+
+static void
+test_quoting(void)
+{
+	SmSchedule	s;
+	char		err[256];
+	char		text[400];
+
+	check_warning("5\xc3\xa9 * * * *", 11,
+				  "pg_cron ignores \"\xc3\xa9\" at the end of the minute field");
+	check_warning("5%\xe2\x82\xac * * * *", 13,
+				  "pg_cron ignores \"%\xe2\x82\xac\" at the end of the minute field");
+	check_warning("5\xf0\x9f\x98\x80x * * * *", 14,
+				  "pg_cron ignores \"\xf0\x9f\x98\x80x\" at the end of the minute field");
+	/* bytes that are no UTF-8 character, and control characters */
+	check_warning("5\xff * * * *", 10, "pg_cron ignores \"\\xff\" at the end of the minute field");
+	check_warning("5\xc3 * * * *", 10, "pg_cron ignores \"\\xc3\" at the end of the minute field");
+	check_warning("5\xe2\x82 * * * *", 11,
+				  "pg_cron ignores \"\\xe2\\x82\" at the end of the minute field");
+	check_warning("5\xc0\xaf * * * *", 11,
+				  "pg_cron ignores \"\\xc0\\xaf\" at the end of the minute field");
+	check_warning("5\xed\xa0\x80 * * * *", 12,
+				  "pg_cron ignores \"\\xed\\xa0\\x80\" at the end of the minute field");
+	check_warning("5\x01\r\"\\ * * * *", 13,
+				  "pg_cron ignores \"\\x01\\x0d\"\\\" at the end of the minute field");
+	check_warning("* * * * * \xc3\xa9t\xc3\xa9", 15,
+				  "pg_cron ignores \"\xc3\xa9t\xc3\xa9\" and anything after the fifth field");
+	check_warning("@daily \xe2\x82\xac", 10, "pg_cron ignores \"\xe2\x82\xac\" after the shortcut");
+
+	/* the JSON shows characters as they are, any other byte as \xNN */
+	{
+		char		json[8192];
+
+		parse("5\xc3\xa9 * * * *", SM_PGCRON_1_6, &s);
+		sm_to_json(&s, json, sizeof(json));
+		CHECK(strstr(json, "\"pg_cron ignores \\\"\xc3\xa9\\\" at the end") != NULL, "%s", json);
+		parse("5\xff\" * * * *", SM_PGCRON_1_6, &s);
+		sm_to_json(&s, json, sizeof(json));
+		CHECK(strstr(json, "\"pg_cron ignores \\\"\\\\xff\\\"\\\" at the end") != NULL, "%s", json);
+		/* should a raw byte ever reach a message, the JSON stays valid */
+		strcpy(s.warnings[0], "a\xff\xc3\xa9\xc3\x01\x7f\xed\xa0\x80z");
+		sm_to_json(&s, json, sizeof(json));
+		CHECK(json_valid(json) &&
+			  strstr(json, "\"a\\\\xff\xc3\xa9\\\\xc3\\u0001\\u007f\\\\xed\\\\xa0\\\\x80z\"") != NULL,
+			  "%s", json);
+	}
+
+	/* a long run is cut between characters, and the cut is marked */
+	strcpy(text, "5");
+	for (int i = 0; i < 30; i++)
+		strcat(text, "\xc3\xa9");
+	strcat(text, " * * * *");
+	CHECK(parse(text, SM_PGCRON_1_6, &s) && s.nwarnings == 1 &&
+		  strstr(s.warnings[0], "\xc3\xa9\xc3\xa9...\"") && jc_valid_utf8(s.warnings[0]),
+		  "long junk: %s", s.warnings[0]);
+	check_json(&s, "long junk");
+	strcpy(text, "5");
+	for (int i = 0; i < 30; i++)
+		strcat(text, "\xff");
+	strcat(text, " * * * *");
+	CHECK(parse(text, SM_PGCRON_1_6, &s) && s.nwarnings == 1 &&
+		  strstr(s.warnings[0], "\\xff\\xff...\"") && jc_valid_utf8(s.warnings[0]),
+		  "long invalid junk: %s", s.warnings[0]);
+	check_json(&s, "long invalid junk");
+
+	/* errors quote the input the same way */
+	CHECK(!sm_parse("@daily\xc3\xa9", 8, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  strstr(err, "\"@daily\xc3\xa9\"") != NULL, "%s", err);
+	CHECK(!sm_parse("@\xff\xfe", 3, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  strstr(err, "\"@\\xff\\xfe\"") != NULL, "%s", err);
+	CHECK(!sm_parse("\xc3\xa9 * * * *", 10, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  strstr(err, "unexpected \"\xc3\xa9\"") != NULL, "%s", err);
+	CHECK(!sm_parse("1/\xff * * * *", 10, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  jc_valid_utf8(err), "%s", err);
+
+	/* any bytes: warnings and errors stay valid UTF-8, the JSON valid */
+	for (int round = 0; round < 20000; round++)
+	{
+		static const char *const parts[] = {
+			"*", "5", "1-5", "/", ",", " ", "\t", "-", "$", "@", "daily", "\xc3\xa9",
+			"\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xe2\x82", "\"", "\\",
+			"\x01", "mon", "%", "x", "seconds",
+		};
+		size_t		len = 0;
+		int			n = 1 + (int) rnd(24);
+
+		for (int i = 0; i < n; i++)
+		{
+			const char *p = parts[rnd(sizeof(parts) / sizeof(parts[0]))];
+
+			memcpy(text + len, p, strlen(p));
+			len += strlen(p);
+		}
+		text[len] = '\0';
+		for (int v = SM_PGCRON_1_4; v <= SM_PGCRON_1_6; v++)
+		{
+			if (sm_parse(text, len, (SmCronVersion) v, &s, err, sizeof(err)))
+			{
+				for (int i = 0; i < s.nwarnings; i++)
+					CHECK(jc_valid_utf8(s.warnings[i]), "warning of [%s]: %s", text, s.warnings[i]);
+				check_json(&s, text);
+			}
+			else
+				CHECK(jc_valid_utf8(err), "error of [%s]: %s", text, err);
+		}
+	}
+}
+
 /* ---- the ends of the clock ---- */
 
 /* A zone 14 hours ahead of UTC, with no changes: offsets at the extremes. */
@@ -552,17 +701,6 @@ static const char *const zones[] = {
 	"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
 	"Asia/Kathmandu", "America/Sao_Paulo", "Pacific/Chatham"
 };
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static unsigned
-rnd(unsigned n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (unsigned) (rng % n);
-}
 
 static void
 random_field(char *buf, int low, int high)
@@ -692,6 +830,7 @@ main(int argc, char **argv)
 	test_verdicts();
 	test_fields();
 	test_versions();
+	test_quoting();
 	test_describe();
 	test_utc();
 	test_dst();
