@@ -80,6 +80,14 @@ SELECT s, p ->> 'can_fire' AS can_fire, p ->> 'never_fires_reason' AS why,
 FROM unnest(ARRAY['0 0 30 2 *', '5-1 * * * *', '0 0 * * mon-sun', '@reboot']) s,
 	 LATERAL supamon_parse_schedule(s) p;
 
+-- A step larger than the field's maximum: pg_cron 1.4 to 1.6.4 take the
+-- first value only, 1.6.5 and later reject the schedule; "1.6" may be either.
+SELECT s, v, p -> 'warnings' ->> 0 AS warning, p -> 'minute' AS minute, p -> 'day_of_week' AS dow
+FROM unnest(ARRAY['*/100 * * * *', '0 0 * * */8', '0 0 * * */7']) s,
+	 unnest(ARRAY['1.5', '1.6']) v,
+	 LATERAL supamon_parse_schedule(s, v) p;
+SELECT supamon_next_run('*/100 * * * *', '2026-11-27 12:00+00');
+
 -- Quoted input keeps its characters, and any byte keeps the JSON valid.
 SELECT supamon_parse_schedule('5é * * * *') -> 'warnings' AS junk_utf8,
 	   supamon_parse_schedule('* * * * * ☕ job') -> 'warnings' AS trailing_utf8;

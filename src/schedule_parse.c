@@ -20,7 +20,11 @@
  * - @yearly/@annually never fire in pg_cron 1.6 (the month is set to 0, which
  *   is out of range and ignored); in older versions they mean "0 0 1 1 *";
  * - a schedule starting with '#' and no newline makes pg_cron loop forever;
- *   supamon rejects it.
+ *   supamon rejects it;
+ * - a step larger than the field's maximum (a step of 100 in the minute
+ *   field) selects the range's first value in pg_cron 1.4 to 1.6.4 and is
+ *   rejected from 1.6.5 on.  A project reports its pg_cron only as "1.6",
+ *   so supamon accepts it (first value only) and warns with both behaviours.
  *
  * Text from the schedule quoted in a warning or an error is valid UTF-8
  * whatever the input: whole characters, other bytes written as \xNN.
@@ -251,6 +255,41 @@ get_list(Reader *r, uint64_t *bits, int low, int high,
 }
 
 /*
+ * A step larger than the field's maximum: pg_cron up to 1.6.4 takes the
+ * range's first value only, 1.6.5 and later reject the schedule (get_range
+ * there fails on a step above 'high', in every field).  "1.6" may be either,
+ * so supamon takes the first value and says what each does.
+ */
+static void
+warn_big_step(Reader *r, int step, int first, int high)
+{
+	static const char *const months[] = {
+		"", "January", "February", "March", "April", "May", "June", "July",
+		"August", "September", "October", "November", "December"
+	};
+	static const char *const days[] = {
+		"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+		"Saturday", "Sunday"
+	};
+	char		value[24];
+
+	if (strcmp(r->field, "month") == 0)
+		snprintf(value, sizeof(value), "%s", months[first]);
+	else if (strcmp(r->field, "day-of-week") == 0)
+		snprintf(value, sizeof(value), "%s", days[first]);
+	else
+		snprintf(value, sizeof(value), "%s %d",
+				 strcmp(r->field, "day-of-month") == 0 ? "day" : r->field, first);
+
+	if (r->out->version >= SM_PGCRON_1_6)
+		warn(r->out, "step %d is larger than the %s field's maximum %d: pg_cron 1.6.0-1.6.4 take %s only, 1.6.5 and later reject the schedule",
+			 step, r->field, high, value);
+	else
+		warn(r->out, "step %d is larger than the %s field's maximum %d: pg_cron takes %s only (1.6.5 and later reject the schedule)",
+			 step, r->field, high, value);
+}
+
+/*
  * range = "*" | number | number "-" number, each with an optional "/" step.
  */
 static int
@@ -318,6 +357,9 @@ get_range(Reader *r, uint64_t *bits, int low, int high,
 		fail(r, "%d is out of range %d-%d", bad, low, high);
 		return SM_EOF;
 	}
+
+	if (step > high)
+		warn_big_step(r, step, num1, high);
 
 	if (num1 > num2)
 	{

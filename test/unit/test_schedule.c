@@ -480,6 +480,70 @@ test_dst(void)
 	use_zone("UTC");
 }
 
+/* ---- steps larger than the field's maximum ---- */
+
+/*
+ * pg_cron 1.6.5 rejects a step above the field's maximum (num3 > high in
+ * get_range, every field); 1.4 to 1.6.4 accept it and take the range's
+ * first value.  "1.6" cannot tell them apart: accepted, with a warning.
+ */
+static void
+test_big_steps(void)
+{
+	static const struct
+	{
+		const char *text;
+		const char *says;
+	}			big[] = {
+		{"*/100 * * * *", "step 100 is larger than the minute field's maximum 59: "
+		"pg_cron 1.6.0-1.6.4 take minute 0 only, 1.6.5 and later reject the schedule"},
+		{"*/60 * * * *", "minute field's maximum 59: pg_cron 1.6.0-1.6.4 take minute 0 only"},
+		{"5-10/60 * * * *", "take minute 5 only"},
+		{"0 */24 * * *", "hour field's maximum 23: pg_cron 1.6.0-1.6.4 take hour 0 only"},
+		{"0 0 */32 * *", "day-of-month field's maximum 31: pg_cron 1.6.0-1.6.4 take day 1 only"},
+		{"0 0 1 */13 *", "month field's maximum 12: pg_cron 1.6.0-1.6.4 take January only"},
+		{"0 0 * * */8", "day-of-week field's maximum 7: pg_cron 1.6.0-1.6.4 take Sunday only"},
+		{"0 0 * * mon-fri/8", "take Monday only"},
+		{"0 0 * * 1-5/4294967295", "step -1 must be positive"},
+		{"0 0 * * 1-5/4294967304", "step 8 is larger than the day-of-week field's maximum 7"},
+	};
+	static const char *const fine[] = {
+		"*/59 * * * *", "0 */23 * * *", "0 0 */31 * *", "0 0 1 */12 *",
+		"0 0 * * */7", "1-5/30 * * * *", "0 0 1-3/20 * *",
+	};
+	SmSchedule	s;
+	char		err[256];
+
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+	{
+		const char *text = big[i].text;
+		bool		rejected = strstr(big[i].says, "must be positive") != NULL;
+
+		if (rejected)
+		{
+			CHECK(!sm_parse(text, strlen(text), SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+				  strstr(err, big[i].says), "\"%s\": %s", text, err);
+			continue;
+		}
+		CHECK(parse(text, SM_PGCRON_1_6, &s) && s.nwarnings == 1 &&
+			  strstr(s.warnings[0], big[i].says) &&
+			  strstr(s.warnings[0], "1.6.5 and later reject the schedule"),
+			  "\"%s\" in 1.6: %d warnings: %s", text, s.nwarnings, s.warnings[0]);
+		/* 1.4 and 1.5 take the first value too: said, with what 1.6.5 does */
+		CHECK(parse(text, SM_PGCRON_1_4, &s) && s.nwarnings == 1 &&
+			  strstr(s.warnings[0], "pg_cron takes") &&
+			  strstr(s.warnings[0], "1.6.5 and later reject"),
+			  "\"%s\" in 1.4: %d warnings: %s", text, s.nwarnings, s.warnings[0]);
+	}
+	CHECK(parse("5-10/60 * * * *", SM_PGCRON_1_6, &s) && s.minute == 1ull << 5, "5-10/60");
+	CHECK(parse("0 0 * * */8", SM_PGCRON_1_6, &s) && s.dow == 1, "*/8 is Sunday");
+	CHECK(parse("0 0 * * mon-fri/8", SM_PGCRON_1_6, &s) && s.dow == 2, "mon-fri/8 is Monday");
+	CHECK(parse("0 0 1 */13 *", SM_PGCRON_1_6, &s) && s.month == 2, "*/13 is January");
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+		CHECK(parse(fine[i], SM_PGCRON_1_6, &s) && s.nwarnings == 0,
+			  "\"%s\": %d warnings: %s", fine[i], s.nwarnings, s.warnings[0]);
+}
+
 /* ---- what the input's bytes look like in warnings, errors and JSON ---- */
 
 /* The schedule's JSON, checked to be one valid JSON value in UTF-8. */
@@ -830,6 +894,7 @@ main(int argc, char **argv)
 	test_verdicts();
 	test_fields();
 	test_versions();
+	test_big_steps();
 	test_quoting();
 	test_describe();
 	test_utc();
