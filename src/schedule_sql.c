@@ -93,8 +93,15 @@ SupamonScheduleGapMinutes(const char *schedule, const char *version,
 	int64_t		first,
 				second;
 
-	if (schedule == NULL || (version && !sm_parse_version(version, &v)))
+	if (schedule == NULL)
 		return false;
+
+	/*
+	 * A project's pg_cron newer than supamon knows is read as the newest, as
+	 * the health check does: its jobs still have gaps worth showing.
+	 */
+	if (version && !sm_parse_version(version, &v))
+		v = SM_PGCRON_NEWEST;
 	if (!sm_parse(schedule, strlen(schedule), v, &s, err, sizeof(err)))
 		return false;
 	if (s.kind == SM_KIND_INTERVAL)
