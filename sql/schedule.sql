@@ -80,6 +80,20 @@ SELECT s, p ->> 'can_fire' AS can_fire, p ->> 'never_fires_reason' AS why,
 FROM unnest(ARRAY['0 0 30 2 *', '5-1 * * * *', '0 0 * * mon-sun', '@reboot']) s,
 	 LATERAL supamon_parse_schedule(s) p;
 
+-- A step larger than the field's maximum: pg_cron 1.4 to 1.6.4 take the
+-- first value only, 1.6.5 and later reject the schedule; "1.6" may be either.
+SELECT s, v, p -> 'warnings' ->> 0 AS warning, p -> 'minute' AS minute, p -> 'day_of_week' AS dow
+FROM unnest(ARRAY['*/100 * * * *', '0 0 * * */8', '0 0 * * */7']) s,
+	 unnest(ARRAY['1.5', '1.6']) v,
+	 LATERAL supamon_parse_schedule(s, v) p;
+SELECT supamon_next_run('*/100 * * * *', '2026-11-27 12:00+00');
+
+-- Quoted input keeps its characters, and any byte keeps the JSON valid.
+SELECT supamon_parse_schedule('5é * * * *') -> 'warnings' AS junk_utf8,
+	   supamon_parse_schedule('* * * * * ☕ job') -> 'warnings' AS trailing_utf8;
+SELECT supamon_parse_schedule('5' || chr(1) || '"\ * * * *') -> 'warnings' AS junk_bytes;
+SELECT supamon_parse_schedule('@dailé');
+
 -- NULL in, NULL out; NULL zone and version mean GMT and the newest pg_cron.
 SELECT supamon_parse_schedule(NULL), supamon_next_run(NULL, now()), supamon_next_run('* * * * *', NULL);
 SELECT supamon_next_run('0 0 * * *', '2026-11-27 12:00+00', NULL, NULL);
@@ -96,6 +110,27 @@ SELECT supamon_next_run('0 0 $ * *', now(), 'GMT', '1.4');
 SELECT supamon_next_run('* * * * *', now(), 'Mars/Olympus_Mons');
 SELECT supamon_next_run('* * * * *', now(), 'GMT', 'latest');
 SELECT supamon_next_run('* * * * *', 'infinity');
+
+-- pg_cron versions supamon knows, as extversion or release; others are errors.
+SELECT v, supamon_parse_schedule('* * * * *', v) ->> 'pg_cron_version' AS rules
+FROM unnest(ARRAY['1.0', '1.3', '1.4', '1.4-1', '1.5', '1.6', '1.6.7']) v;
+SELECT supamon_parse_schedule('* * * * *', '99.99');
+SELECT supamon_parse_schedule('* * * * *', '1.7');
+SELECT supamon_next_run('* * * * *', now(), 'GMT', '2.0');
+
+-- The ends of PostgreSQL's clock: a fire time beyond them is none (NULL);
+-- an infinite 'after' or 'at' is an error for every kind of schedule.
+SELECT supamon_next_run('0 0 1 1 *', '294276-06-01+00') AS past_the_end,
+	   supamon_next_run('0 0 1 12 *', '294276-06-01+00') AS before_the_end,
+	   supamon_prev_run('0 0 1 1 *', '4714-11-24 00:00+00 BC') AS before_the_start,
+	   supamon_prev_run('* * * * *', '4714-11-24 00:00:30+00 BC') AS at_the_start;
+SELECT supamon_next_run('30 seconds', '294276-12-31 23:59:50+00') AS interval_past_the_end,
+	   supamon_next_run('30 seconds', '294276-12-31 23:59:00+00') AS interval_before_the_end;
+SELECT supamon_next_run('30 seconds', 'infinity');
+SELECT supamon_next_run('30 seconds', '-infinity');
+SELECT supamon_prev_run('30 seconds', 'infinity');
+SELECT supamon_next_run('@reboot', 'infinity');
+SELECT supamon_prev_run('0 0 30 2 *', '-infinity');
 
 DROP FUNCTION fires(text, timestamptz, int, text);
 DROP EXTENSION supamon;

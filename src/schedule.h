@@ -77,7 +77,7 @@ extern bool sm_parse(const char *text, size_t len, SmCronVersion version,
 
 /*
  * Reads a pg_cron version string ("1.4", "1.4-1", "1.6.4").  False when it is
- * not one; versions older than 1.4 get 1.4's rules, newer than 1.6 get 1.6's.
+ * not one supamon knows (1.0 to 1.6); 1.0 to 1.3 get 1.4's rules.
  */
 extern bool sm_parse_version(const char *text, SmCronVersion *version);
 extern const char *sm_version_name(SmCronVersion version);
@@ -97,29 +97,53 @@ typedef struct SmTimeZone
 /* A zone that is always UTC (pg_cron before 1.5 evaluates in GMT). */
 extern const SmTimeZone sm_utc;
 
+/*
+ * The times searches cover: less than SM_TIME_LIMIT seconds from 1970 either
+ * way (about 35 million years: far beyond PostgreSQL's timestamps, and far
+ * enough from the ends of int64 that no arithmetic of a search overflows).
+ */
+#define SM_TIME_LIMIT ((int64_t) 1 << 50)
+
 typedef enum SmSearch
 {
 	SM_FOUND,
-	SM_NEVER,					/* the schedule has no fire time in that direction */
+	SM_NEVER,					/* no fire time in that direction (within
+								 * SM_TIME_LIMIT) */
 	SM_NOT_CLOCK,				/* interval or reboot: not anchored to the clock */
 	SM_TZ_ERROR					/* the time zone could not answer */
 } SmSearch;
 
-/* The first fire time strictly after 'after'. */
+/*
+ * The first fire time strictly after 'after'; SM_NEVER when 'after' or that
+ * fire time lies outside SM_TIME_LIMIT.
+ */
 extern SmSearch sm_next(const SmSchedule *s, int64_t after,
 						const SmTimeZone *tz, int64_t *result);
 
-/* The last fire time at or before 'at'. */
+/*
+ * The last fire time at or before 'at'; SM_NEVER when 'at' or that fire time
+ * lies outside SM_TIME_LIMIT.
+ */
 extern SmSearch sm_prev(const SmSchedule *s, int64_t at,
 						const SmTimeZone *tz, int64_t *result);
 
-/* Whether UTC minute t (a multiple of 60) is a fire time: pg_cron's test. */
+/*
+ * Whether UTC minute t (a multiple of 60) is a fire time: pg_cron's test.
+ * False outside SM_TIME_LIMIT.
+ */
 extern bool sm_fires_at(const SmSchedule *s, int64_t t, const SmTimeZone *tz);
 
 /* Civil calendar helpers, shared with the unit tests. */
 extern int64_t sm_days_from_civil(int y, int m, int d);
 extern void sm_civil_from_days(int64_t days, int *y, int *m, int *d);
 extern int	sm_days_in_month(int y, int m);
+
+/*
+ * Length of the valid UTF-8 character at p (n bytes available), or 0: the
+ * rules of PostgreSQL's pg_utf8_islegal (no overlong forms, no surrogates,
+ * nothing above U+10FFFF), so text made of such characters jsonb_in takes.
+ */
+extern size_t sm_utf8_char_len(const unsigned char *p, size_t n);
 
 /*
  * A human description ("at 09:00, Monday through Friday") into buf.

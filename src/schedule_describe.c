@@ -281,22 +281,37 @@ sm_describe(const SmSchedule *s, char *buf, size_t buflen)
 	describe(s, &o);
 }
 
-/* A JSON string; bytes outside printable ASCII cannot come from the parser,
- * but are replaced all the same so the output is always valid. */
+/*
+ * A JSON string.  Messages quote the input as valid UTF-8 already; a byte
+ * that is no UTF-8 character would still make jsonb_in fail, so it is written
+ * as the text \xNN, as the parser quotes it.
+ */
 static void
 out_json_string(Out *o, const char *str)
 {
+	const unsigned char *p = (const unsigned char *) str;
+	size_t		n = strlen(str);
+
 	out_printf(o, "\"");
-	for (const unsigned char *p = (const unsigned char *) str; *p; p++)
+	while (n > 0)
 	{
+		size_t		len = sm_utf8_char_len(p, n);
+
 		if (*p == '"' || *p == '\\')
 			out_printf(o, "\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			out_printf(o, "\\u%04x", *p);
-		else if (*p >= 0x7f)
-			out_printf(o, "?");
+		else if (len == 0)
+			out_printf(o, "\\\\x%02x", *p);
 		else
-			out_printf(o, "%c", *p);
+		{
+			out_printf(o, "%.*s", (int) len, (const char *) p);
+			p += len;
+			n -= len;
+			continue;
+		}
+		p++;
+		n--;
 	}
 	out_printf(o, "\"");
 }

@@ -20,7 +20,14 @@
  * - @yearly/@annually never fire in pg_cron 1.6 (the month is set to 0, which
  *   is out of range and ignored); in older versions they mean "0 0 1 1 *";
  * - a schedule starting with '#' and no newline makes pg_cron loop forever;
- *   supamon rejects it.
+ *   supamon rejects it;
+ * - a step larger than the field's maximum (a step of 100 in the minute
+ *   field) selects the range's first value in pg_cron 1.4 to 1.6.4 and is
+ *   rejected from 1.6.5 on.  A project reports its pg_cron only as "1.6",
+ *   so supamon accepts it (first value only) and warns with both behaviours.
+ *
+ * Text from the schedule quoted in a warning or an error is valid UTF-8
+ * whatever the input: whole characters, other bytes written as \xNN.
  */
 #include "schedule.h"
 
@@ -56,9 +63,14 @@ static const char *const dow_names[] = {
 	"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun", NULL
 };
 
+/* How many characters of the input a message quotes. */
+#define SM_QUOTED_CHARS 20
+/* Room for them: a character is at most 4 bytes, "\xNN" 4, and "...". */
+#define SM_QUOTE_LEN (SM_QUOTED_CHARS * 4 + 4)
+
 static int	get_char(Reader *r);
 static void fail(Reader *r, const char *fmt,...) __attribute__((format(printf, 2, 3)));
-static void warn(SmSchedule *s, const char *fmt, const char *a, const char *b);
+static void warn(SmSchedule *s, const char *fmt,...) __attribute__((format(printf, 2, 3)));
 static int	get_list(Reader *r, uint64_t *bits, int low, int high,
 					 const char *const *names, int ch);
 static int	get_range(Reader *r, uint64_t *bits, int low, int high,
@@ -114,29 +126,93 @@ fail(Reader *r, const char *fmt,...)
 		snprintf(r->err, r->errlen, "%s field: %s", r->field, msg);
 }
 
+/*
+ * Records something pg_cron accepts silently.  Every message fits in
+ * SM_TEXT_LEN with a quote of SM_QUOTE_LEN bytes, so none is cut inside a
+ * character.
+ */
 static void
-warn(SmSchedule *s, const char *fmt, const char *a, const char *b)
+warn(SmSchedule *s, const char *fmt,...)
 {
+	va_list		ap;
+
 	if (s->nwarnings >= SM_MAX_WARNINGS)
 		return;
-	snprintf(s->warnings[s->nwarnings++], SM_TEXT_LEN, fmt, a, b ? b : "");
+	va_start(ap, fmt);
+	vsnprintf(s->warnings[s->nwarnings++], SM_TEXT_LEN, fmt, ap);
+	va_end(ap);
+}
+
+/* How long the UTF-8 character at p is, 0 if it is none: see schedule.h. */
+size_t
+sm_utf8_char_len(const unsigned char *p, size_t n)
+{
+	size_t		len;
+
+	if (n == 0)
+		return 0;
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* the second byte's range decides overlong forms and surrogates */
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) ||
+		(p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] > 0x8f))
+		return 0;
+	return len;
 }
 
 /*
- * Copies at most 'max' bytes of the token that starts at 'from' (up to the
- * next blank or the end) into buf, for messages.
+ * Quotes the token that starts at 'from' (up to the next blank or the end)
+ * into buf (SM_QUOTE_LEN bytes), at most max_chars characters of it, for a
+ * message.  The input may hold any bytes but a message must be valid UTF-8
+ * (it ends up in jsonb and in errors): whole characters are copied, other
+ * bytes and control characters become \xNN, and "..." marks a cut.
  */
 static void
-token_at(const Reader *r, size_t from, char *buf, size_t buflen)
+quote_token(const Reader *r, size_t from, int max_chars, char *buf)
 {
+	size_t		pos = from;
 	size_t		n = 0;
+	int			chars = 0;
 
-	while (from + n < r->len && n + 1 < buflen && n < 24 &&
-		   r->text[from + n] != ' ' && r->text[from + n] != '\t' &&
-		   r->text[from + n] != '\n' && r->text[from + n] >= 0x20 &&
-		   r->text[from + n] < 0x7f)
-		n++;
-	memcpy(buf, r->text + from, n);
+	while (pos < r->len && r->text[pos] != ' ' && r->text[pos] != '\t' &&
+		   r->text[pos] != '\n')
+	{
+		const unsigned char *p = r->text + pos;
+		size_t		len = sm_utf8_char_len(p, r->len - pos);
+
+		if (chars == max_chars)
+		{
+			memcpy(buf + n, "...", 3);
+			n += 3;
+			break;
+		}
+		if (len == 0 || p[0] < 0x20 || p[0] == 0x7f)
+		{
+			snprintf(buf + n, 5, "\\x%02x", p[0]);
+			n += 4;
+			pos++;
+		}
+		else
+		{
+			memcpy(buf + n, p, len);
+			n += len;
+			pos += len;
+		}
+		chars++;
+	}
 	buf[n] = '\0';
 }
 
@@ -163,11 +239,11 @@ get_list(Reader *r, uint64_t *bits, int low, int high,
 
 	if (ch != '\t' && ch != ' ' && ch != '\n' && ch != '\0')
 	{
-		char		junk[32];
+		char		junk[SM_QUOTE_LEN];
 
 		/* ch was read by get_char, so it sits just before pos */
 		junk_start = r->pos - 1;
-		token_at(r, junk_start, junk, sizeof(junk));
+		quote_token(r, junk_start, SM_QUOTED_CHARS, junk);
 		warn(r->out, "pg_cron ignores \"%s\" at the end of the %s field",
 			 junk, r->field);
 		while (ch != '\t' && ch != ' ' && ch != '\n' && ch != '\0')
@@ -176,6 +252,41 @@ get_list(Reader *r, uint64_t *bits, int low, int high,
 	while (ch == '\t' || ch == ' ')
 		ch = get_char(r);
 	return ch;
+}
+
+/*
+ * A step larger than the field's maximum: pg_cron up to 1.6.4 takes the
+ * range's first value only, 1.6.5 and later reject the schedule (get_range
+ * there fails on a step above 'high', in every field).  "1.6" may be either,
+ * so supamon takes the first value and says what each does.
+ */
+static void
+warn_big_step(Reader *r, int step, int first, int high)
+{
+	static const char *const months[] = {
+		"", "January", "February", "March", "April", "May", "June", "July",
+		"August", "September", "October", "November", "December"
+	};
+	static const char *const days[] = {
+		"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday",
+		"Saturday", "Sunday"
+	};
+	char		value[24];
+
+	if (strcmp(r->field, "month") == 0)
+		snprintf(value, sizeof(value), "%s", months[first]);
+	else if (strcmp(r->field, "day-of-week") == 0)
+		snprintf(value, sizeof(value), "%s", days[first]);
+	else
+		snprintf(value, sizeof(value), "%s %d",
+				 strcmp(r->field, "day-of-month") == 0 ? "day" : r->field, first);
+
+	if (r->out->version >= SM_PGCRON_1_6)
+		warn(r->out, "step %d is larger than the %s field's maximum %d: pg_cron 1.6.0-1.6.4 take %s only, 1.6.5 and later reject the schedule",
+			 step, r->field, high, value);
+	else
+		warn(r->out, "step %d is larger than the %s field's maximum %d: pg_cron takes %s only (1.6.5 and later reject the schedule)",
+			 step, r->field, high, value);
 }
 
 /*
@@ -189,7 +300,7 @@ get_range(Reader *r, uint64_t *bits, int low, int high,
 				num2,
 				step;
 	size_t		start = r->pos - 1;
-	char		tok[32];
+	char		tok[SM_QUOTE_LEN];
 
 	if (ch == '*')
 	{
@@ -206,7 +317,7 @@ get_range(Reader *r, uint64_t *bits, int low, int high,
 		{
 			if (ch == '/')
 			{
-				token_at(r, start, tok, sizeof(tok));
+				quote_token(r, start, SM_QUOTED_CHARS, tok);
 				fail(r, "\"%s\": a step needs a range or * before it", tok);
 				return SM_EOF;
 			}
@@ -247,14 +358,14 @@ get_range(Reader *r, uint64_t *bits, int low, int high,
 		return SM_EOF;
 	}
 
+	if (step > high)
+		warn_big_step(r, step, num1, high);
+
 	if (num1 > num2)
 	{
-		char		range[32];
-
-		token_at(r, start, tok, sizeof(tok));
-		snprintf(range, sizeof(range), "%d-%d", num1, num2);
-		warn(r->out, "the range \"%s\" runs backwards (%s) and selects nothing",
-			 tok, range);
+		quote_token(r, start, SM_QUOTED_CHARS, tok);
+		warn(r->out, "the range \"%s\" runs backwards (%d-%d) and selects nothing",
+			 tok, num1, num2);
 	}
 	for (int i = num1; i <= num2; i += step)
 	{
@@ -290,14 +401,14 @@ get_number(Reader *r, int *num, int low, const char *const *names, int ch)
 
 	if (len == 0)
 	{
-		char		tok[32];
+		char		tok[SM_QUOTE_LEN];
 
 		if (ch == '\0' || ch == '\n')
 			fail(r, "missing value");
 		else
 		{
-			tok[0] = (ch >= 0x20 && ch < 0x7f) ? (char) ch : '?';
-			tok[1] = '\0';
+			/* ch was read by get_char, so it sits just before pos */
+			quote_token(r, r->pos - 1, 1, tok);
 			fail(r, "unexpected \"%s\"", tok);
 		}
 		return SM_EOF;
@@ -456,6 +567,7 @@ parse_cron(Reader *r, SmCronVersion version)
 	{
 		char		cmd[32];
 		size_t		n = 0;
+		size_t		at = r->pos - 1;
 		static const char *const shortcuts[] = {
 			"@reboot", "@restart", "@yearly", "@annually", "@monthly",
 			"@weekly", "@daily", "@midnight", "@hourly", NULL
@@ -474,8 +586,12 @@ parse_cron(Reader *r, SmCronVersion version)
 				s->shortcut = shortcuts[i];
 		if (s->shortcut == NULL)
 		{
-			fail(r, "\"@%s\" is not one of @reboot, @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly",
-				 cmd);
+			char		quoted[SM_QUOTE_LEN];
+
+			/* a short quote: the list of shortcuts must fit too */
+			quote_token(r, at, 12, quoted);
+			fail(r, "\"%s\" is not one of @reboot, @yearly, @annually, @monthly, @weekly, @daily, @midnight, @hourly",
+				 quoted);
 			return false;
 		}
 		if (strcmp(s->shortcut, "@reboot") == 0 || strcmp(s->shortcut, "@restart") == 0)
@@ -490,8 +606,8 @@ parse_cron(Reader *r, SmCronVersion version)
 			if (version >= SM_PGCRON_1_6)
 			{
 				s->month = 0;
-				warn(s, "%s never fires in pg_cron 1.6 and later (it sets month 0); use \"0 0 1 1 *\"%s",
-					 s->shortcut, NULL);
+				warn(s, "%s never fires in pg_cron 1.6 and later (it sets month 0); use \"0 0 1 1 *\"",
+					 s->shortcut);
 			}
 			else
 				s->month = 1u << 1;
@@ -536,10 +652,10 @@ parse_cron(Reader *r, SmCronVersion version)
 			ch = get_char(r);
 		if (ch != '\0' && ch != '\n')
 		{
-			char		rest[32];
+			char		rest[SM_QUOTE_LEN];
 
-			token_at(r, r->pos - 1, rest, sizeof(rest));
-			warn(s, "pg_cron ignores \"%s\" after the shortcut%s", rest, NULL);
+			quote_token(r, r->pos - 1, SM_QUOTED_CHARS, rest);
+			warn(s, "pg_cron ignores \"%s\" after the shortcut", rest);
 		}
 		return true;
 	}
@@ -606,11 +722,11 @@ parse_cron(Reader *r, SmCronVersion version)
 
 	if (ch != '\0' && ch != '\n')
 	{
-		char		rest[32];
+		char		rest[SM_QUOTE_LEN];
 
-		token_at(r, r->pos - 1, rest, sizeof(rest));
-		warn(s, "pg_cron ignores \"%s\" and anything after the fifth field%s",
-			 rest, NULL);
+		quote_token(r, r->pos - 1, SM_QUOTED_CHARS, rest);
+		warn(s, "pg_cron ignores \"%s\" and anything after the fifth field",
+			 rest);
 	}
 	return true;
 }
@@ -731,30 +847,35 @@ sm_parse(const char *text, size_t len, SmCronVersion version,
 	return true;
 }
 
+/*
+ * pg_cron versions supamon knows: "1.N" with N from 0 to 6, as
+ * pg_extension.extversion holds them ("1.4-1" among them), or a release
+ * number "1.N.M".  1.0 to 1.3 parse schedules as 1.4 does (1.0 to 1.2 also
+ * reject @restart, which is not modelled).  Anything else is unknown rather
+ * than taken for the newest: a later pg_cron may read schedules differently.
+ */
 bool
 sm_parse_version(const char *text, SmCronVersion *version)
 {
-	int			major = 0,
-				minor = 0;
 	const char *p = text;
+	int			minor;
 
-	if (!(*p >= '0' && *p <= '9'))
+	if (p[0] != '1' || p[1] != '.' || !(p[2] >= '0' && p[2] <= '6'))
 		return false;
-	while (*p >= '0' && *p <= '9' && major < 1000)
-		major = major * 10 + (*p++ - '0');
-	if (*p != '.')
+	minor = p[2] - '0';
+	p += 3;
+	/* "1.4-1", "1.6.4": a patch level, digits only */
+	if (*p == '-' || *p == '.')
+	{
+		p++;
+		if (!(*p >= '0' && *p <= '9'))
+			return false;
+		while (*p >= '0' && *p <= '9')
+			p++;
+	}
+	if (*p != '\0')
 		return false;
-	p++;
-	if (!(*p >= '0' && *p <= '9'))
-		return false;
-	while (*p >= '0' && *p <= '9' && minor < 1000)
-		minor = minor * 10 + (*p++ - '0');
-	/* "1.4-1", "1.6.4": the rest names a patch level */
-	if (*p != '\0' && *p != '.' && *p != '-')
-		return false;
-	if (major != 1)
-		*version = major < 1 ? SM_PGCRON_1_4 : SM_PGCRON_NEWEST;
-	else if (minor <= 4)
+	if (minor <= 4)
 		*version = SM_PGCRON_1_4;
 	else if (minor == 5)
 		*version = SM_PGCRON_1_5;

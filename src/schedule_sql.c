@@ -38,6 +38,10 @@ static void SupamonParseSchedule(const char *text, SmCronVersion version,
 #define UNIX_TO_PG_SECONDS \
 	((int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * SECS_PER_DAY)
 
+/* PostgreSQL's timestamps as seconds since 1970: MIN up to, not with, END */
+#define MIN_UNIX_SECONDS (MIN_TIMESTAMP / USECS_PER_SEC + UNIX_TO_PG_SECONDS)
+#define END_UNIX_SECONDS (END_TIMESTAMP / USECS_PER_SEC + UNIX_TO_PG_SECONDS)
+
 /* How much of a bad schedule an error message quotes. */
 #define SHOWN_SCHEDULE_BYTES 80
 
@@ -89,8 +93,15 @@ SupamonScheduleGapMinutes(const char *schedule, const char *version,
 	int64_t		first,
 				second;
 
-	if (schedule == NULL || (version && !sm_parse_version(version, &v)))
+	if (schedule == NULL)
 		return false;
+
+	/*
+	 * A project's pg_cron newer than supamon knows is read as the newest, as
+	 * the health check does: its jobs still have gaps worth showing.
+	 */
+	if (version && !sm_parse_version(version, &v))
+		v = SM_PGCRON_NEWEST;
 	if (!sm_parse(schedule, strlen(schedule), v, &s, err, sizeof(err)))
 		return false;
 	if (s.kind == SM_KIND_INTERVAL)
@@ -105,6 +116,22 @@ SupamonScheduleGapMinutes(const char *schedule, const char *version,
 		return false;
 	*minutes = (second - first) / 60.0;
 	return true;
+}
+
+/*
+ * Makes text from the schedule module (UTF-8, quoting the schedule's own
+ * bytes) valid in the database's encoding: in a UTF-8 database it is
+ * already; elsewhere bytes that do not fit become '?'.
+ */
+static void
+server_safe(char *text)
+{
+	if (!pg_verifymbstr(text, (int) strlen(text), true))
+	{
+		for (char *p = text; *p; p++)
+			if ((unsigned char) *p >= 0x80)
+				*p = '?';
+	}
 }
 
 static void
@@ -137,6 +164,7 @@ SupamonCronVersion(const char *text)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid pg_cron version \"%s\"", text),
+				 errdetail("supamon knows pg_cron 1.0 to 1.6; a later version may read schedules differently."),
 				 errhint("Use a version such as \"1.4\", \"1.5\" or \"1.6\", as in pg_extension.extversion.")));
 	return version;
 }
@@ -151,6 +179,7 @@ SupamonParseSchedule(const char *text, SmCronVersion version, SmSchedule *s)
 	{
 		int			shown = pg_mbcliplen(text, (int) len, SHOWN_SCHEDULE_BYTES);
 
+		server_safe(reason);
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid schedule \"%.*s\"%s for %s", shown, text,
@@ -225,9 +254,21 @@ SupamonUnixSeconds(TimestampTz t)
 		+ UNIX_TO_PG_SECONDS;
 }
 
+/* Whether seconds since 1970 t is a time PostgreSQL can hold. */
+static bool
+unix_seconds_valid(int64 t)
+{
+	return t >= MIN_UNIX_SECONDS && t < END_UNIX_SECONDS;
+}
+
 TimestampTz
 SupamonFromUnixSeconds(int64 t)
 {
+	/* beyond the range the product would be unreadable or overflow */
+	if (t < MIN_UNIX_SECONDS)
+		return DT_NOBEGIN;
+	if (t >= END_UNIX_SECONDS)
+		return DT_NOEND;
 	return (TimestampTz) ((t - UNIX_TO_PG_SECONDS) * USECS_PER_SEC);
 }
 
@@ -243,7 +284,8 @@ timestamptz_to_unix(TimestampTz t, const char *what)
 
 /*
  * The answer of a next/previous search: the time found, NULL when there is
- * none on the clock, an error when the zone could not answer.
+ * none on the clock (PostgreSQL's clock: a fire time beyond its range is
+ * none), an error when the zone could not answer.
  */
 static Datum
 search_result(FunctionCallInfo fcinfo, const ScheduleCache *c, SmSearch r,
@@ -253,7 +295,7 @@ search_result(FunctionCallInfo fcinfo, const ScheduleCache *c, SmSearch r,
 		ereport(ERROR,
 				(errcode(ERRCODE_INTERNAL_ERROR),
 				 errmsg("time zone \"%s\" could not be evaluated", c->tzname)));
-	if (r != SM_FOUND)
+	if (r != SM_FOUND || !unix_seconds_valid(result))
 		PG_RETURN_NULL();
 	PG_RETURN_TIMESTAMPTZ(SupamonFromUnixSeconds(result));
 }
@@ -279,6 +321,7 @@ supamon_parse_schedule(PG_FUNCTION_ARGS)
 	need = sm_to_json(&s, NULL, 0);
 	json = palloc(need + 1);
 	sm_to_json(&s, json, need + 1);
+	server_safe(json);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }
 
@@ -293,6 +336,7 @@ Datum
 supamon_next_run(PG_FUNCTION_ARGS)
 {
 	ScheduleCache *c;
+	TimestampTz after_ts;
 	int64		after;
 	int64_t		result = 0;
 	SmSearch	r;
@@ -300,10 +344,18 @@ supamon_next_run(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
 	c = cached_schedule(fcinfo, 2, 3);
+	/* infinity is no start to count from, whatever the kind */
+	after_ts = PG_GETARG_TIMESTAMPTZ(1);
+	after = timestamptz_to_unix(after_ts, "after");
 	if (c->parsed.kind == SM_KIND_INTERVAL)
-		PG_RETURN_TIMESTAMPTZ(PG_GETARG_TIMESTAMPTZ(1) +
-							  (int64) c->parsed.interval_seconds * USECS_PER_SEC);
-	after = timestamptz_to_unix(PG_GETARG_TIMESTAMPTZ(1), "after");
+	{
+		/* a finite time plus at most 59 s cannot overflow int64 */
+		TimestampTz next = after_ts + (int64) c->parsed.interval_seconds * USECS_PER_SEC;
+
+		if (!IS_VALID_TIMESTAMP(next))
+			PG_RETURN_NULL();
+		PG_RETURN_TIMESTAMPTZ(next);
+	}
 	r = sm_next(&c->parsed, after, &c->tz, &result);
 	return search_result(fcinfo, c, r, result);
 }

@@ -17,8 +17,8 @@ extern bool SupamonLookupTimeZone(const char *name, SmTimeZone *tz);
 
 /*
  * The usual gap between two fire times of a schedule, in minutes, as the
- * given pg_cron version (NULL: newest) runs it in zone tz (NULL: GMT); false
- * when the schedule is invalid or never fires on the clock.
+ * given pg_cron version (NULL or unknown: newest) runs it in zone tz (NULL:
+ * GMT); false when the schedule is invalid or never fires on the clock.
  */
 extern bool SupamonScheduleGapMinutes(const char *schedule, const char *version,
 									  const char *tz, double *minutes);

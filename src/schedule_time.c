@@ -29,6 +29,9 @@
 /* Searches give up after 401 years: the calendar repeats every 400. */
 #define HORIZON_DAYS ((int64_t) 401 * 366)
 
+/* Whether t lies where searches answer (see SM_TIME_LIMIT). */
+#define IN_RANGE(t) ((t) > -SM_TIME_LIMIT && (t) < SM_TIME_LIMIT)
+
 /* A minute interval [lo, hi) within one civil day. */
 typedef struct DayRange
 {
@@ -539,9 +542,15 @@ sm_next(const SmSchedule *s, int64_t after, const SmTimeZone *tz,
 		return SM_NOT_CLOCK;
 	if (!s->can_fire)
 		return SM_NEVER;
+	/* beyond the limit, t and the sums below could overflow int64 */
+	if (!IN_RANGE(after))
+		return SM_NEVER;
 
 	t = (floor_div(after, 60) + 1) * 60;
 	horizon = t + HORIZON_DAYS * SECONDS_PER_DAY;
+	/* so that every answer lies within the limit too */
+	if (horizon > SM_TIME_LIMIT)
+		horizon = SM_TIME_LIMIT;
 	while (t < horizon)
 	{
 		Segment		seg;
@@ -576,9 +585,15 @@ sm_prev(const SmSchedule *s, int64_t at, const SmTimeZone *tz,
 		return SM_NOT_CLOCK;
 	if (!s->can_fire)
 		return SM_NEVER;
+	/* beyond the limit, t and the differences below could overflow int64 */
+	if (!IN_RANGE(at))
+		return SM_NEVER;
 
 	t = floor_div(at, 60) * 60;
 	horizon = t - HORIZON_DAYS * SECONDS_PER_DAY;
+	/* so that every answer lies within the limit too */
+	if (horizon < -SM_TIME_LIMIT)
+		horizon = -SM_TIME_LIMIT;
 	while (t > horizon)
 	{
 		Segment		seg,
@@ -594,6 +609,9 @@ sm_prev(const SmSchedule *s, int64_t at, const SmTimeZone *tz,
 						&m))
 			return SM_NEVER;
 		c = (m - seg.offset_min) * 60;
+		/* the civil search stops at a whole day, which may be past the limit */
+		if (!IN_RANGE(c))
+			return SM_NEVER;
 
 		/* c is the answer if no change of state lies between c and t */
 		if (!segment_at(s, tz, c, &cseg))
@@ -638,7 +656,7 @@ sm_fires_at(const SmSchedule *s, int64_t t, const SmTimeZone *tz)
 	bool		dom_ok,
 				dow_ok;
 
-	if (s->kind != SM_KIND_CRON || !s->can_fire)
+	if (s->kind != SM_KIND_CRON || !s->can_fire || !IN_RANGE(t))
 		return false;
 	if (!tz->offset_at(tz->arg, t, &off, &next))
 		return false;

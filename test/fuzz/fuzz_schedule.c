@@ -3,9 +3,11 @@
  *		libFuzzer target for the schedule module: any bytes through the
  *		parser of every pg_cron version, and what it accepts through the
  *		describer, the JSON writer and next/previous fire times, with the
- *		answers checked (a wrong answer aborts like a crash).
+ *		answers checked (a wrong answer aborts like a crash): the JSON must
+ *		be valid in UTF-8 whatever the bytes, and so must every message.
  */
 #include "schedule.h"
+#include "../unit/json_check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -72,16 +74,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		if (!sm_parse((const char *) data, size, versions[v], &s, err, sizeof(err)))
 		{
-			if (err[0] == '\0' || strlen(err) >= sizeof(err))
+			if (err[0] == '\0' || strlen(err) >= sizeof(err) || !jc_valid_utf8(err))
 				abort();
 			continue;
 		}
 		need = sm_to_json(&s, json, sizeof(json));
-		if (need >= sizeof(json) || strlen(json) != need)
+		if (need >= sizeof(json) || strlen(json) != need || !json_valid(json))
 			abort();
 		sm_describe(&s, text, sizeof(text));
 		check_times(&s, &sm_utc, 1795000000);
 		check_times(&s, &toy, 1795000000 + (int64_t) (size * 86400 * 7));
+		/* near the ends of the search's range and of int64: no overflow */
+		check_times(&s, &toy, SM_TIME_LIMIT - 1 - (int64_t) size * 3600);
+		check_times(&s, &toy, -SM_TIME_LIMIT + 1 + (int64_t) size * 3600);
+		check_times(&s, &sm_utc, INT64_MAX - (int64_t) size);
+		check_times(&s, &sm_utc, INT64_MIN + (int64_t) size);
 	}
 	return 0;
 }

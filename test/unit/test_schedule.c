@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "schedule.h"
 #include "unit.h"
+#include "json_check.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +100,18 @@ use_zone(const char *name)
 }
 
 /* ---- helpers ---- */
+
+/* a fixed pseudo-random sequence (xorshift), so failures repeat */
+static uint64_t rng = 0x9e3779b97f4a7c15ull;
+
+static unsigned
+rnd(unsigned n)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (unsigned) (rng % n);
+}
 
 static int64_t
 ts(int y, int m, int d, int h, int mi)
@@ -324,16 +337,43 @@ test_fields(void)
 	CHECK(parse("30 seconds", SM_PGCRON_1_6, &s) && s.kind == SM_KIND_INTERVAL &&
 		  s.interval_seconds == 30, "30 seconds");
 
+}
+
+/*
+ * pg_cron versions: what pg_extension.extversion holds (1.0 to 1.6, 1.4-1)
+ * and release numbers; anything else is unknown, not "the newest".
+ */
+static void
+test_versions(void)
+{
+	static const struct
+	{
+		const char *text;
+		SmCronVersion want;
+	}			known[] = {
+		{"1.0", SM_PGCRON_1_4}, {"1.3", SM_PGCRON_1_4}, {"1.4", SM_PGCRON_1_4},
+		{"1.4-1", SM_PGCRON_1_4}, {"1.4.2", SM_PGCRON_1_4}, {"1.5", SM_PGCRON_1_5},
+		{"1.5.2", SM_PGCRON_1_5}, {"1.6", SM_PGCRON_1_6}, {"1.6.4", SM_PGCRON_1_6},
+		{"1.6.7", SM_PGCRON_1_6},
+	};
+	static const char *const unknown[] = {
+		"99.99", "2.0", "1.7", "1.10", "0.9", "1.06", "01.6", "1", "1.", "1.x",
+		"one", "", "1.6-", "1.6.", "1.6.4.1", "1.6-1-1", "1.6a", " 1.6", "1.6 ",
+		"1.6.x", "1.4-", "1.99999999999999999999",
+	};
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+	{
+		SmCronVersion v = 0;
+
+		CHECK(sm_parse_version(known[i].text, &v) && v == known[i].want,
+			  "version \"%s\": %d", known[i].text, (int) v);
+	}
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
 	{
 		SmCronVersion v;
 
-		CHECK(sm_parse_version("1.4-1", &v) && v == SM_PGCRON_1_4, "1.4-1");
-		CHECK(sm_parse_version("1.5", &v) && v == SM_PGCRON_1_5, "1.5");
-		CHECK(sm_parse_version("1.6.4", &v) && v == SM_PGCRON_1_6, "1.6.4");
-		CHECK(sm_parse_version("1.3", &v) && v == SM_PGCRON_1_4, "1.3");
-		CHECK(sm_parse_version("2.0", &v) && v == SM_PGCRON_1_6, "2.0");
-		CHECK(!sm_parse_version("one", &v) && !sm_parse_version("1", &v) &&
-			  !sm_parse_version("1.x", &v), "bad versions");
+		CHECK(!sm_parse_version(unknown[i], &v), "version \"%s\" accepted", unknown[i]);
 	}
 }
 
@@ -440,23 +480,291 @@ test_dst(void)
 	use_zone("UTC");
 }
 
+/* ---- steps larger than the field's maximum ---- */
+
+/*
+ * pg_cron 1.6.5 rejects a step above the field's maximum (num3 > high in
+ * get_range, every field); 1.4 to 1.6.4 accept it and take the range's
+ * first value.  "1.6" cannot tell them apart: accepted, with a warning.
+ */
+static void
+test_big_steps(void)
+{
+	static const struct
+	{
+		const char *text;
+		const char *says;
+	}			big[] = {
+		{"*/100 * * * *", "step 100 is larger than the minute field's maximum 59: "
+		"pg_cron 1.6.0-1.6.4 take minute 0 only, 1.6.5 and later reject the schedule"},
+		{"*/60 * * * *", "minute field's maximum 59: pg_cron 1.6.0-1.6.4 take minute 0 only"},
+		{"5-10/60 * * * *", "take minute 5 only"},
+		{"0 */24 * * *", "hour field's maximum 23: pg_cron 1.6.0-1.6.4 take hour 0 only"},
+		{"0 0 */32 * *", "day-of-month field's maximum 31: pg_cron 1.6.0-1.6.4 take day 1 only"},
+		{"0 0 1 */13 *", "month field's maximum 12: pg_cron 1.6.0-1.6.4 take January only"},
+		{"0 0 * * */8", "day-of-week field's maximum 7: pg_cron 1.6.0-1.6.4 take Sunday only"},
+		{"0 0 * * mon-fri/8", "take Monday only"},
+		{"0 0 * * 1-5/4294967295", "step -1 must be positive"},
+		{"0 0 * * 1-5/4294967304", "step 8 is larger than the day-of-week field's maximum 7"},
+	};
+	static const char *const fine[] = {
+		"*/59 * * * *", "0 */23 * * *", "0 0 */31 * *", "0 0 1 */12 *",
+		"0 0 * * */7", "1-5/30 * * * *", "0 0 1-3/20 * *",
+	};
+	SmSchedule	s;
+	char		err[256];
+
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+	{
+		const char *text = big[i].text;
+		bool		rejected = strstr(big[i].says, "must be positive") != NULL;
+
+		if (rejected)
+		{
+			CHECK(!sm_parse(text, strlen(text), SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+				  strstr(err, big[i].says), "\"%s\": %s", text, err);
+			continue;
+		}
+		CHECK(parse(text, SM_PGCRON_1_6, &s) && s.nwarnings == 1 &&
+			  strstr(s.warnings[0], big[i].says) &&
+			  strstr(s.warnings[0], "1.6.5 and later reject the schedule"),
+			  "\"%s\" in 1.6: %d warnings: %s", text, s.nwarnings, s.warnings[0]);
+		/* 1.4 and 1.5 take the first value too: said, with what 1.6.5 does */
+		CHECK(parse(text, SM_PGCRON_1_4, &s) && s.nwarnings == 1 &&
+			  strstr(s.warnings[0], "pg_cron takes") &&
+			  strstr(s.warnings[0], "1.6.5 and later reject"),
+			  "\"%s\" in 1.4: %d warnings: %s", text, s.nwarnings, s.warnings[0]);
+	}
+	CHECK(parse("5-10/60 * * * *", SM_PGCRON_1_6, &s) && s.minute == 1ull << 5, "5-10/60");
+	CHECK(parse("0 0 * * */8", SM_PGCRON_1_6, &s) && s.dow == 1, "*/8 is Sunday");
+	CHECK(parse("0 0 * * mon-fri/8", SM_PGCRON_1_6, &s) && s.dow == 2, "mon-fri/8 is Monday");
+	CHECK(parse("0 0 1 */13 *", SM_PGCRON_1_6, &s) && s.month == 2, "*/13 is January");
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+		CHECK(parse(fine[i], SM_PGCRON_1_6, &s) && s.nwarnings == 0,
+			  "\"%s\": %d warnings: %s", fine[i], s.nwarnings, s.warnings[0]);
+}
+
+/* ---- what the input's bytes look like in warnings, errors and JSON ---- */
+
+/* The schedule's JSON, checked to be one valid JSON value in UTF-8. */
+static void
+check_json(const SmSchedule *s, const char *what)
+{
+	char		json[8192];
+	size_t		need = sm_to_json(s, json, sizeof(json));
+
+	CHECK(need < sizeof(json) && json_valid(json), "%s: invalid JSON: %s", what, json);
+}
+
+/* The first warning of text (in 1.6) equals want; its JSON is valid. */
+static void
+check_warning(const char *text, size_t len, const char *want)
+{
+	SmSchedule	s;
+	char		err[256];
+
+	if (!sm_parse(text, len, SM_PGCRON_1_6, &s, err, sizeof(err)))
+	{
+		CHECK(false, "\"%s\" rejected: %s", text, err);
+		return;
+	}
+	CHECK(s.nwarnings >= 1 && strcmp(s.warnings[0], want) == 0,
+		  "warning of \"%s\": [%s], want [%s]", text, s.warnings[0], want);
+	check_json(&s, text);
+}
+
+static void
+test_quoting(void)
+{
+	SmSchedule	s;
+	char		err[256];
+	char		text[400];
+
+	check_warning("5\xc3\xa9 * * * *", 11,
+				  "pg_cron ignores \"\xc3\xa9\" at the end of the minute field");
+	check_warning("5%\xe2\x82\xac * * * *", 13,
+				  "pg_cron ignores \"%\xe2\x82\xac\" at the end of the minute field");
+	check_warning("5\xf0\x9f\x98\x80x * * * *", 14,
+				  "pg_cron ignores \"\xf0\x9f\x98\x80x\" at the end of the minute field");
+	/* bytes that are no UTF-8 character, and control characters */
+	check_warning("5\xff * * * *", 10, "pg_cron ignores \"\\xff\" at the end of the minute field");
+	check_warning("5\xc3 * * * *", 10, "pg_cron ignores \"\\xc3\" at the end of the minute field");
+	check_warning("5\xe2\x82 * * * *", 11,
+				  "pg_cron ignores \"\\xe2\\x82\" at the end of the minute field");
+	check_warning("5\xc0\xaf * * * *", 11,
+				  "pg_cron ignores \"\\xc0\\xaf\" at the end of the minute field");
+	check_warning("5\xed\xa0\x80 * * * *", 12,
+				  "pg_cron ignores \"\\xed\\xa0\\x80\" at the end of the minute field");
+	check_warning("5\x01\r\"\\ * * * *", 13,
+				  "pg_cron ignores \"\\x01\\x0d\"\\\" at the end of the minute field");
+	check_warning("* * * * * \xc3\xa9t\xc3\xa9", 15,
+				  "pg_cron ignores \"\xc3\xa9t\xc3\xa9\" and anything after the fifth field");
+	check_warning("@daily \xe2\x82\xac", 10, "pg_cron ignores \"\xe2\x82\xac\" after the shortcut");
+
+	/* the JSON shows characters as they are, any other byte as \xNN */
+	{
+		char		json[8192];
+
+		parse("5\xc3\xa9 * * * *", SM_PGCRON_1_6, &s);
+		sm_to_json(&s, json, sizeof(json));
+		CHECK(strstr(json, "\"pg_cron ignores \\\"\xc3\xa9\\\" at the end") != NULL, "%s", json);
+		parse("5\xff\" * * * *", SM_PGCRON_1_6, &s);
+		sm_to_json(&s, json, sizeof(json));
+		CHECK(strstr(json, "\"pg_cron ignores \\\"\\\\xff\\\"\\\" at the end") != NULL, "%s", json);
+		/* should a raw byte ever reach a message, the JSON stays valid */
+		strcpy(s.warnings[0], "a\xff\xc3\xa9\xc3\x01\x7f\xed\xa0\x80z");
+		sm_to_json(&s, json, sizeof(json));
+		CHECK(json_valid(json) &&
+			  strstr(json, "\"a\\\\xff\xc3\xa9\\\\xc3\\u0001\\u007f\\\\xed\\\\xa0\\\\x80z\"") != NULL,
+			  "%s", json);
+	}
+
+	/* a long run is cut between characters, and the cut is marked */
+	strcpy(text, "5");
+	for (int i = 0; i < 30; i++)
+		strcat(text, "\xc3\xa9");
+	strcat(text, " * * * *");
+	CHECK(parse(text, SM_PGCRON_1_6, &s) && s.nwarnings == 1 &&
+		  strstr(s.warnings[0], "\xc3\xa9\xc3\xa9...\"") && jc_valid_utf8(s.warnings[0]),
+		  "long junk: %s", s.warnings[0]);
+	check_json(&s, "long junk");
+	strcpy(text, "5");
+	for (int i = 0; i < 30; i++)
+		strcat(text, "\xff");
+	strcat(text, " * * * *");
+	CHECK(parse(text, SM_PGCRON_1_6, &s) && s.nwarnings == 1 &&
+		  strstr(s.warnings[0], "\\xff\\xff...\"") && jc_valid_utf8(s.warnings[0]),
+		  "long invalid junk: %s", s.warnings[0]);
+	check_json(&s, "long invalid junk");
+
+	/* errors quote the input the same way */
+	CHECK(!sm_parse("@daily\xc3\xa9", 8, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  strstr(err, "\"@daily\xc3\xa9\"") != NULL, "%s", err);
+	CHECK(!sm_parse("@\xff\xfe", 3, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  strstr(err, "\"@\\xff\\xfe\"") != NULL, "%s", err);
+	CHECK(!sm_parse("\xc3\xa9 * * * *", 10, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  strstr(err, "unexpected \"\xc3\xa9\"") != NULL, "%s", err);
+	CHECK(!sm_parse("1/\xff * * * *", 10, SM_PGCRON_1_6, &s, err, sizeof(err)) &&
+		  jc_valid_utf8(err), "%s", err);
+
+	/* any bytes: warnings and errors stay valid UTF-8, the JSON valid */
+	for (int round = 0; round < 20000; round++)
+	{
+		static const char *const parts[] = {
+			"*", "5", "1-5", "/", ",", " ", "\t", "-", "$", "@", "daily", "\xc3\xa9",
+			"\xe2\x82\xac", "\xf0\x9f\x98\x80", "\xff", "\xc3", "\xe2\x82", "\"", "\\",
+			"\x01", "mon", "%", "x", "seconds",
+		};
+		size_t		len = 0;
+		int			n = 1 + (int) rnd(24);
+
+		for (int i = 0; i < n; i++)
+		{
+			const char *p = parts[rnd(sizeof(parts) / sizeof(parts[0]))];
+
+			memcpy(text + len, p, strlen(p));
+			len += strlen(p);
+		}
+		text[len] = '\0';
+		for (int v = SM_PGCRON_1_4; v <= SM_PGCRON_1_6; v++)
+		{
+			if (sm_parse(text, len, (SmCronVersion) v, &s, err, sizeof(err)))
+			{
+				for (int i = 0; i < s.nwarnings; i++)
+					CHECK(jc_valid_utf8(s.warnings[i]), "warning of [%s]: %s", text, s.warnings[i]);
+				check_json(&s, text);
+			}
+			else
+				CHECK(jc_valid_utf8(err), "error of [%s]: %s", text, err);
+		}
+	}
+}
+
+/* ---- the ends of the clock ---- */
+
+/* A zone 14 hours ahead of UTC, with no changes: offsets at the extremes. */
+static bool
+far_east_offset_at(void *arg, int64_t t, int32_t *offset, int64_t *next_change)
+{
+	(void) arg;
+	(void) t;
+	*offset = 14 * 3600;
+	*next_change = INT64_MAX;
+	return true;
+}
+
+static const SmTimeZone far_east = {far_east_offset_at, NULL};
+
+/*
+ * Next and previous fire times near the ends of int64: no overflow (UBSan
+ * aborts on one), and an answer only where the search covers the clock.
+ */
+static void
+test_extremes(void)
+{
+	static const char *const scheds[] = {"* * * * *", "0 0 1 1 *", "0 12 $ 2 *", "0 0 29 2 1"};
+	const int64_t at[] = {
+		INT64_MAX, INT64_MAX - 1, INT64_MAX - 86400, INT64_MIN, INT64_MIN + 1,
+		INT64_MIN + 86400, SM_TIME_LIMIT, SM_TIME_LIMIT - 1, SM_TIME_LIMIT - 60,
+		-SM_TIME_LIMIT, -SM_TIME_LIMIT + 1, -SM_TIME_LIMIT - 1, 0,
+	};
+	const SmTimeZone *zones_[] = {&sm_utc, &far_east};
+
+	for (size_t i = 0; i < sizeof(scheds) / sizeof(scheds[0]); i++)
+	{
+		SmSchedule	s;
+
+		if (!parse(scheds[i], SM_PGCRON_1_6, &s))
+		{
+			CHECK(false, "\"%s\" did not parse", scheds[i]);
+			continue;
+		}
+		for (size_t z = 0; z < 2; z++)
+			for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++)
+			{
+				int64_t		t = 0;
+				SmSearch	r = sm_next(&s, at[k], zones_[z], &t);
+
+				CHECK(r == SM_NEVER ||
+					  (r == SM_FOUND && t > at[k] && t < SM_TIME_LIMIT &&
+					   sm_fires_at(&s, t, zones_[z])),
+					  "next(\"%s\", %lld): %d %lld", scheds[i], (long long) at[k], r, (long long) t);
+				CHECK(at[k] <= -SM_TIME_LIMIT || at[k] >= SM_TIME_LIMIT - 60 || r == SM_FOUND,
+					  "next(\"%s\", %lld) not found", scheds[i], (long long) at[k]);
+				r = sm_prev(&s, at[k], zones_[z], &t);
+				CHECK(r == SM_NEVER ||
+					  (r == SM_FOUND && t <= at[k] && t > -SM_TIME_LIMIT &&
+					   sm_fires_at(&s, t, zones_[z])),
+					  "prev(\"%s\", %lld): %d %lld", scheds[i], (long long) at[k], r, (long long) t);
+				CHECK(at[k] <= -SM_TIME_LIMIT + 86400LL * 366 * 5 || at[k] >= SM_TIME_LIMIT ||
+					  r == SM_FOUND,
+					  "prev(\"%s\", %lld) not found", scheds[i], (long long) at[k]);
+				t = at[k] / 60 * 60;
+				CHECK(!sm_fires_at(&s, t, zones_[z]) ||
+					  (t > -SM_TIME_LIMIT && t < SM_TIME_LIMIT),
+					  "fires_at(%lld)", (long long) t);
+			}
+	}
+
+	/* the end of PostgreSQL's range is well inside: 294277-01-01 is found */
+	{
+		SmSchedule	s;
+		int64_t		t;
+
+		parse("0 0 1 1 *", SM_PGCRON_1_6, &s);
+		CHECK(sm_next(&s, ts(294276, 6, 1, 0, 0), &sm_utc, &t) == SM_FOUND &&
+			  t == ts(294277, 1, 1, 0, 0), "next in 294276");
+		CHECK(sm_prev(&s, ts(-4713, 11, 24, 0, 0), &sm_utc, &t) == SM_FOUND &&
+			  t == ts(-4713, 1, 1, 0, 0), "prev in 4714 BC");
+	}
+}
+
 /* ---- property test: the engine against minute-by-minute evaluation ---- */
 
 static const char *const zones[] = {
 	"UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe",
 	"Asia/Kathmandu", "America/Sao_Paulo", "Pacific/Chatham"
 };
-
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static unsigned
-rnd(unsigned n)
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (unsigned) (rng % n);
-}
 
 static void
 random_field(char *buf, int low, int high)
@@ -585,9 +893,13 @@ main(int argc, char **argv)
 	use_zone("UTC");
 	test_verdicts();
 	test_fields();
+	test_versions();
+	test_big_steps();
+	test_quoting();
 	test_describe();
 	test_utc();
 	test_dst();
+	test_extremes();
 	test_against_brute_force(rounds);
 	return unit_finish("schedule");
 }
