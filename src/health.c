@@ -149,32 +149,37 @@ period(const HealthInput *in)
 
 /*
  * The fire time that should have a run by now: the latest one whose grace
- * has passed.  False when there is none.
+ * has passed, walking back from the latest fire for as long as grace keeps
+ * the later ones open (a grace as long as the gap, or longer by override,
+ * leaves more than one fire open).  False when there is none.
  */
 static bool
 due_fire(const HealthInput *in, int64_t *due, int64_t *grace)
 {
-	int64_t		t1,
-				t0;
-	int64_t		g;
+	int64_t		t = in->now + 1;
 
-	if (sm_prev(in->schedule, in->now, in->tz, &t1) != SM_FOUND)
-		return false;
-	g = grace_for(in, gap_before(in, t1));
-	if (in->now - t1 > g)
+	/* a fixed grace: the latest fire more than that long ago */
+	if (in->grace != HEALTH_NO_TIME)
 	{
-		*due = t1;
-		*grace = g;
+		if (sm_prev(in->schedule, in->now - in->grace - 1, in->tz, due) != SM_FOUND)
+			return false;
+		*grace = in->grace;
 		return true;
 	}
-	if (sm_prev(in->schedule, t1 - 1, in->tz, &t0) != SM_FOUND)
-		return false;
-	g = grace_for(in, gap_before(in, t0));
-	if (in->now - t0 > g)
+	/* the default grace is at most an hour: at most 61 minutely fires back */
+	for (int i = 0; i < 100; i++)
 	{
-		*due = t0;
-		*grace = g;
-		return true;
+		int64_t		g;
+
+		if (sm_prev(in->schedule, t - 1, in->tz, &t) != SM_FOUND)
+			return false;
+		g = grace_for(in, gap_before(in, t));
+		if (in->now - t > g)
+		{
+			*due = t;
+			*grace = g;
+			return true;
+		}
 	}
 	return false;
 }

@@ -80,6 +80,23 @@ main(void)
 	ran(&in, NOW - 91, false);	/* started 11:58:59, before 11:59 */
 	CHECK(decide(&in, &out) == HEALTH_MISSED && out.missed_fire == NOW - 90, "%s", out.reason);
 
+	/*
+	 * On a minute boundary the latest fire has no grace spent and the one
+	 * before has exactly its grace: the one before that is due (a check at
+	 * 12:01:00 sharp must see that 11:59 was missed).
+	 */
+	in = job("* * * * *");
+	in.now = NOW + 30;			/* 12:01:00 */
+	ran(&in, NOW - 10 * MIN, false);
+	CHECK(decide(&in, &out) == HEALTH_MISSED && out.missed_fire == NOW - 90,
+		  "12:01:00 sharp: %s", out.reason);
+	/* a grace longer than several gaps: the first fire beyond it is due */
+	in.grace = 5 * MIN;
+	CHECK(decide(&in, &out) == HEALTH_MISSED && out.missed_fire == NOW + 30 - 6 * MIN,
+		  "grace 5 min: %s", out.reason);
+	ran(&in, NOW - 5 * MIN - 30, false);	/* 11:55:00 */
+	CHECK(decide(&in, &out) == HEALTH_SUCCESS, "grace 5 min, ran 11:55: %s", out.reason);
+
 	/* every 2 hours: grace is an hour (capped), last run at 10:00 covers 10:00 */
 	in = job("0 */2 * * *");
 	ran(&in, NOW - 2 * HOUR - 30 + 2, false);	/* 10:00:02 */
