@@ -40,13 +40,8 @@
 
 #define NSTATEMENTS 4
 
-/* A result of any of the two paths, as text. */
-typedef struct ResultSet
-{
-	int			nrows;
-	int			ncols;
-	char	  **values;			/* row-major; NULL for SQL NULL */
-} ResultSet;
+/* A result of any of the two paths, as text: the shape remote.c gives. */
+typedef RemoteRows ResultSet;
 
 static void build_statements(const ProjectState *p, char **stmts);
 static char *clean_text(const char *s, int maxbytes);
@@ -254,9 +249,6 @@ interpret(ResultSet *sets, ProjectSnapshot *snap)
 void
 CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 {
-	ResultSet	sets[NSTATEMENTS];
-	int			k = 0;
-
 	snap->elapsed_ms = r->elapsed_ms;
 	if (!r->ok)
 	{
@@ -264,30 +256,14 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 		snap->error = pstrdup(r->error ? r->error : "failed");
 		return;
 	}
-	/* the SELECTs come after the SETs */
-	for (int i = 0; i < r->nresults && k < NSTATEMENTS; i++)
-	{
-		PGresult   *res = r->results[i];
-		ResultSet  *rs;
-
-		if (PQresultStatus(res) != PGRES_TUPLES_OK)
-			continue;
-		rs = &sets[k++];
-		rs->nrows = PQntuples(res);
-		rs->ncols = PQnfields(res);
-		rs->values = palloc0(sizeof(char *) * Max(rs->nrows * rs->ncols, 1));
-		for (int row = 0; row < rs->nrows; row++)
-			for (int col = 0; col < rs->ncols; col++)
-				if (!PQgetisnull(res, row, col))
-					rs->values[row * rs->ncols + col] = PQgetvalue(res, row, col);
-	}
-	if (k != NSTATEMENTS)
+	/* the SETs return no rows: the sets are the SELECTs' */
+	if (r->nsets != NSTATEMENTS)
 	{
 		snap->ok = false;
 		snap->error = pstrdup("unexpected results from the project");
 		return;
 	}
-	interpret(sets, snap);
+	interpret(r->sets, snap);
 }
 
 /*

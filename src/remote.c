@@ -4,55 +4,94 @@
  *
  * The pattern of libpq-be-fe-helpers.h (non-blocking libpq, waits through
  * the latch, CHECK_FOR_INTERRUPTS, one external FD per connection) for
- * several connections: every loop builds a WaitEventSet over the latch and
- * the sockets of the active connections, waits until the nearest deadline,
- * and advances whichever connection is ready.  Cancel and statement_timeout
- * interrupt the wait; every connection and result is then released before
- * the error propagates.
+ * several connections: one WaitEventSet over the latch and the sockets of
+ * the active connections, rebuilt only when those sockets change; each turn
+ * waits until the nearest deadline and advances whichever connection is
+ * ready.  Cancel and statement_timeout interrupt the wait; every connection
+ * and descriptor is then released before the error propagates.
+ *
+ * Memory: the query runs in libpq's single-row mode, which (checked with
+ * PG15's libpq on a "BEGIN; SET LOCAL ...; SELECT ...; SELECT ...; COMMIT"
+ * string) applies to every statement of a multi-statement simple query.
+ * Each row is copied into palloc'd memory and its PGresult cleared at once,
+ * so a project's answer costs its own size once, bounded by max_bytes; the
+ * one row being received is also held by libpq (its input buffer and the
+ * row's PGresult), which no client of libpq can avoid.
+ *
+ * Descriptors: the wait set's own (PG15's epoll set is an external FD) is
+ * reserved before any connection takes one; a request that cannot have a
+ * descriptor waits until another connection gives its back, so concurrency
+ * is bounded by what the server can open as well as by max_active.
  */
 #include "postgres.h"
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "nodes/pg_list.h"
 #include "storage/fd.h"
 #include "storage/latch.h"
 #include "utils/memutils.h"
+#include "utils/resowner.h"
 #include "utils/wait_event.h"
 
+#include "conninfo_mask.h"
 #include "remote.h"
+#include "supamon.h"
 
 /* How much longer than the query timeout supamon waits for any answer. */
 #define QUERY_DEADLINE_GRACE_MS 1000
 
-static void start_request(RemoteRequest *r, int connect_timeout_ms);
-static void advance_request(RemoteRequest *r, int query_timeout_ms);
-static void finish_request(RemoteRequest *r, const char *error);
-static void collect_results(RemoteRequest *r);
-static char *libpq_error(PGconn *conn);
+/* How much of a message from libpq or a project supamon keeps. */
+#define MAX_ERROR_CHARS 1000
 
 /*
- * libpq's message, chomped and copied out of libpq's memory.
+ * The wait set of the running RemoteExecuteAll: file-level, so the error
+ * path finds it whatever the loop was doing.
+ */
+static WaitEventSet *wait_set = NULL;
+static int	wait_set_sockets = 0;
+
+static bool start_request(RemoteRequest *r, int connect_timeout_ms);
+static void advance_request(RemoteRequest *r, int query_timeout_ms);
+static void finish_request(RemoteRequest *r, char *error);
+static void collect_results(RemoteRequest *r);
+static bool take_rows(RemoteRequest *r, PGresult *res);
+static void free_rows(RemoteRequest *r);
+static char *clean_message(RemoteRequest *r, const char *msg);
+static char *libpq_error(RemoteRequest *r);
+static uint32 wanted_events(RemoteRequest *r);
+static void create_wait_set(int sockets);
+static void free_wait_set(void);
+static int	wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents);
+static bool step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
+					 int query_timeout_ms, WaitEvent *events, int nevents);
+
+/*
+ * Notices and warnings from a project (a COMMIT outside a transaction, a
+ * deprecation) would go to the central server's stderr, raw: drop them.
+ */
+static void
+ignore_notice(void *arg, const PGresult *res)
+{
+}
+
+/*
+ * A message from libpq or a project, made fit to store: secrets of the
+ * request's conninfo masked, one line, valid text, capped.
  */
 static char *
-libpq_error(PGconn *conn)
+clean_message(RemoteRequest *r, const char *msg)
 {
-	const char *msg = conn ? PQerrorMessage(conn) : NULL;
+	char	   *masked = RemoteMaskSecrets(r->conninfo, msg ? msg : "");
 	StringInfoData buf;
 	bool		space = false;
+	char	   *out;
 
-	if (msg == NULL || *msg == '\0')
-		return pstrdup("connection failed");
 	initStringInfo(&buf);
-	/* say where, when libpq did not */
-	if (conn && PQstatus(conn) == CONNECTION_BAD && PQhost(conn) && PQhost(conn)[0] &&
-		strstr(msg, PQhost(conn)) == NULL)
-		appendStringInfo(&buf, "%s:%s: ", PQhost(conn), PQport(conn) ? PQport(conn) : "");
-	/* one line: libpq's continuation lines become spaces */
-	for (const char *p = msg; *p; p++)
+	/* libpq's continuation lines become spaces */
+	for (const char *p = masked; *p; p++)
 	{
-		if (*p == '\n' || *p == '\t' || *p == ' ')
-			space = buf.len > 0 && buf.data[buf.len - 1] != ' ';
+		if (*p == '\n' || *p == '\r' || *p == '\t' || *p == ' ')
+			space = buf.len > 0;
 		else
 		{
 			if (space)
@@ -61,18 +100,81 @@ libpq_error(PGconn *conn)
 			appendStringInfoChar(&buf, *p);
 		}
 	}
-	return buf.data;
+	out = SupamonCleanText(buf.len > 0 ? buf.data : "failed", MAX_ERROR_CHARS);
+	pfree(masked);
+	pfree(buf.data);
+	return out;
 }
 
 /*
- * Ends a request: records the first error, closes the connection and gives
- * back its file descriptor.
+ * libpq's message about the connection, saying which host when libpq did
+ * not, fit to store.
+ */
+static char *
+libpq_error(RemoteRequest *r)
+{
+	PGconn	   *conn = r->conn;
+	const char *msg = conn ? PQerrorMessage(conn) : NULL;
+	char	   *out;
+	const char *host;
+
+	if (msg == NULL || *msg == '\0')
+		return pstrdup("connection failed");
+	out = clean_message(r, msg);
+	host = PQhost(conn);
+	if (PQstatus(conn) == CONNECTION_BAD && host && host[0] && strstr(out, host) == NULL)
+	{
+		char	   *where = psprintf("%s:%s: %s", host, PQport(conn) ? PQport(conn) : "", msg);
+
+		pfree(out);
+		out = clean_message(r, where);
+		pfree(where);
+	}
+	return out;
+}
+
+/*
+ * Frees the rows received so far (a failed request keeps none).
  */
 static void
-finish_request(RemoteRequest *r, const char *error)
+free_rows(RemoteRequest *r)
+{
+	RemoteRows *all[2] = {r->sets, r->cur};
+	int			count[2] = {r->nsets, r->cur ? 1 : 0};
+
+	for (int k = 0; k < 2; k++)
+		for (int s = 0; s < count[k]; s++)
+		{
+			RemoteRows *rows = &all[k][s];
+
+			if (rows->values == NULL)
+				continue;
+			for (int i = 0; i < rows->nrows * rows->ncols; i++)
+				if (rows->values[i])
+					pfree(rows->values[i]);
+			pfree(rows->values);
+		}
+	if (r->sets)
+		pfree(r->sets);
+	if (r->cur)
+		pfree(r->cur);
+	r->sets = NULL;
+	r->nsets = 0;
+	r->sets_size = 0;
+	r->cur = NULL;
+	r->cur_size = 0;
+}
+
+/*
+ * Ends a request: records the first error (already fit to store), closes
+ * the connection and gives back its file descriptor.  A failed request
+ * keeps no rows.
+ */
+static void
+finish_request(RemoteRequest *r, char *error)
 {
 	if (error && r->error == NULL)
-		r->error = pstrdup(error);
+		r->error = error;
 	r->ok = (r->error == NULL);
 	if (r->conn)
 	{
@@ -84,11 +186,17 @@ finish_request(RemoteRequest *r, const char *error)
 		ReleaseExternalFD();
 		r->holds_fd = false;
 	}
+	if (!r->ok)
+		free_rows(r);
 	r->elapsed_ms = (int) ((GetCurrentTimestamp() - r->started) / 1000);
 	r->state = REMOTE_DONE;
 }
 
-static void
+/*
+ * Starts connecting.  Returns false, leaving the request waiting, when no
+ * file descriptor is free for it.
+ */
+static bool
 start_request(RemoteRequest *r, int connect_timeout_ms)
 {
 	/*
@@ -99,78 +207,199 @@ start_request(RemoteRequest *r, int connect_timeout_ms)
 	 */
 	const char *keywords[] = {"dbname", "application_name", "client_encoding", NULL};
 	const char *values[] = {r->conninfo, "supamon", "SQL_ASCII", NULL};
+	PQconninfoOption *opts;
+	char	   *err = NULL;
 
 	r->started = GetCurrentTimestamp();
-	r->deadline = TimestampTzPlusMilliseconds(r->started, connect_timeout_ms);
-	if (!AcquireExternalFD())
+
+	/*
+	 * The conninfo was checked when it was added, but the table can be
+	 * written behind supamon's back; one that no longer parses would also be
+	 * taken for a database name by expand_dbname.
+	 */
+	opts = PQconninfoParse(r->conninfo ? r->conninfo : "", &err);
+	if (opts == NULL)
 	{
-		finish_request(r, "too many open files on the central server (raise max_files_per_process or lower supamon.max_connections)");
-		return;
+		char	   *why = psprintf("invalid connection string: %s",
+								   err ? err : "out of memory");
+
+		if (err)
+			PQfreemem(err);
+		finish_request(r, clean_message(r, why));
+		return true;
 	}
+	PQconninfoFree(opts);
+
+	if (!AcquireExternalFD())
+		return false;
 	r->holds_fd = true;
+	r->deadline = TimestampTzPlusMilliseconds(r->started, connect_timeout_ms);
 
 	/* later keywords override what the conninfo says */
 	r->conn = PQconnectStartParams(keywords, values, 1);
 	if (r->conn == NULL)
 	{
-		finish_request(r, "out of memory");
-		return;
+		finish_request(r, pstrdup("out of memory"));
+		return true;
 	}
+	PQsetNoticeReceiver(r->conn, ignore_notice, NULL);
 	if (PQstatus(r->conn) == CONNECTION_BAD)
 	{
-		char	   *msg = libpq_error(r->conn);
-
-		finish_request(r, msg);
-		return;
+		finish_request(r, libpq_error(r));
+		return true;
 	}
 	if (PQsetnonblocking(r->conn, 1) != 0)
 	{
-		finish_request(r, "could not set the connection to non-blocking mode");
-		return;
+		finish_request(r, pstrdup("could not set the connection to non-blocking mode"));
+		return true;
 	}
 	r->polling = PGRES_POLLING_WRITING;
 	r->state = REMOTE_CONNECTING;
+	return true;
 }
 
 /*
- * Takes every result that is complete without blocking; the request is done
- * when libpq has no more.
+ * Copies the rows of a result into the set being received, counting their
+ * bytes.  Returns false (the request is then finished) when they would go
+ * beyond max_bytes.
+ */
+static bool
+take_rows(RemoteRequest *r, PGresult *res)
+{
+	int			nrows = PQntuples(res);
+	int			ncols = PQnfields(res);
+	RemoteRows *cur;
+
+	if (r->cur == NULL)
+	{
+		r->cur = MemoryContextAllocZero(r->cxt, sizeof(RemoteRows));
+		r->cur->ncols = ncols;
+	}
+	cur = r->cur;
+	for (int row = 0; row < nrows; row++)
+	{
+		int64		rowbytes = 0;
+		char	  **dst;
+
+		for (int col = 0; col < ncols; col++)
+			rowbytes += PQgetlength(res, row, col);
+		if (r->max_bytes > 0 && r->bytes + rowbytes > r->max_bytes)
+		{
+			r->bytes += rowbytes;
+			finish_request(r, psprintf("the project's answer exceeds %.3g MB",
+									   (double) r->max_bytes / (1024.0 * 1024.0)));
+			return false;
+		}
+		r->bytes += rowbytes;
+		if (cur->nrows == r->cur_size)
+		{
+			int			size = r->cur_size ? r->cur_size * 2 : 16;
+
+			if ((Size) size * Max(ncols, 1) > MaxAllocSize / sizeof(char *))
+			{
+				finish_request(r, pstrdup("the project's answer has too many rows"));
+				return false;
+			}
+			if (cur->values)
+				cur->values = repalloc(cur->values, sizeof(char *) * size * Max(ncols, 1));
+			else
+				cur->values = MemoryContextAlloc(r->cxt, sizeof(char *) * size * Max(ncols, 1));
+			r->cur_size = size;
+		}
+		dst = &cur->values[cur->nrows * ncols];
+		for (int col = 0; col < ncols; col++)
+		{
+			if (PQgetisnull(res, row, col))
+				dst[col] = NULL;
+			else
+			{
+				int			len = PQgetlength(res, row, col);
+
+				dst[col] = MemoryContextAlloc(r->cxt, len + 1);
+				memcpy(dst[col], PQgetvalue(res, row, col), len);
+				dst[col][len] = '\0';
+			}
+		}
+		cur->nrows++;
+	}
+	return true;
+}
+
+/*
+ * Takes every result that is complete without blocking, row by row; the
+ * request is done when libpq has no more.
  */
 static void
 collect_results(RemoteRequest *r)
 {
-	while (!PQisBusy(r->conn))
+	while (r->state == REMOTE_QUERYING && !PQisBusy(r->conn))
 	{
 		PGresult   *res = PQgetResult(r->conn);
+		ExecStatusType status;
 
 		if (res == NULL)
 		{
 			finish_request(r, NULL);
 			return;
 		}
-		if (r->nresults == r->results_size)
+		status = PQresultStatus(res);
+		switch (status)
 		{
-			int			size = r->results_size ? r->results_size * 2 : 8;
+			case PGRES_SINGLE_TUPLE:
+				if (!take_rows(r, res))
+				{
+					PQclear(res);
+					return;
+				}
+				break;
+			case PGRES_TUPLES_OK:
+				/* the end of a set (rows only if single-row mode was off) */
+				if (!take_rows(r, res))
+				{
+					PQclear(res);
+					return;
+				}
+				if (r->error == NULL)
+				{
+					if (r->nsets == r->sets_size)
+					{
+						int			size = r->sets_size ? r->sets_size * 2 : 8;
 
-			if (r->results)
-				r->results = repalloc(r->results, size * sizeof(PGresult *));
-			else
-				r->results = palloc(size * sizeof(PGresult *));
-			r->results_size = size;
-		}
-		r->results[r->nresults++] = res;
-		if (PQresultStatus(res) == PGRES_FATAL_ERROR && r->error == NULL)
-		{
-			const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+						if (r->sets)
+							r->sets = repalloc(r->sets, sizeof(RemoteRows) * size);
+						else
+							r->sets = MemoryContextAlloc(r->cxt, sizeof(RemoteRows) * size);
+						r->sets_size = size;
+					}
+					r->sets[r->nsets++] = *r->cur;
+					pfree(r->cur);
+					r->cur = NULL;
+					r->cur_size = 0;
+				}
+				break;
+			case PGRES_FATAL_ERROR:
+				if (r->error == NULL)
+				{
+					const char *primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
 
-			r->error = pstrdup(primary ? primary : "query failed");
+					if (primary == NULL || primary[0] == '\0')
+						primary = PQresultErrorMessage(res);
+					r->error = clean_message(r, primary && primary[0] ? primary : "query failed");
+				}
+				/* a set cut short by the error is no set */
+				free_rows(r);
+				break;
+			case PGRES_COPY_IN:
+			case PGRES_COPY_OUT:
+			case PGRES_COPY_BOTH:
+				PQclear(res);
+				finish_request(r, pstrdup("unexpected COPY from the server"));
+				return;
+			default:
+				/* PGRES_COMMAND_OK and the like: no set */
+				break;
 		}
-		if (PQresultStatus(res) == PGRES_COPY_IN || PQresultStatus(res) == PGRES_COPY_OUT ||
-			PQresultStatus(res) == PGRES_COPY_BOTH)
-		{
-			finish_request(r, "unexpected COPY from the server");
-			return;
-		}
+		PQclear(res);
 	}
 }
 
@@ -183,24 +412,32 @@ advance_request(RemoteRequest *r, int query_timeout_ms)
 	if (r->state == REMOTE_CONNECTING)
 	{
 		r->polling = PQconnectPoll(r->conn);
+
+		/*
+		 * libpq may have moved to the next address on a new socket, which can
+		 * reuse the old one's number: register it again to be sure.
+		 */
+		r->registered = PGINVALID_SOCKET;
 		if (r->polling == PGRES_POLLING_FAILED)
 		{
-			char	   *msg = libpq_error(r->conn);
-
-			finish_request(r, msg);
+			finish_request(r, libpq_error(r));
 			return;
 		}
 		if (r->polling != PGRES_POLLING_OK)
 			return;
 		if (!PQsendQuery(r->conn, r->sql))
 		{
-			char	   *msg = libpq_error(r->conn);
-
-			finish_request(r, msg);
+			finish_request(r, libpq_error(r));
+			return;
+		}
+		if (!PQsetSingleRowMode(r->conn))
+		{
+			finish_request(r, pstrdup("could not read the answer row by row"));
 			return;
 		}
 		r->state = REMOTE_QUERYING;
 		r->flushing = true;
+
 		/*
 		 * The project's statement_timeout (set by the query) should fire
 		 * first, with its clearer message; this deadline, a second later,
@@ -216,73 +453,120 @@ advance_request(RemoteRequest *r, int query_timeout_ms)
 
 		if (rc < 0)
 		{
-			char	   *msg = libpq_error(r->conn);
-
-			finish_request(r, msg);
+			finish_request(r, libpq_error(r));
 			return;
 		}
 		r->flushing = (rc == 1);
 	}
 	if (!PQconsumeInput(r->conn))
 	{
-		char	   *msg = libpq_error(r->conn);
-
-		finish_request(r, msg);
+		finish_request(r, libpq_error(r));
 		return;
 	}
 	collect_results(r);
 }
 
+/* What a request's socket is waited for. */
+static uint32
+wanted_events(RemoteRequest *r)
+{
+	if (r->state == REMOTE_CONNECTING)
+		return r->polling == PGRES_POLLING_READING ?
+			WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
+	return WL_SOCKET_READABLE | (r->flushing ? WL_SOCKET_WRITEABLE : 0);
+}
+
+/*
+ * Creates the wait set with room for the latch, postmaster death and
+ * 'sockets' sockets.  The caller has made sure a descriptor is free for it.
+ */
+static void
+create_wait_set(int sockets)
+{
+	Assert(wait_set == NULL);
+#if PG_VERSION_NUM >= 170000
+	wait_set = CreateWaitEventSet(CurrentResourceOwner, sockets + 2);
+#else
+	wait_set = CreateWaitEventSet(CurrentMemoryContext, sockets + 2);
+#endif
+	wait_set_sockets = sockets;
+	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
+	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+}
+
+/* Frees the wait set and its descriptor; safe to call when there is none. */
+static void
+free_wait_set(void)
+{
+	if (wait_set)
+	{
+		WaitEventSet *set = wait_set;
+
+		wait_set = NULL;
+		FreeWaitEventSet(set);
+	}
+}
+
 /*
  * Waits until a socket of an active request is ready, the latch is set, or
- * the nearest deadline passes; returns the events.  The WaitEventSet lives
- * only for this wait (sockets change as connections progress), and is freed
- * on every path.
+ * the nearest deadline passes; returns the number of events.  The set is
+ * rebuilt when the active sockets changed (a set cannot drop a socket), and
+ * only adjusted when just what they wait for did.
  */
 static int
-wait_for_events(RemoteRequest *reqs, int n, int active, WaitEvent *events)
+wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz nearest = 0;
-	WaitEventSet *set;
-	volatile int nready = 0;
+	bool		rebuild = false;
+	long		timeout;
 
-#if PG_VERSION_NUM >= 170000
-	set = CreateWaitEventSet(CurrentResourceOwner, active + 2);
-#else
-	set = CreateWaitEventSet(CurrentMemoryContext, active + 2);
-#endif
-	PG_TRY();
+	for (int i = 0; i < n; i++)
 	{
-		long		timeout;
+		RemoteRequest *r = &reqs[i];
+		bool		active = r->state == REMOTE_CONNECTING || r->state == REMOTE_QUERYING;
 
-		AddWaitEventToSet(set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-		AddWaitEventToSet(set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+		if (active && PQsocket(r->conn) == PGINVALID_SOCKET)
+		{
+			finish_request(r, libpq_error(r));
+			active = false;
+		}
+		if (active ? r->registered != PQsocket(r->conn) : r->registered != PGINVALID_SOCKET)
+			rebuild = true;
+	}
+	if (rebuild)
+	{
+		/* its descriptor is given back first, so the new set finds one */
+		free_wait_set();
+		create_wait_set(wait_set_sockets);
 		for (int i = 0; i < n; i++)
 		{
 			RemoteRequest *r = &reqs[i];
-			uint32		ev;
 
-			if (r->state == REMOTE_CONNECTING)
-				ev = r->polling == PGRES_POLLING_READING ?
-					WL_SOCKET_READABLE : WL_SOCKET_WRITEABLE;
-			else if (r->state == REMOTE_QUERYING)
-				ev = WL_SOCKET_READABLE | (r->flushing ? WL_SOCKET_WRITEABLE : 0);
-			else
+			r->registered = PGINVALID_SOCKET;
+			if (r->state != REMOTE_CONNECTING && r->state != REMOTE_QUERYING)
 				continue;
-			if (nearest == 0 || r->deadline < nearest)
-				nearest = r->deadline;
-			AddWaitEventToSet(set, ev, PQsocket(r->conn), NULL, r);
+			r->event_mask = wanted_events(r);
+			r->event_pos = AddWaitEventToSet(wait_set, r->event_mask, PQsocket(r->conn), NULL, r);
+			r->registered = PQsocket(r->conn);
 		}
-		timeout = nearest > now ? (long) ((nearest - now + 999) / 1000) : 0;
-		nready = WaitEventSetWait(set, timeout, events, active + 2, PG_WAIT_EXTENSION);
 	}
-	PG_FINALLY();
+	for (int i = 0; i < n; i++)
 	{
-		FreeWaitEventSet(set);
+		RemoteRequest *r = &reqs[i];
+
+		if (r->registered == PGINVALID_SOCKET)
+			continue;
+		if (wanted_events(r) != r->event_mask)
+		{
+			r->event_mask = wanted_events(r);
+			ModifyWaitEvent(wait_set, r->event_pos, r->event_mask, NULL);
+		}
+		if (nearest == 0 || r->deadline < nearest)
+			nearest = r->deadline;
 	}
-	PG_END_TRY();
-	return nready;
+	timeout = nearest > now ? (long) ((nearest - now + 999) / 1000) : 0;
+	return WaitEventSetWait(wait_set, timeout, events, nevents, PG_WAIT_EXTENSION);
 }
 
 /*
@@ -291,10 +575,10 @@ wait_for_events(RemoteRequest *reqs, int n, int active, WaitEvent *events)
  */
 static bool
 step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
-		 int query_timeout_ms, WaitEvent *events)
+		 int query_timeout_ms, WaitEvent *events, int nevents)
 {
 	int			active = 0;
-	int			waiting = 0;
+	bool		waiting = false;
 	TimestampTz now = GetCurrentTimestamp();
 	int			nready;
 
@@ -314,21 +598,37 @@ step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
 	for (int i = 0; i < n; i++)
 		if (reqs[i].state == REMOTE_CONNECTING || reqs[i].state == REMOTE_QUERYING)
 			active++;
-	for (int i = 0; i < n && active < max_active; i++)
+	for (int i = 0; i < n; i++)
 	{
-		if (reqs[i].state != REMOTE_WAITING)
+		RemoteRequest *r = &reqs[i];
+
+		if (r->state != REMOTE_WAITING)
 			continue;
-		start_request(&reqs[i], connect_timeout_ms);
-		if (reqs[i].state != REMOTE_DONE)
+		if (active >= max_active)
+		{
+			waiting = true;
+			break;
+		}
+		if (!start_request(r, connect_timeout_ms))
+		{
+			/* no descriptor: wait for one of the active to give its back */
+			if (active == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+						 errmsg("supamon: no file descriptor is free to connect to a project"),
+						 errdetail("This server process may use %d descriptors for connections and the like, and they are taken.",
+								   max_safe_fds / 3),
+						 errhint("Raise max_files_per_process.")));
+			waiting = true;
+			break;
+		}
+		if (r->state != REMOTE_DONE)
 			active++;
 	}
-	for (int i = 0; i < n; i++)
-		if (reqs[i].state == REMOTE_WAITING)
-			waiting++;
 	if (active == 0)
-		return waiting > 0;
+		return waiting;
 
-	nready = wait_for_events(reqs, n, active, events);
+	nready = wait_for_events(reqs, n, events, nevents);
 	for (int e = 0; e < nready; e++)
 	{
 		if (events[e].events & WL_LATCH_SET)
@@ -351,19 +651,65 @@ void
 RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 				 int connect_timeout_ms, int query_timeout_ms)
 {
-	WaitEvent  *events = palloc(sizeof(WaitEvent) * (n + 2));
+	int			sockets;
+	int			nevents;
+	WaitEvent  *events;
+
+	if (n <= 0)
+		return;
+	max_active = Max(max_active, 1);
+	sockets = Min(n, max_active);
+	nevents = sockets + 2;
+	events = palloc(sizeof(WaitEvent) * nevents);
+	for (int i = 0; i < n; i++)
+	{
+		RemoteRequest *r = &reqs[i];
+
+		r->state = REMOTE_WAITING;
+		r->ok = false;
+		r->error = NULL;
+		r->sets = NULL;
+		r->nsets = 0;
+		r->bytes = 0;
+		r->elapsed_ms = 0;
+		r->conn = NULL;
+		r->holds_fd = false;
+		r->cxt = CurrentMemoryContext;
+		r->sets_size = 0;
+		r->cur = NULL;
+		r->cur_size = 0;
+		r->registered = PGINVALID_SOCKET;
+	}
+
+	/*
+	 * The wait set's descriptor first: without it nothing can be waited for,
+	 * and PG15's own error for it ("epoll_create1 failed") says little.
+	 */
+	if (!AcquireExternalFD())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("supamon: no file descriptor is free to wait for projects"),
+				 errdetail("This server process may use %d descriptors for connections and the like, and they are taken.",
+						   max_safe_fds / 3),
+				 errhint("Raise max_files_per_process.")));
+	ReleaseExternalFD();
 
 	PG_TRY();
 	{
-		while (step_all(reqs, n, max_active, connect_timeout_ms, query_timeout_ms, events))
+		free_wait_set();		/* none should be left; be sure */
+		create_wait_set(sockets);
+		while (step_all(reqs, n, max_active, connect_timeout_ms, query_timeout_ms,
+						events, nevents))
 			;
 	}
 	PG_CATCH();
 	{
+		free_wait_set();
 		RemoteReleaseAll(reqs, n);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	free_wait_set();
 	pfree(events);
 }
 
@@ -384,109 +730,60 @@ RemoteReleaseAll(RemoteRequest *reqs, int n)
 			ReleaseExternalFD();
 			r->holds_fd = false;
 		}
-		for (int k = 0; k < r->nresults; k++)
-			PQclear(r->results[k]);
-		r->nresults = 0;
+		r->registered = PGINVALID_SOCKET;
 		if (r->state != REMOTE_DONE)
+		{
+			/* interrupted: what it was receiving is no answer */
+			if (r->cxt)
+				free_rows(r);
+			r->ok = false;
 			r->state = REMOTE_DONE;
+		}
 	}
 }
-
-/* ---- masking secrets ---- */
 
 /*
- * The values a conninfo (even a malformed one) gives for secrets, found
- * leniently: "password = value", "password='quoted value'", URI
- * "scheme://user:secret@host" and "?password=secret".
+ * The masking is pure C (conninfo_mask.c, unit tested outside the server);
+ * here libpq's own reading of the conninfo, when it has one, adds the
+ * values it would really use: the secrets, to be masked wherever they are,
+ * and the other options' values, which may be shown where libpq quotes them.
  */
-static List *
-secret_values(const char *conninfo)
-{
-	List	   *found = NIL;
-	const char *p;
-	const char *scheme_end = strstr(conninfo, "://");
-
-	for (p = conninfo; *p; p++)
-	{
-		const char *k = NULL;
-
-		if (pg_strncasecmp(p, "sslpassword", 11) == 0)
-			k = p + 11;
-		else if (pg_strncasecmp(p, "password", 8) == 0)
-			k = p + 8;
-		if (k == NULL)
-			continue;
-		while (*k == ' ' || *k == '\t')
-			k++;
-		if (*k != '=')
-			continue;
-		k++;
-		while (*k == ' ' || *k == '\t')
-			k++;
-		{
-			StringInfoData v;
-
-			initStringInfo(&v);
-			if (*k == '\'')
-			{
-				for (k++; *k && *k != '\''; k++)
-				{
-					if (*k == '\\' && k[1])
-						k++;
-					appendStringInfoChar(&v, *k);
-				}
-			}
-			else
-			{
-				for (; *k && *k != ' ' && *k != '\t' && *k != '&'; k++)
-					appendStringInfoChar(&v, *k);
-			}
-			if (v.len > 0)
-				found = lappend(found, v.data);
-		}
-	}
-	if (scheme_end)
-	{
-		const char *auth = scheme_end + 3;
-		const char *at = strchr(auth, '@');
-		const char *slash = strchr(auth, '/');
-
-		if (at && (slash == NULL || at < slash))
-		{
-			const char *colon = memchr(auth, ':', at - auth);
-
-			if (colon && at - colon > 1)
-				found = lappend(found, pnstrdup(colon + 1, at - colon - 1));
-		}
-	}
-	return found;
-}
-
 char *
 RemoteMaskSecrets(const char *conninfo, const char *message)
 {
-	char	   *out = pstrdup(message ? message : "");
-	ListCell   *lc;
+	PQconninfoOption *opts = NULL;
+	const char *secrets[8];
+	const char *shown[64];
+	ConninfoMaskHints hints = {secrets, 0, shown, 0};
+	char	   *err = NULL;
+	char	   *masked;
+	char	   *out;
 
-	foreach(lc, secret_values(conninfo))
+	if (conninfo)
+		opts = PQconninfoParse(conninfo, &err);
+	if (err)
+		PQfreemem(err);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
 	{
-		const char *secret = lfirst(lc);
-		size_t		slen = strlen(secret);
-		StringInfoData buf;
-		const char *p = out;
-		const char *hit;
-
-		if (slen == 0)
+		if (o->val == NULL || o->val[0] == '\0')
 			continue;
-		initStringInfo(&buf);
-		while ((hit = strstr(p, secret)) != NULL)
+		if (strchr(o->dispchar, '*') || strcmp(o->keyword, "password") == 0 ||
+			strcmp(o->keyword, "sslpassword") == 0)
 		{
-			appendBinaryStringInfo(&buf, p, hit - p);
-			appendStringInfoString(&buf, "***");
-			p = hit + slen;
+			if (hints.nsecrets < (int) lengthof(secrets))
+				secrets[hints.nsecrets++] = o->val;
 		}
-		appendStringInfoString(&buf, p);
-		out = buf.data;
+		else if (hints.nshown < (int) lengthof(shown))
+			shown[hints.nshown++] = o->val;
 	}
+	masked = ConninfoMask(conninfo, message ? message : "", &hints);
+	if (opts)
+		PQconninfoFree(opts);
+	if (masked == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	out = pstrdup(masked);
+	free(masked);
 	return out;
 }
