@@ -22,8 +22,22 @@
  * reserved before any connection takes one; a request that cannot have a
  * descriptor waits until another connection gives its back, so concurrency
  * is bounded by what the server can open as well as by max_active.
+ *
+ * Host names: libpq resolves them with a blocking getaddrinfo() inside
+ * PQconnectStartParams, which a slow resolver holds for 10 s and more (no
+ * timeout, no cancel, and every other project's deadline passing meanwhile).
+ * With glibc, supamon looks names up itself with getaddrinfo_a() (glibc's
+ * helper threads, which block every signal), polls the answers in the wait
+ * loop, and gives libpq each address as hostaddr= next to its host= (so TLS
+ * still verifies the name, and every address is still tried in order).
  */
 #include "postgres.h"
+
+#if defined(__GLIBC__)
+#define HAVE_ASYNC_LOOKUP 1
+#include <arpa/inet.h>
+#include <netdb.h>
+#endif
 
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -50,7 +64,21 @@
 static WaitEventSet *wait_set = NULL;
 static int	wait_set_sockets = 0;
 
+typedef struct RemoteResolve RemoteResolve;
+
+static bool needs_lookup(const char *host);
+static char **split_list(const char *list, int *n);
+static RemoteResolve *plan_lookups(PQconninfoOption *opts);
+static void start_lookups(RemoteResolve *rs);
+static bool lookups_done(RemoteResolve *rs);
+static void reap_orphans(void);
+static void release_lookups(RemoteResolve *rs);
+static char *address_lists(RemoteResolve *rs, StringInfo hosts, StringInfo addrs,
+						   StringInfo ports);
 static bool start_request(RemoteRequest *r, int connect_timeout_ms);
+static void connect_request(RemoteRequest *r, const char *hosts, const char *addrs,
+							const char *ports);
+static void resolved_request(RemoteRequest *r);
 static void advance_request(RemoteRequest *r, int query_timeout_ms);
 static void finish_request(RemoteRequest *r, char *error);
 static void collect_results(RemoteRequest *r);
@@ -176,6 +204,11 @@ finish_request(RemoteRequest *r, char *error)
 	if (error && r->error == NULL)
 		r->error = error;
 	r->ok = (r->error == NULL);
+	if (r->resolve)
+	{
+		release_lookups(r->resolve);
+		r->resolve = NULL;
+	}
 	if (r->conn)
 	{
 		PQfinish(r->conn);
@@ -192,12 +225,302 @@ finish_request(RemoteRequest *r, char *error)
 	r->state = REMOTE_DONE;
 }
 
+/* ---- host name lookups ---- */
+
+/* How often the wait loop looks at lookups in progress. */
+#define LOOKUP_POLL_MS 20
+
+#ifdef HAVE_ASYNC_LOOKUP
 /*
- * Starts connecting.  Returns false, leaving the request waiting, when no
- * file descriptor is free for it.
+ * One lookup, malloc'd: glibc's helper thread writes into it until it is
+ * done, which may be after supamon gave up on it (a cancel, a timeout).
  */
+typedef struct HostLookup
+{
+	struct gaicb cb;
+	struct addrinfo hints;
+	int			start_error;	/* getaddrinfo_a's own failure, or 0 */
+	char		name[FLEXIBLE_ARRAY_MEMBER];
+} HostLookup;
+
+/* Lookups given up on while in progress, freed once glibc is done. */
+static HostLookup **orphans = NULL;
+static int	norphans = 0;
+static int	orphans_size = 0;
+#else
+typedef struct HostLookup HostLookup;
+#endif
+
+/* What the conninfo's host= list becomes once looked up.  Palloc'd. */
+struct RemoteResolve
+{
+	int			nhosts;
+	char	  **hosts;			/* host= entries */
+	char	  **ports;			/* the port of each, or NULL */
+	HostLookup **lookups;		/* per entry; NULL: nothing to look up */
+};
+
+/* Whether a host= entry is a name to look up (not a socket, not an address). */
 static bool
-start_request(RemoteRequest *r, int connect_timeout_ms)
+needs_lookup(const char *host)
+{
+#ifdef HAVE_ASYNC_LOOKUP
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (host[0] == '\0' || host[0] == '/' || host[0] == '@')
+		return false;
+	return inet_pton(AF_INET, host, addr) != 1 && inet_pton(AF_INET6, host, addr) != 1;
+#else
+	return false;
+#endif
+}
+
+/* The comma-separated entries of a libpq list. */
+static char **
+split_list(const char *list, int *n)
+{
+	char	  **items;
+	int			count = 1;
+	const char *p;
+	int			i = 0;
+
+	for (p = list; *p; p++)
+		if (*p == ',')
+			count++;
+	items = palloc(sizeof(char *) * count);
+	for (p = list;; p++)
+	{
+		const char *e = strchr(p, ',');
+
+		items[i++] = e ? pnstrdup(p, e - p) : pstrdup(p);
+		if (e == NULL)
+			break;
+		p = e;
+	}
+	*n = count;
+	return items;
+}
+
+/*
+ * The lookups a conninfo needs, or NULL when libpq may connect as it is:
+ * no host name in it, hostaddr or a service given, or host and port lists
+ * libpq would reject anyway.
+ */
+static RemoteResolve *
+plan_lookups(PQconninfoOption *opts)
+{
+	const char *host = NULL;
+	const char *port = NULL;
+	RemoteResolve *rs;
+	char	  **ports = NULL;
+	int			nports = 0;
+	bool		any = false;
+
+	for (PQconninfoOption *o = opts; o->keyword; o++)
+	{
+		if (o->val == NULL || o->val[0] == '\0')
+			continue;
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0 || strcmp(o->keyword, "service") == 0)
+			return NULL;
+	}
+	if (host == NULL)
+		return NULL;
+	rs = palloc0(sizeof(RemoteResolve));
+	rs->hosts = split_list(host, &rs->nhosts);
+	if (port)
+		ports = split_list(port, &nports);
+	if (nports > 1 && nports != rs->nhosts)
+		return NULL;
+	rs->ports = palloc0(sizeof(char *) * rs->nhosts);
+	rs->lookups = palloc0(sizeof(HostLookup *) * rs->nhosts);
+	for (int i = 0; i < rs->nhosts; i++)
+	{
+		rs->ports[i] = nports == 0 ? NULL : ports[nports == 1 ? 0 : i];
+		if (needs_lookup(rs->hosts[i]))
+			any = true;
+	}
+	return any ? rs : NULL;
+}
+
+/* Starts a lookup for every name to look up. */
+static void
+start_lookups(RemoteResolve *rs)
+{
+#ifdef HAVE_ASYNC_LOOKUP
+	for (int i = 0; i < rs->nhosts; i++)
+	{
+		size_t		len = strlen(rs->hosts[i]);
+		HostLookup *l;
+		struct gaicb *list[1];
+
+		if (!needs_lookup(rs->hosts[i]))
+			continue;
+		l = malloc(offsetof(HostLookup, name) + len + 1);
+		if (l == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("out of memory")));
+		memset(l, 0, offsetof(HostLookup, name));
+		memcpy(l->name, rs->hosts[i], len + 1);
+		l->hints.ai_family = AF_UNSPEC;
+		l->hints.ai_socktype = SOCK_STREAM;
+		l->cb.ar_name = l->name;
+		l->cb.ar_request = &l->hints;
+		rs->lookups[i] = l;
+		list[0] = &l->cb;
+		l->start_error = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+	}
+#endif
+}
+
+/* Whether every lookup has its answer. */
+static bool
+lookups_done(RemoteResolve *rs)
+{
+#ifdef HAVE_ASYNC_LOOKUP
+	for (int i = 0; i < rs->nhosts; i++)
+	{
+		HostLookup *l = rs->lookups[i];
+
+		if (l && l->start_error == 0 && gai_error(&l->cb) == EAI_INPROGRESS)
+			return false;
+	}
+#endif
+	return true;
+}
+
+/* Frees the lookups glibc is done with. */
+static void
+reap_orphans(void)
+{
+#ifdef HAVE_ASYNC_LOOKUP
+	int			kept = 0;
+
+	for (int i = 0; i < norphans; i++)
+	{
+		HostLookup *l = orphans[i];
+
+		if (gai_error(&l->cb) == EAI_INPROGRESS)
+			orphans[kept++] = l;
+		else
+		{
+			if (l->cb.ar_result)
+				freeaddrinfo(l->cb.ar_result);
+			free(l);
+		}
+	}
+	norphans = kept;
+#endif
+}
+
+/*
+ * Gives back the lookups: the finished ones are freed, those in progress
+ * cancelled, or left to glibc until they finish.  Never raises an error, so
+ * it serves the error path too.
+ */
+static void
+release_lookups(RemoteResolve *rs)
+{
+#ifdef HAVE_ASYNC_LOOKUP
+	for (int i = 0; i < rs->nhosts; i++)
+	{
+		HostLookup *l = rs->lookups[i];
+
+		if (l == NULL)
+			continue;
+		rs->lookups[i] = NULL;
+		if (l->start_error == 0 && gai_error(&l->cb) == EAI_INPROGRESS &&
+			gai_cancel(&l->cb) != EAI_CANCELED)
+		{
+			if (norphans == orphans_size)
+			{
+				int			size = orphans_size ? orphans_size * 2 : 16;
+				HostLookup **grown = realloc(orphans, sizeof(HostLookup *) * size);
+
+				if (grown == NULL)
+					continue;	/* leaked rather than freed under glibc */
+				orphans = grown;
+				orphans_size = size;
+			}
+			orphans[norphans++] = l;
+			continue;
+		}
+		if (l->start_error == 0 && l->cb.ar_result)
+			freeaddrinfo(l->cb.ar_result);
+		free(l);
+	}
+#endif
+}
+
+/*
+ * Fills the host=, hostaddr= and port= lists that make libpq try every
+ * address of every entry, in order, without looking anything up.  Returns
+ * NULL, or why no entry is left to try.
+ */
+static char *
+address_lists(RemoteResolve *rs, StringInfo hosts, StringInfo addrs, StringInfo ports)
+{
+	char	   *why = NULL;
+	int			entries = 0;
+
+	for (int i = 0; i < rs->nhosts; i++)
+	{
+		HostLookup *l = rs->lookups[i];
+
+		if (l == NULL)
+		{
+			appendStringInfo(hosts, "%s%s", entries ? "," : "", rs->hosts[i]);
+			appendStringInfoString(addrs, entries ? "," : "");
+			appendStringInfo(ports, "%s%s", entries ? "," : "", rs->ports[i] ? rs->ports[i] : "");
+			entries++;
+			continue;
+		}
+#ifdef HAVE_ASYNC_LOOKUP
+		{
+			int			rc = l->start_error ? l->start_error : gai_error(&l->cb);
+
+			if (rc != 0)
+			{
+				if (why == NULL)
+					why = psprintf("could not translate host name \"%s\" to address: %s",
+								   rs->hosts[i], gai_strerror(rc));
+				continue;
+			}
+			for (struct addrinfo *a = l->cb.ar_result; a; a = a->ai_next)
+			{
+				char		text[INET6_ADDRSTRLEN];
+				const void *where;
+
+				if (a->ai_family == AF_INET)
+					where = &((struct sockaddr_in *) a->ai_addr)->sin_addr;
+				else if (a->ai_family == AF_INET6)
+					where = &((struct sockaddr_in6 *) a->ai_addr)->sin6_addr;
+				else
+					continue;
+				if (inet_ntop(a->ai_family, where, text, sizeof(text)) == NULL)
+					continue;
+				appendStringInfo(hosts, "%s%s", entries ? "," : "", rs->hosts[i]);
+				appendStringInfo(addrs, "%s%s", entries ? "," : "", text);
+				appendStringInfo(ports, "%s%s", entries ? "," : "", rs->ports[i] ? rs->ports[i] : "");
+				entries++;
+			}
+		}
+#endif
+	}
+	if (entries > 0)
+		return NULL;
+	return why ? why : pstrdup("could not translate the host names to addresses");
+}
+
+/*
+ * Connects, with the looked-up addresses when there are (NULL: none).
+ */
+static void
+connect_request(RemoteRequest *r, const char *hosts, const char *addrs, const char *ports)
 {
 	/*
 	 * client_encoding SQL_ASCII: the project sends its bytes unconverted, so
@@ -205,9 +528,70 @@ start_request(RemoteRequest *r, int connect_timeout_ms)
 	 * anything) cannot make its whole query fail; collect.c replaces what
 	 * is invalid.  Supabase projects are UTF8, like most central databases.
 	 */
-	const char *keywords[] = {"dbname", "application_name", "client_encoding", NULL};
-	const char *values[] = {r->conninfo, "supamon", "SQL_ASCII", NULL};
-	PQconninfoOption *opts;
+	const char *keywords[] = {"dbname", "application_name", "client_encoding",
+	"host", "hostaddr", "port", NULL};
+	const char *values[] = {r->conninfo, "supamon", "SQL_ASCII",
+	hosts, addrs, ports, NULL};
+
+	if (hosts == NULL)
+		keywords[3] = values[3] = NULL;
+
+	/* later keywords override what the conninfo says */
+	r->conn = PQconnectStartParams(keywords, values, 1);
+	if (r->conn == NULL)
+	{
+		finish_request(r, pstrdup("out of memory"));
+		return;
+	}
+	PQsetNoticeReceiver(r->conn, ignore_notice, NULL);
+	if (PQstatus(r->conn) == CONNECTION_BAD)
+	{
+		finish_request(r, libpq_error(r));
+		return;
+	}
+	if (PQsetnonblocking(r->conn, 1) != 0)
+	{
+		finish_request(r, pstrdup("could not set the connection to non-blocking mode"));
+		return;
+	}
+	r->polling = PGRES_POLLING_WRITING;
+	r->state = REMOTE_CONNECTING;
+}
+
+/*
+ * Once its lookups are done, connects a resolving request to the addresses
+ * found.
+ */
+static void
+resolved_request(RemoteRequest *r)
+{
+	StringInfoData hosts;
+	StringInfoData addrs;
+	StringInfoData ports;
+	char	   *why;
+
+	initStringInfo(&hosts);
+	initStringInfo(&addrs);
+	initStringInfo(&ports);
+	why = address_lists(r->resolve, &hosts, &addrs, &ports);
+	release_lookups(r->resolve);
+	r->resolve = NULL;
+	if (why)
+	{
+		finish_request(r, clean_message(r, why));
+		return;
+	}
+	connect_request(r, hosts.data, addrs.data, ports.data);
+}
+
+/*
+ * Starts a request: looks its host names up, or connects.  Returns false,
+ * leaving the request waiting, when no file descriptor is free for it.
+ */
+static bool
+start_request(RemoteRequest *r, int connect_timeout_ms)
+{
+	PQconninfoOption *volatile opts;
 	char	   *err = NULL;
 
 	r->started = GetCurrentTimestamp();
@@ -228,33 +612,30 @@ start_request(RemoteRequest *r, int connect_timeout_ms)
 		finish_request(r, clean_message(r, why));
 		return true;
 	}
-	PQconninfoFree(opts);
-
 	if (!AcquireExternalFD())
+	{
+		PQconninfoFree(opts);
 		return false;
+	}
 	r->holds_fd = true;
 	r->deadline = TimestampTzPlusMilliseconds(r->started, connect_timeout_ms);
 
-	/* later keywords override what the conninfo says */
-	r->conn = PQconnectStartParams(keywords, values, 1);
-	if (r->conn == NULL)
+	PG_TRY();
 	{
-		finish_request(r, pstrdup("out of memory"));
+		r->resolve = plan_lookups(opts);
+	}
+	PG_FINALLY();
+	{
+		PQconninfoFree(opts);
+	}
+	PG_END_TRY();
+	if (r->resolve)
+	{
+		r->state = REMOTE_RESOLVING;
+		start_lookups(r->resolve);
 		return true;
 	}
-	PQsetNoticeReceiver(r->conn, ignore_notice, NULL);
-	if (PQstatus(r->conn) == CONNECTION_BAD)
-	{
-		finish_request(r, libpq_error(r));
-		return true;
-	}
-	if (PQsetnonblocking(r->conn, 1) != 0)
-	{
-		finish_request(r, pstrdup("could not set the connection to non-blocking mode"));
-		return true;
-	}
-	r->polling = PGRES_POLLING_WRITING;
-	r->state = REMOTE_CONNECTING;
+	connect_request(r, NULL, NULL, NULL);
 	return true;
 }
 
@@ -519,6 +900,7 @@ wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz nearest = 0;
 	bool		rebuild = false;
+	bool		polling = false;
 	long		timeout;
 
 	for (int i = 0; i < n; i++)
@@ -555,6 +937,13 @@ wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
 	{
 		RemoteRequest *r = &reqs[i];
 
+		if (r->state == REMOTE_RESOLVING)
+		{
+			/* glibc tells nobody when an answer comes: look again soon */
+			polling = true;
+			if (nearest == 0 || r->deadline < nearest)
+				nearest = r->deadline;
+		}
 		if (r->registered == PGINVALID_SOCKET)
 			continue;
 		if (wanted_events(r) != r->event_mask)
@@ -566,6 +955,8 @@ wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
 			nearest = r->deadline;
 	}
 	timeout = nearest > now ? (long) ((nearest - now + 999) / 1000) : 0;
+	if (polling)
+		timeout = Min(timeout, LOOKUP_POLL_MS);
 	return WaitEventSetWait(wait_set, timeout, events, nevents, PG_WAIT_EXTENSION);
 }
 
@@ -588,15 +979,16 @@ step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
 	{
 		RemoteRequest *r = &reqs[i];
 
-		if ((r->state == REMOTE_CONNECTING || r->state == REMOTE_QUERYING) &&
-			now >= r->deadline)
-			finish_request(r, r->state == REMOTE_CONNECTING ?
+		if ((r->state == REMOTE_RESOLVING || r->state == REMOTE_CONNECTING ||
+			 r->state == REMOTE_QUERYING) && now >= r->deadline)
+			finish_request(r, r->state != REMOTE_QUERYING ?
 						   psprintf("timed out connecting after %d ms", connect_timeout_ms) :
 						   psprintf("no answer within %d ms", query_timeout_ms + QUERY_DEADLINE_GRACE_MS));
 	}
 
 	for (int i = 0; i < n; i++)
-		if (reqs[i].state == REMOTE_CONNECTING || reqs[i].state == REMOTE_QUERYING)
+		if (reqs[i].state == REMOTE_RESOLVING || reqs[i].state == REMOTE_CONNECTING ||
+			reqs[i].state == REMOTE_QUERYING)
 			active++;
 	for (int i = 0; i < n; i++)
 	{
@@ -644,6 +1036,9 @@ step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
 				advance_request(r, query_timeout_ms);
 		}
 	}
+	for (int i = 0; i < n; i++)
+		if (reqs[i].state == REMOTE_RESOLVING && lookups_done(reqs[i].resolve))
+			resolved_request(&reqs[i]);
 	return true;
 }
 
@@ -679,7 +1074,9 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 		r->cur = NULL;
 		r->cur_size = 0;
 		r->registered = PGINVALID_SOCKET;
+		r->resolve = NULL;
 	}
+	reap_orphans();
 
 	/*
 	 * The wait set's descriptor first: without it nothing can be waited for,
@@ -720,6 +1117,9 @@ RemoteReleaseAll(RemoteRequest *reqs, int n)
 	{
 		RemoteRequest *r = &reqs[i];
 
+		if (r->state != REMOTE_DONE && r->resolve)
+			release_lookups(r->resolve);
+		r->resolve = NULL;
 		if (r->conn)
 		{
 			PQfinish(r->conn);

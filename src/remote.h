@@ -12,6 +12,7 @@
 typedef enum RemoteState
 {
 	REMOTE_WAITING,				/* not started yet */
+	REMOTE_RESOLVING,			/* its host names being looked up */
 	REMOTE_CONNECTING,
 	REMOTE_QUERYING,
 	REMOTE_DONE
@@ -61,6 +62,7 @@ typedef struct RemoteRequest
 	TimestampTz started;
 	TimestampTz deadline;
 	MemoryContext cxt;			/* where the rows go */
+	struct RemoteResolve *resolve;	/* host name lookups, while resolving */
 	int			sets_size;
 	RemoteRows *cur;			/* the set being received, not yet in sets */
 	int			cur_size;		/* rows cur->values has room for */
