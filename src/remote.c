@@ -1153,7 +1153,7 @@ RemoteMaskSecrets(const char *conninfo, const char *message)
 {
 	PQconninfoOption *opts = NULL;
 	const char *secrets[8];
-	const char *shown[64];
+	const char *shown[128];
 	ConninfoMaskHints hints = {secrets, 0, shown, 0};
 	char	   *err = NULL;
 	char	   *masked;
@@ -1173,8 +1173,19 @@ RemoteMaskSecrets(const char *conninfo, const char *message)
 			if (hints.nsecrets < (int) lengthof(secrets))
 				secrets[hints.nsecrets++] = o->val;
 		}
-		else if (hints.nshown < (int) lengthof(shown))
-			shown[hints.nshown++] = o->val;
+		else
+		{
+			/* and each entry of a list (host=a,b), as libpq names them */
+			for (char *v = o->val; v && hints.nshown < (int) lengthof(shown);)
+			{
+				char	   *comma = strchr(v, ',');
+
+				shown[hints.nshown++] = comma ? pnstrdup(v, comma - v) : v;
+				v = comma ? comma + 1 : NULL;
+			}
+			if (hints.nshown < (int) lengthof(shown) && strchr(o->val, ','))
+				shown[hints.nshown++] = o->val;
+		}
 	}
 	masked = ConninfoMask(conninfo, message ? message : "", &hints);
 	if (opts)
