@@ -1093,7 +1093,6 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 
 	PG_TRY();
 	{
-		free_wait_set();		/* none should be left; be sure */
 		create_wait_set(sockets);
 		while (step_all(reqs, n, max_active, connect_timeout_ms, query_timeout_ms,
 						events, nevents))
