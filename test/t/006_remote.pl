@@ -10,6 +10,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(time);
 use lib 'test/perl';
 use SupamonTest;
 
@@ -68,6 +69,26 @@ for my $limit (16, 20)
 		"all 20 projects reachable, with their jobs");
 	is(join(',', map { "$_: $r->{$_}{error}" } sort grep { $r->{$_}{error} ne '' } keys %$r), '',
 		'no error for any of them');
+}
+
+# More projects than descriptors: those that find none wait for one, so 20
+# projects answering after 1 s take two rounds, and all are read.
+for my $i (1 .. 20)
+{
+	$fleet->safe_psql("p$i", q{ALTER TABLE cron.job RENAME TO job_t;
+CREATE VIEW cron.job AS SELECT j.* FROM cron.job_t j, pg_sleep(1);});
+}
+{
+	my $t0 = time;
+	my ($r, $err) = audit('SET supamon.max_connections = 20; ');
+	my $took = time - $t0;
+	is(scalar(grep { $r->{$_}{reachable} eq 't' } keys %$r) . " $err", '20 ',
+		'20 slow projects, fewer descriptors: all read');
+	cmp_ok($took, '>=', 2, sprintf('in two rounds (%.1f s): the ones without a descriptor waited', $took));
+}
+for my $i (1 .. 20)
+{
+	$fleet->safe_psql("p$i", 'DROP VIEW cron.job; ALTER TABLE cron.job_t RENAME TO job;');
 }
 
 # --- a huge answer: three 30 MB job names
