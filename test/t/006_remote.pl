@@ -91,6 +91,41 @@ for my $i (1 .. 20)
 	$fleet->safe_psql("p$i", 'DROP VIEW cron.job; ALTER TABLE cron.job_t RENAME TO job;');
 }
 
+# Descriptors all taken (by dblink connections of the same session): an
+# ERROR that says so, not 20 projects falsely unreachable; with two free (the
+# wait and one connection), every project is read, one at a time.
+{
+	my $session = $central->background_psql('postgres', on_error_stop => 0);
+	my $connstr = project_connstr($fleet, 'p1');
+	$session->query_safe(qq{CREATE EXTENSION dblink;
+CREATE FUNCTION pg_temp.take_all() RETURNS int LANGUAGE plpgsql AS \$\$
+DECLARE i int := 0;
+BEGIN
+	LOOP
+		BEGIN
+			PERFORM dblink_connect('c' || i, '$connstr');
+		EXCEPTION WHEN others THEN
+			RETURN i;
+		END;
+		i := i + 1;
+	END LOOP;
+END \$\$;});
+	my $taken = $session->query_safe('SELECT pg_temp.take_all()');
+	my ($out, $failed) = $session->query('SELECT count(*) FROM supamon_audit()');
+	like($session->{stderr}, qr/no file descriptor is free to wait for projects/,
+		"with all $taken descriptors taken: an ERROR saying so");
+	$session->{stderr} = '';
+	$session->query_safe("SELECT dblink_disconnect('c0')");
+	($out, $failed) = $session->query('SELECT count(*) FROM supamon_audit()');
+	like($session->{stderr}, qr/no file descriptor is free to connect to a project/,
+		'with one free, for the wait but no connection: an ERROR saying so');
+	$session->{stderr} = '';
+	$session->query_safe("SELECT dblink_disconnect('c1')");
+	is($session->query_safe('SELECT count(*) FILTER (WHERE reachable) FROM supamon_audit()'), '20',
+		'with two free: all 20 read, one at a time');
+	$session->quit;
+}
+
 # --- a huge answer: three 30 MB job names
 $fleet->safe_psql('postgres', 'CREATE DATABASE huge TEMPLATE tmpl');
 $fleet->safe_psql('huge', q{
