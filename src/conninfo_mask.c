@@ -208,7 +208,7 @@ add_secret(StrList *l, const char *s, size_t len)
 
 	while (len > 0 && (is_space(*s)))
 		s++, len--;
-	while (len > 0 && (is_space(s[len - 1]) || s[len - 1] == '&' || s[len - 1] == ';'))
+	while (len > 0 && is_space(s[len - 1]))
 		len--;
 	if (len == 0)
 		return;
@@ -254,8 +254,8 @@ add_secret(StrList *l, const char *s, size_t len)
 	{
 		const char *f = forms.items[i];
 
-		/* a value that is only quotes ('' for an empty password) is none */
-		if (strspn(f, "'\"") == strlen(f))
+		/* '' is libpq's empty password: nothing to hide */
+		if (strcmp(f, "''") == 0)
 			continue;
 		list_add(l, f, strlen(f));
 		for (const char *w = f; *w;)
@@ -304,8 +304,13 @@ find_secrets(StrList *l, const char *text)
 			kw = ci_prefix(text + i, "password");
 		if (kw == 0)
 			continue;
+		/* one '=' or ':' (any more may be the value), with spaces around */
 		j = i + kw;
-		while (j < tlen && (is_space(text[j]) || text[j] == '=' || text[j] == ':'))
+		while (j < tlen && is_space(text[j]))
+			j++;
+		if (j < tlen && (text[j] == '=' || text[j] == ':'))
+			j++;
+		while (j < tlen && is_space(text[j]))
 			j++;
 		/* to the next keyword= (a value starting with one is still a value) */
 		for (k = j + 1; k < tlen && !assignment_at(text, k); k++)

@@ -35,9 +35,117 @@ expect(const char *conninfo, const char *message, const char *want,
 	free(got);
 }
 
+/* A small deterministic generator, so a failure can be replayed. */
+static unsigned long long rng_state = 88172645463325252ULL;
+
+static unsigned
+rng(unsigned n)
+{
+	rng_state ^= rng_state << 13;
+	rng_state ^= rng_state >> 7;
+	rng_state ^= rng_state << 17;
+	return (unsigned) (rng_state % n);
+}
+
+/* Appends c to s at *len, percent-encoded when it is not plainly safe. */
+static void
+put_encoded(char *s, size_t *len, char c)
+{
+	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+		s[(*len)++] = c;
+	else
+		*len += sprintf(s + *len, "%%%02X", (unsigned char) c);
+}
+
+/* Checks that masking hides pw in message for conninfo. */
+static void
+expect_hidden(const char *conninfo, const char *message, const char *pw)
+{
+	char	   *got = mask(conninfo, message);
+
+	CHECK(got && strstr(got, pw) == NULL, "password [%s] of [%s] leaks in [%s] -> [%s]",
+		  pw, conninfo, message, got ? got : "(null)");
+	free(got);
+}
+
+/*
+ * Random passwords, in every syntax a connection string has for one: the
+ * password itself, and the whole string quoted (as libpq quotes a URI it
+ * cannot parse), never show it.
+ */
+static void
+random_passwords(int rounds)
+{
+	const char *alphabet = "abcXYZ0189 '\\@%:/=&?#\"-._~";
+	size_t		nalpha = strlen(alphabet);
+
+	for (int round = 0; round < rounds; round++)
+	{
+		char		pw[16];
+		size_t		pwlen = 1 + rng(12);
+		char		conninfo[256];
+		char		message[512];
+		size_t		len;
+		int			syntax = rng(6);
+
+		for (size_t i = 0; i < pwlen; i++)
+			pw[i] = alphabet[rng(nalpha)];
+		pw[pwlen] = '\0';
+		/* libpq never reads a value with spaces around it */
+		if (pw[0] == ' ' || pw[pwlen - 1] == ' ')
+			continue;
+		switch (syntax)
+		{
+			case 0:				/* quoted and escaped */
+				len = sprintf(conninfo, "host=h password='");
+				for (size_t i = 0; i < pwlen; i++)
+				{
+					if (pw[i] == '\'' || pw[i] == '\\')
+						conninfo[len++] = '\\';
+					conninfo[len++] = pw[i];
+				}
+				sprintf(conninfo + len, "' dbname=d");
+				break;
+			case 1:				/* bare: only without spaces or quotes */
+				if (strpbrk(pw, " '\\"))
+					continue;
+				sprintf(conninfo, "host=h password=%s dbname=d", pw);
+				break;
+			case 2:				/* URI user:password@, encoded */
+				len = sprintf(conninfo, "postgresql://u:");
+				for (size_t i = 0; i < pwlen; i++)
+					put_encoded(conninfo, &len, pw[i]);
+				sprintf(conninfo + len, "@h/db");
+				break;
+			case 3:				/* URI ?password=, encoded, not last */
+				len = sprintf(conninfo, "postgresql://u@h/db?password=");
+				for (size_t i = 0; i < pwlen; i++)
+					put_encoded(conninfo, &len, pw[i]);
+				sprintf(conninfo + len, "&sslmode=require");
+				break;
+			case 4:				/* URI, unencoded, malformed */
+				if (strpbrk(pw, " "))
+					continue;
+				sprintf(conninfo, "postgresql://admin:%s@[::1", pw);
+				break;
+			default:			/* a colon instead of '=', last */
+				if (strpbrk(pw, " '\\"))
+					continue;
+				sprintf(conninfo, "host=h user=u password:%s", pw);
+				break;
+		}
+		sprintf(message, "value %s here", pw);
+		expect_hidden(conninfo, message, pw);
+		sprintf(message, "in URI: \"%s\"", conninfo);
+		expect_hidden(conninfo, message, pw);
+	}
+}
+
 int
 main(void)
 {
+	random_passwords(20000);
+
 	/* the two leaks of supamon_add_project this module was written for */
 	expect("host=h user=u password:SECRETPASS",
 		   "missing \"=\" after \"password:SECRETPASS\" in connection info string",
