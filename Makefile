@@ -15,6 +15,7 @@ OBJS = \
 	$(PURE_SRCS:.c=.o) \
 	src/schedule_sql.o \
 	src/textclean.o \
+	src/conninfo_mask.o \
 	src/remote.o \
 	src/collect.o \
 	src/inventory.o \
@@ -38,7 +39,7 @@ SHLIB_LINK_INTERNAL = $(libpq)
 SHLIB_LINK = -lcurl
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out log \
-	test/unit/test_schedule test/unit/test_health test/fuzz/fuzz_schedule bench/schedule_bench
+	test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/fuzz/fuzz_schedule bench/schedule_bench
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -59,10 +60,14 @@ test/unit/test_schedule: test/unit/test_schedule.c test/unit/unit.h $(PURE_SRCS)
 test/unit/test_health: test/unit/test_health.c test/unit/unit.h $(PURE_SRCS) src/health.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_health.c $(PURE_SRCS)
 
+test/unit/test_conninfo_mask: test/unit/test_conninfo_mask.c test/unit/unit.h src/conninfo_mask.c src/conninfo_mask.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_conninfo_mask.c src/conninfo_mask.c
+
 .PHONY: unitcheck
-unitcheck: test/unit/test_schedule test/unit/test_health
+unitcheck: test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask
 	./test/unit/test_schedule $(UNIT_ROUNDS)
 	./test/unit/test_health
+	./test/unit/test_conninfo_mask
 
 # libFuzzer target for the schedule parser (clang with libclang-rt-14-dev).
 FUZZ_SECONDS ?= 60

@@ -107,7 +107,7 @@ AuditProjects(const char *only, int *nprojects)
 		{
 			reqs[nreq].conninfo = projects[i].conninfo;
 			reqs[nreq].sql = CollectSql(&projects[i]);
-			reqs[nreq].max_bytes = CollectMaxBytes();
+			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
 			req_of[nreq++] = i;
 		}
 	}

@@ -37,9 +37,6 @@
 #define MAX_SCHEDULE_CHARS 1000
 #define MAX_ROLE_CHARS 128
 
-/* The most bytes a project's answer may hold. */
-#define COLLECT_MAX_BYTES ((int64) 64 * 1024 * 1024)
-
 /* How far past the project's clock a run's time may be (a clock's jitter). */
 #define FUTURE_SLACK_USECS ((int64) 5 * 60 * 1000000)
 
@@ -164,13 +161,6 @@ CollectSql(const ProjectState *p)
 		appendStringInfo(&sql, "%s; ", stmts[i]);
 	appendStringInfoString(&sql, "COMMIT");
 	return sql.data;
-}
-
-/* The request's byte bound, for audit.c. */
-int64
-CollectMaxBytes(void)
-{
-	return COLLECT_MAX_BYTES;
 }
 
 static const char *

@@ -99,9 +99,6 @@ typedef struct ProjectSnapshot
  */
 extern char *CollectSql(const ProjectState *p);
 
-/* The most bytes a project's answer may hold. */
-extern int64 CollectMaxBytes(void);
-
 /* Reads the results of CollectSql (remote) into a snapshot. */
 extern void CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap);
 

@@ -6,17 +6,19 @@
 #define SUPAMON_REMOTE_H
 
 #include "libpq-fe.h"
+#include "utils/palloc.h"
 #include "utils/timestamp.h"
 
 typedef enum RemoteState
 {
 	REMOTE_WAITING,				/* not started yet */
+	REMOTE_RESOLVING,			/* its host names being looked up */
 	REMOTE_CONNECTING,
 	REMOTE_QUERYING,
 	REMOTE_DONE
 } RemoteState;
 
-/* The rows of one statement, as text. */
+/* One statement's rows, as text. */
 typedef struct RemoteRows
 {
 	int			nrows;
@@ -27,19 +29,26 @@ typedef struct RemoteRows
 
 /*
  * One connection's work: connect with a conninfo, send one (possibly
- * multi-statement) query, collect the rows of every statement.
+ * multi-statement) query, and copy the rows of every statement as they
+ * arrive, row by row, so that what a project sends costs its own size once,
+ * bounded by max_bytes.  Everything out is palloc'd in the memory context
+ * current when RemoteExecuteAll was called.
  */
 typedef struct RemoteRequest
 {
 	/* in */
 	const char *conninfo;
 	const char *sql;
-	int64		max_bytes;		/* bound on the bytes of all values; 0: none */
+	int64		max_bytes;		/* bound on the bytes of all values received;
+								 * 0: none */
 
 	/* out */
 	bool		ok;				/* connected, and every statement succeeded */
-	char	   *error;			/* why not (palloc'd, cleaned, never a secret) */
-	RemoteRows *sets;			/* one per statement that returned tuples */
+	char	   *error;			/* why not: palloc'd, cleaned and capped
+								 * (SupamonCleanText, 1000 chars), secrets
+								 * masked */
+	RemoteRows *sets;			/* one per statement that returned tuples, in
+								 * order */
 	int			nsets;
 	int64		bytes;			/* bytes of values received */
 	int			elapsed_ms;
@@ -52,26 +61,39 @@ typedef struct RemoteRequest
 	PostgresPollingStatusType polling;
 	TimestampTz started;
 	TimestampTz deadline;
+	MemoryContext cxt;			/* where the rows go */
+	struct RemoteResolve *resolve;	/* host name lookups, while resolving */
 	int			sets_size;
-	MemoryContext cxt;
+	RemoteRows *cur;			/* the set being received, not yet in sets */
+	int			cur_size;		/* rows cur->values has room for */
+	pgsocket	registered;		/* the socket in the wait set, or
+								 * PGINVALID_SOCKET */
+	int			event_pos;		/* its position there */
+	uint32		event_mask;		/* what it waits for there */
 } RemoteRequest;
 
 /*
- * Runs every request, at most max_active connections at a time, each with
- * its own connect and query timeouts (milliseconds).  Returns when all are
- * done; an interrupt (cancel, statement_timeout) releases everything and
- * rethrows.
+ * Runs every request, at most max_active connections at a time (fewer when
+ * the server has no more file descriptors for them), each with its own
+ * connect and query timeouts (milliseconds).  Returns when all are done; an
+ * interrupt (cancel, statement_timeout) releases everything and rethrows.
+ * When not even one connection can have a file descriptor, raises an ERROR.
  */
 extern void RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 							 int connect_timeout_ms, int query_timeout_ms);
 
-/* Closes connections and frees results; safe to call more than once. */
+/*
+ * Closes connections and gives back their descriptors; safe to call more
+ * than once, and on every path.  The rows stay: they belong to the caller's
+ * memory context.
+ */
 extern void RemoteReleaseAll(RemoteRequest *reqs, int n);
 
 /*
  * 'message' (such as libpq's error about a connection string) with every
  * secret of the conninfo (password, sslpassword, URI password) replaced by
- * "***".
+ * "***", and every fragment libpq quoted from the conninfo hidden unless it
+ * is plainly no secret.  Palloc'd.
  */
 extern char *RemoteMaskSecrets(const char *conninfo, const char *message);
 

@@ -7,6 +7,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
@@ -19,6 +21,7 @@ char	   *supamon_database = NULL;
 int			supamon_connect_timeout = 10000;
 int			supamon_query_timeout = 30000;
 int			supamon_max_connections = 20;
+int			supamon_max_answer_size = 64 * 1024;
 int			supamon_repeat_interval = 3600;
 int			supamon_log_retention = 30 * 24 * 60;
 
@@ -69,6 +72,15 @@ _PG_init(void)
 							20, 1, 1000,
 							PGC_SUSET,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("supamon.max_answer_size",
+							"How much one project's answer may hold (0: no limit).",
+							"A project sending more is reported with an error; the others are still collected.",
+							&supamon_max_answer_size,
+							64 * 1024, 0, MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 
 	DefineCustomIntVariable("supamon.repeat_interval",

@@ -12,6 +12,7 @@ extern char *supamon_database;
 extern int	supamon_connect_timeout;
 extern int	supamon_query_timeout;
 extern int	supamon_max_connections;
+extern int	supamon_max_answer_size;	/* kilobytes */
 
 /* Health settings (seconds, minutes) */
 extern int	supamon_repeat_interval;
