@@ -32,6 +32,9 @@
 
 PG_FUNCTION_INFO_V1(supamon_check_health);
 
+/* Each statement's plan, kept for the backend's life. */
+static SPIPlanPtr plans[9];
+
 /* How far past the project's clock a run's start may be (a clock's jitter). */
 #define FUTURE_SLACK_SECONDS (5 * 60)
 
@@ -43,6 +46,27 @@ typedef struct CheckTotals
 	int			scheduler_down;
 	int			alerts;
 } CheckTotals;
+
+/*
+ * Runs a statement planned once per backend and kept (a check runs the same
+ * few statements for every job of every project); *plan caches it.
+ */
+static int
+run_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+		 Datum *values, const char *nulls, long count)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "supamon: could not prepare a statement: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return SPI_execute_plan(*plan, values, nulls, false, count);
+}
 
 static Datum
 text_or_null(const char *s, char *null)
@@ -82,8 +106,7 @@ queue_alert(const char *project, const char *job_name, const char *event,
 	values[5] = text_or_null(status, &nulls[5]);
 	values[6] = text_or_null(previous, &nulls[6]);
 	values[7] = text_or_null(reason, &nulls[7]);
-	rc = SPI_execute_with_args(
-							   "INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_type,"
+	rc = run_kept(&plans[0], "INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_type,"
 							   "  job_name, event, criticality, message, details)"
 							   " SELECT c.id, c.channel, $1, CASE WHEN $2 IS NOT NULL THEN 'pg_cron' END, $2, $3, $4, $5,"
 							   "   jsonb_strip_nulls(jsonb_build_object('project', $1, 'job', $2, 'event', $3,"
@@ -92,7 +115,7 @@ queue_alert(const char *project, const char *job_name, const char *event,
 							   " WHERE c.enabled AND (c.criticality = 'all' OR"
 							   "   (CASE c.criticality WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END)"
 							   "   <= (CASE $4 WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END))",
-							   8, types, values, nulls, false, 0);
+							   8, types, values, nulls, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "supamon: could not queue an alert: %s", SPI_result_code_string(rc));
 	return (int) SPI_processed;
@@ -107,11 +130,11 @@ project_criticality(const char *project)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 
-	if (SPI_execute_with_args("SELECT CASE max(CASE criticality WHEN 'critical' THEN 3"
+	if (run_kept(&plans[1], "SELECT CASE max(CASE criticality WHEN 'critical' THEN 3"
 							  " WHEN 'important' THEN 2 ELSE 1 END)"
 							  " WHEN 3 THEN 'critical' WHEN 1 THEN 'low' ELSE 'important' END"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND removed_at IS NULL",
-							  1, types, values, NULL, false, 1) != SPI_OK_SELECT)
+							  1, types, values, NULL, 1) != SPI_OK_SELECT)
 		return "important";
 	return pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
@@ -163,14 +186,14 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 	values[1] = CStringGetTextDatum(status);
 	values[2] = BoolGetDatum(event != NULL);
 	values[3] = text_or_null(note, &nulls[3]);
-	if (SPI_execute_with_args("UPDATE supamon.project SET"
+	if (run_kept(&plans[2], "UPDATE supamon.project SET"
 							  " status_since = CASE WHEN status IS DISTINCT FROM $2 OR status_since IS NULL"
 							  "   THEN now() ELSE status_since END,"
 							  " status = $2,"
 							  " last_alerted_at = CASE WHEN $3 THEN now() ELSE last_alerted_at END,"
 							  " health_note = $4"
 							  " WHERE name = $1",
-							  4, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+							  4, types, values, nulls, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "supamon: could not update project status");
 	if (strcmp(status, "unreachable") == 0)
 		totals->unreachable++;
@@ -194,8 +217,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (SPI_execute_with_args(
-							  "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
+	if (run_kept(&plans[3], "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
 							  " CASE WHEN last_run_status IS NOT NULL THEN coalesce(last_run_started_at,"
 							  "   last_run_ended_at, last_start_at, created_at) END,"
 							  " last_run_status = 'failed', last_run_message,"
@@ -206,7 +228,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 							  " status_reason, next_expected_at"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
 							  " ORDER BY job_name",
-							  2, types, values, NULL, false, 0) != SPI_OK_SELECT)
+							  2, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the inventory");
 	jobs = SPI_tuptable;
 	njobs = SPI_processed;
@@ -310,8 +332,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			uvalues[4] = TimestampTzGetDatum(SupamonFromUnixSeconds(out.next_expected));
 			unulls[4] = out.next_expected == HEALTH_NO_TIME ? 'n' : ' ';
 			uvalues[5] = BoolGetDatum(event != NULL);
-			if (SPI_execute_with_args(
-									  "UPDATE supamon.job_inventory SET"
+			if (run_kept(&plans[4], "UPDATE supamon.job_inventory SET"
 									  " status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
 									  "   THEN now() ELSE status_since END,"
 									  " status = $3, status_reason = $4, next_expected_at = $5,"
@@ -319,7 +340,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 									  " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2"
 									  "   AND (status, status_reason, next_expected_at, $6)"
 									  "       IS DISTINCT FROM ($3, $4, $5, false)",
-									  6, utypes, uvalues, unulls, false, 0) != SPI_OK_UPDATE)
+									  6, utypes, uvalues, unulls, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "supamon: could not record a status");
 		}
 		if (changed)
@@ -332,13 +353,12 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			lvalues[1] = CStringGetTextDatum(name);
 			lvalues[2] = CStringGetTextDatum(new_status);
 			lvalues[3] = text_or_null(out.reason[0] ? out.reason : NULL, &lnulls[3]);
-			if (SPI_execute_with_args(
-									  "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
+			if (run_kept(&plans[5], "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
 									  "  status, error_message, last_run_at)"
 									  " SELECT $1, 'pg_cron', $2, $3, $4, last_run_started_at"
 									  " FROM supamon.job_inventory"
 									  " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
-									  4, ltypes, lvalues, lnulls, false, 0) != SPI_OK_INSERT)
+									  4, ltypes, lvalues, lnulls, 0) != SPI_OK_INSERT)
 				elog(ERROR, "supamon: could not log a transition");
 		}
 	}
@@ -354,8 +374,8 @@ count_jobs_as_they_stand(const char *project, CheckTotals *totals)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 
-	if (SPI_execute_with_args("SELECT status FROM supamon.job_inventory WHERE project_name = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+	if (run_kept(&plans[6], "SELECT status FROM supamon.job_inventory WHERE project_name = $1",
+							  1, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the inventory");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
@@ -395,11 +415,11 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (SPI_execute_with_args("SELECT reachable, scheduler_running, remote_now, cron_timezone,"
+	if (run_kept(&plans[7], "SELECT reachable, scheduler_running, remote_now, cron_timezone,"
 							  " pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
 							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2))"
 							  " FROM supamon.project WHERE name = $1",
-							  2, types, values, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+							  2, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -518,9 +538,9 @@ supamon_check_health(PG_FUNCTION_ARGS)
 		Oid			types[1] = {INT4OID};
 		Datum		values[1] = {Int32GetDatum(supamon_log_retention)};
 
-		if (SPI_execute_with_args("DELETE FROM supamon.job_health_log"
+		if (run_kept(&plans[8], "DELETE FROM supamon.job_health_log"
 								  " WHERE collected_at < now() - pg_catalog.make_interval(mins => $1)",
-								  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
+								  1, types, values, NULL, 0) != SPI_OK_DELETE)
 			elog(ERROR, "supamon: could not purge the health log");
 	}
 

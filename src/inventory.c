@@ -33,6 +33,9 @@
 #include "schedule_sql.h"
 #include "supamon.h"
 
+/* New jobs in one recording that make the inventory's statistics stale. */
+#define ANALYZE_AFTER_NEW_JOBS 1000
+
 /* Per-job summary of the runs in a snapshot. */
 typedef struct JobRuns
 {
@@ -563,6 +566,19 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	}
 
 	/*
+	 * Many new rows at once (a first audit of a big project): the planner's
+	 * statistics would still describe the table as it was, and a join
+	 * planned for a handful of rows over thousands turns quadratic.
+	 */
+	if (counts->new_jobs >= ANALYZE_AFTER_NEW_JOBS)
+	{
+		int			rc = SPI_execute("ANALYZE supamon.job_inventory", false, 0);
+
+		if (rc != SPI_OK_UTILITY)
+			elog(ERROR, "supamon: could not analyze the inventory: %s", SPI_result_code_string(rc));
+	}
+
+	/*
 	 * 2. jobs gone from the project, before anything else: a renamed job's
 	 * old row must not take its runs
 	 */
@@ -701,15 +717,14 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		 * A run that has not started yet (starting, connecting) has no
 		 * start_time: it counts from when supamon first saw it.
 		 */
-		exec("UPDATE supamon.job_inventory i SET running_since = v.since, running_status = v.status"
-			 " FROM (SELECT u.name, u.status, CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
-			 "         CASE WHEN j.running_status IS NOT NULL THEN j.running_since END, now())"
-			 "       END AS since"
-			 "       FROM unnest($2, $11, $12) AS u(name, since, status)"
-			 "       JOIN supamon.job_inventory j ON j.project_name = $1 AND j.job_type = 'pg_cron'"
-			 "         AND j.job_name = u.name) v"
-			 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = v.name"
-			 "   AND (i.running_since, i.running_status) IS DISTINCT FROM (v.since, v.status)",
+		exec("UPDATE supamon.job_inventory i SET running_status = u.status,"
+			 " running_since = CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
+			 "   CASE WHEN i.running_status IS NOT NULL THEN i.running_since END, now()) END"
+			 " FROM unnest($2, $11, $12) AS u(name, since, status)"
+			 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
+			 "   AND (i.running_since, i.running_status) IS DISTINCT FROM"
+			 "     (CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
+			 "        CASE WHEN i.running_status IS NOT NULL THEN i.running_since END, now()) END, u.status)",
 			 14, types, values, NULL, SPI_OK_UPDATE);
 	}
 
