@@ -36,9 +36,9 @@ typedef struct Scan
 /* What a rule found as a value: [start, keep_to) stays, then the secret. */
 typedef struct Value
 {
-	size_t		keep_to;		/* end of what is kept before the secret */
+	size_t		keep_to;		/* end of what stays before the secret */
 	size_t		secret_to;		/* end of the secret (== keep_to: none) */
-	size_t		end;			/* end of the value, closing quote included */
+	size_t		end;			/* end of the value and its closing quote */
 } Value;
 
 /* Secret key names, lower case without _ and -, matched as suffixes. */
@@ -70,18 +70,21 @@ is_digit(int c)
 	return c >= '0' && c <= '9';
 }
 
+/* An ASCII capital. */
 static inline bool
 is_upper(int c)
 {
 	return c >= 'A' && c <= 'Z';
 }
 
+/* An ASCII small letter. */
 static inline bool
 is_lower(int c)
 {
 	return c >= 'a' && c <= 'z';
 }
 
+/* ASCII lower case, for the words matched in any case. */
 static inline int
 to_lower(int c)
 {
@@ -102,12 +105,15 @@ is_blank(int c)
 	return c == ' ' || c == '\t';
 }
 
+/* Whitespace, which ends values and tokens. */
 static inline bool
 is_space(int c)
 {
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' ||
+		c == '\v';
 }
 
+/* The quotes that open strings or end unquoted values. */
 static inline bool
 is_quote(int c)
 {
@@ -168,6 +174,7 @@ word_end(const Scan *s, size_t j)
 	return j;
 }
 
+/* The first byte at or after j that is not a space or a tab. */
 static size_t
 skip_blanks(const Scan *s, size_t j)
 {
@@ -176,6 +183,7 @@ skip_blanks(const Scan *s, size_t j)
 	return j;
 }
 
+/* The first byte at or after j that is not whitespace. */
 static size_t
 skip_spaces(const Scan *s, size_t j)
 {
@@ -207,7 +215,7 @@ word_is(const Scan *s, size_t from, size_t to, const char *w)
 	return true;
 }
 
-/* Whether [from, to) is an HTTP authorization scheme that precedes a secret. */
+/* Whether [from, to) is an HTTP authorization scheme (before a secret). */
 static bool
 word_is_scheme(const Scan *s, size_t from, size_t to)
 {
@@ -226,6 +234,7 @@ emit(Scan *s, size_t from, size_t to)
 	}
 }
 
+/* Writes the mark that stands for a secret. */
 static void
 emit_mark(Scan *s)
 {
@@ -349,7 +358,8 @@ match_shape(const Scan *s, size_t i, size_t e, size_t *from)
 	size_t		end;
 
 	*from = i;
-	if ((end = match_prefix_key(s, i, e)) != 0 || (end = match_jwt(s, i, e)) != 0)
+	if ((end = match_prefix_key(s, i, e)) != 0 ||
+		(end = match_jwt(s, i, e)) != 0)
 		return end;
 	return match_telegram(s, i, e, from);
 }
@@ -758,6 +768,61 @@ match_webhook(Scan *s, size_t i)
 	return te;
 }
 
+/*
+ * The values of a PostgreSQL constraint DETAIL, Key (cols)=(vals) ..., at
+ * the ( at i when a column names a secret: a unique violation on a token
+ * column quotes the token.  Emits up to the values, "***" for them, and
+ * returns where their closing ) is, or returns 0.  The values end at the
+ * first ) followed by whitespace, a period or the end (they are not
+ * escaped), else at the end of the line.
+ */
+static size_t
+match_key_detail(Scan *s, size_t i)
+{
+	bool		secret = false;
+	size_t		j = i + 1;
+	size_t		v;
+	size_t		ve;
+
+	for (;;)
+	{
+		int			c = at(s, j);
+
+		if (is_word(c))
+		{
+			size_t		e = word_end(s, j);
+
+			secret |= key_names_secret(s, j, e);
+			j = e;
+		}
+		else if (c == ',' || c == ' ' || c == '"')
+			j++;
+		else
+			break;
+	}
+	if (!secret || at(s, j) != ')' || at(s, j + 1) != '=' || at(s, j + 2) != '(')
+		return 0;
+	v = ve = j + 3;
+	for (;; ve++)
+	{
+		int			c = at(s, ve);
+
+		if (c < 0 || c == '\n')
+			break;
+		if (c == ')' && (at(s, ve + 1) < 0 || is_space(at(s, ve + 1)) ||
+						 at(s, ve + 1) == '.'))
+			break;
+	}
+	emit(s, i, v);
+	if (ve > v)
+		emit_mark(s);
+	return ve;
+}
+
+/*
+ * The output size to provide: a secret is never empty, so "***" at most
+ * triples it, and everything else is copied byte for byte.
+ */
 size_t
 redact_bound(size_t len)
 {
@@ -766,6 +831,12 @@ redact_bound(size_t len)
 	return 3 * len + 1;
 }
 
+/*
+ * The scan: at the start of each word the rules that start there, in order
+ * (shapes first, since they are secrets whatever surrounds them), else the
+ * whole word is copied; at ://, / and ( the URI, webhook and constraint
+ * DETAIL rules.
+ */
 size_t
 redact_secrets(const char *in, size_t len, char *out)
 {
@@ -803,6 +874,8 @@ redact_secrets(const char *in, size_t len, char *out)
 		else if (c == ':' && at(&s, i + 1) == '/' && at(&s, i + 2) == '/')
 			i = match_uri(&s, i);
 		else if (c == '/' && (end = match_webhook(&s, i)) != 0)
+			i = end;
+		else if (c == '(' && (end = match_key_detail(&s, i)) != 0)
 			i = end;
 		else
 		{

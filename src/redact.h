@@ -11,10 +11,11 @@
  *	- Bearer <token>, Basic <token>, Token <token> (the words in any case):
  *	  the token after the word and spaces or tabs.  A token ends at
  *	  whitespace, a quote (" ' `), a backslash (the escape of the string
- *	  around it), a NUL or one of , ; & ) } ].  After Bearer any token goes; after
- *	  Basic or Token only one that looks like a credential (8 or more of
- *	  [A-Za-z0-9+/=_.~-] with a digit, one of + / = _ or a capital past its
- *	  first letter), so that prose such as "the token has expired" stays.
+ *	  around it), a NUL or one of , ; & ) } ].  After Bearer any token goes;
+ *	  after Basic or Token only one that looks like a credential (8 or more
+ *	  of [A-Za-z0-9+/=_.~-] with a digit, one of + / = _ or a capital past
+ *	  its first letter), so that prose such as "the token has expired"
+ *	  stays.
  *
  *	- JWTs anywhere: a word starting with eyJ followed by .segment and
  *	  optionally .segment (base64url), the whole of it; a word starting
@@ -25,30 +26,31 @@
  *	  ghr_, github_pat_, glpat-, xoxb-, xoxp-, xoxa-, xoxr-, xoxe-, xapp-,
  *	  sk-proj-, sk-ant- (case as written) followed by 8 or more
  *	  [A-Za-z0-9_-] with a digit or a capital, or by 20 or more, or by
- *	  anything when the input ends there.  Telegram bot tokens
- *	  ([bot]digits:30 or more [A-Za-z0-9_-]; the word bot stays) and the secret part of Discord
- *	  (/api/webhooks/<id>/<token>) and Slack (/services/T../B../<token>)
- *	  webhook paths, which are supamon's own channels.
+ *	  anything when the input ends there (so the table sk_test_results
+ *	  stays).  And the secrets of supamon's own channels: Telegram bot
+ *	  tokens (bot<digits>:<30 or more [A-Za-z0-9_-]>, bot stays), the token
+ *	  of Discord (/api/webhooks/<id>/<token>) and Slack
+ *	  (/services/T.../B.../<token>) webhook paths.
  *
  *	- Key/value pairs whose key names a secret.  A key is a word of
  *	  [A-Za-z0-9_-] that ends (case-insensitive, ignoring _ and -) with
- *	  apikey, password, passwd, passphrase, pwd, secret, token, authorization,
- *	  servicerolekey, privatekey, accesskey or secretkey: so api_key,
- *	  x-api-key, client_secret, access_token, refresh_token, PGPASSWORD,
- *	  SUPABASE_SERVICE_ROLE_KEY, accessToken all count.  It must be followed,
- *	  after an optional closing quote (" ' ` \" \') and spaces or tabs, by a
- *	  separator = : := => or == (not :: and not ://), then spaces or tabs,
- *	  then the value:
+ *	  apikey, password, passwd, passphrase, pwd, secret, token,
+ *	  authorization, servicerolekey, privatekey, accesskey or secretkey: so
+ *	  api_key, x-api-key, client_secret, access_token, refresh_token,
+ *	  PGPASSWORD, SUPABASE_SERVICE_ROLE_KEY and accessToken all count.  It
+ *	  must be followed, after an optional closing quote (" ' ` \" \') and
+ *	  spaces or tabs, by a separator = : := => or == (not :: and not ://),
+ *	  then spaces or tabs, then the value:
  *		- quoted ("..." or '...'): up to its closing quote; a backslash
  *		  escapes the next byte and '' is a quote inside '...'.  A value
  *		  opened by \" or \' (JSON inside a string) ends at the same pair.
  *		  One opened by n > 1 quotes then a value byte (a literal inside an
- *		  SQL literal: ''...'' one level down, ''''...'''' two) ends at n
+ *		  SQL literal: ''...'' one level down, ... two) ends at n
  *		  quotes, 2n being a quote inside it.  A value cut by the end of the
  *		  input is redacted up to the end.
  *		- unquoted: up to whitespace, a quote, a backslash, a NUL,
- *		  , ; & ) } ] or the end.  null, true and false are kept, and a value starting with
- *		  { [ or ( is not one (the scan goes on inside it).
+ *		  , ; & ) } ] or the end.  null, true and false are kept, and a
+ *		  value starting with { [ or ( is not one (the scan goes on inside).
  *		- a value starting with Bearer, Basic or Token and spaces keeps the
  *		  word: "Authorization": "Bearer ***".  Empty values stay empty.
  *	  A key followed by anything else is a plain word: token_count,
@@ -62,10 +64,15 @@
  *
  *	- PASSWORD '...' (CREATE/ALTER ROLE): the literal.
  *
+ *	- The values of a constraint DETAIL whose columns include a key naming a
+ *	  secret: Key (user_id, token)=(1, abc) gives Key (user_id, token)=(***).
+ *	  They end at the first ) followed by whitespace, a period or the end,
+ *	  else at the end of the line.
+ *
  *	- URI userinfo passwords: scheme://user:secret@host gives
  *	  scheme://user:***@host.  The authority ends at / ? # whitespace, a
- *	  quote, a backslash, a NUL, < or >; its last @ ends the userinfo, whose first
- *	  : starts the password.  A password with an unescaped / ? or # is
+ *	  quote, a backslash, a NUL, < or >; its last @ ends the userinfo, whose
+ *	  first : starts the password.  A password with an unescaped / ? or # is
  *	  therefore not found (such a URI is invalid anyway).
  *
  * Rules only start at the beginning of a word (the byte before is not one of
@@ -90,7 +97,8 @@
  * written, not counting the NUL that follows them (out may hold NULs of the
  * input before it).  Never splits a UTF-8 character, never reads past len,
  * works on any bytes (invalid UTF-8, NULs: a NUL in the input is kept as
- * is, counted in len).  in may be NULL when len is 0.
+ * is, counted in len).  in may be NULL when len is 0; in and out must not
+ * overlap.
  */
 extern size_t redact_secrets(const char *in, size_t len, char *out);
 

@@ -7,6 +7,7 @@
 #include "redact.h"
 #include "unit.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,112 @@ expect_len(const char *in, size_t len, const char *want, size_t want_len)
 
 #define EXPECT(in, want) expect_len((in), strlen(in), (want), strlen(want))
 #define SAME(in) EXPECT((in), (in))
+
+/* Whether [s, s + n) is valid UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+static bool
+utf8_valid(const unsigned char *s, size_t n)
+{
+	size_t		i = 0;
+
+	while (i < n)
+	{
+		unsigned char c = s[i];
+		size_t		l;
+		uint32_t	cp;
+		uint32_t	min;
+
+		if (c < 0x80)
+		{
+			i++;
+			continue;
+		}
+		if ((c & 0xE0) == 0xC0)
+			l = 2, cp = c & 0x1F, min = 0x80;
+		else if ((c & 0xF0) == 0xE0)
+			l = 3, cp = c & 0x0F, min = 0x800;
+		else if ((c & 0xF8) == 0xF0)
+			l = 4, cp = c & 0x07, min = 0x10000;
+		else
+			return false;
+		if (n - i < l)
+			return false;
+		for (size_t k = 1; k < l; k++)
+		{
+			if ((s[i + k] & 0xC0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+			return false;
+		i += l;
+	}
+	return true;
+}
+
+/* xorshift64: the same pseudo-random texts on every run */
+static uint64_t rng = 88172645463325252ULL;
+
+static uint32_t
+next_random(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t) (rng >> 32);
+}
+
+/*
+ * Texts glued from pieces of secrets and of their syntax, where the rules
+ * meet and overlap: bound, NUL, valid UTF-8 kept, fixed point.
+ */
+static void
+check_random_texts(int rounds)
+{
+	static const char *const pieces[] = {
+		"Bearer ", "bearer\t", "Basic ", "Token ", "token", "eyJ", "eyJhbGci",
+		".", "apikey", "x-api-key", "password", "PGPASSWORD", "pwd", "secret",
+		"authorization", "=", ":", ":=", "=>", "::", "://", "@", "\"", "'",
+		"''", "''''", "\\\"", "\\'", "\\", ",", ";", "&", "?", "/", "#", ")",
+		"}", "]", "{", "(", " ", "\t", "\n", "null", "sb_secret_", "sk_live_",
+		"ghp_", "xoxb-", "bot123456789", ":AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+		"/api/webhooks/", "12", "/services/T", "/B", "a", "abcdefgh1", "X",
+		"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x94\x91", "*", "***", "-", "_",
+		"u:p@h", "PASSWORD '", "(token)=(", "(id, ", ")"
+	};
+	char		in[600];
+	char		once[3 * sizeof(in) + 1];
+	char		twice[3 * sizeof(once) + 1];
+	int			bad = 0;
+
+	for (int r = 0; r < rounds && bad < 5; r++)
+	{
+		size_t		n = 0;
+		size_t		n1;
+		size_t		n2;
+		int			count = 1 + next_random() % 40;
+
+		for (int k = 0; k < count; k++)
+		{
+			const char *p = pieces[next_random() % (sizeof(pieces) / sizeof(pieces[0]))];
+			size_t		l = strlen(p);
+
+			if (n + l > sizeof(in))
+				break;
+			memcpy(in + n, p, l);
+			n += l;
+		}
+		n1 = redact_secrets(in, n, once);
+		n2 = redact_secrets(once, n1, twice);
+		if (n1 >= redact_bound(n) || once[n1] != '\0' ||
+			(utf8_valid((unsigned char *) in, n) && !utf8_valid((unsigned char *) once, n1)) ||
+			n2 != n1 || memcmp(once, twice, n1) != 0)
+		{
+			bad++;
+			CHECK(false, "random text %d: %.*s -> %s -> %s", r, (int) n, in, once, twice);
+		}
+	}
+	CHECK(bad == 0, "%d random texts failed", bad);
+}
 
 /* Redacts n copies of unit and says how long it took, in seconds. */
 static double
@@ -121,6 +228,7 @@ main(void)
 	EXPECT("dblink_connect('host=h password=s3cr3t')", "dblink_connect('host=h password=***')");
 	EXPECT("host=h password='a b\\' c' user=u", "host=h password='***' user=u");
 	EXPECT("X-API-Key: abc123", "X-API-Key: ***");
+	EXPECT("curl -H \"apikey: abc\" -H 'x-api-key:abc'", "curl -H \"apikey: ***\" -H 'x-api-key:***'");
 	EXPECT("api-key:abc", "api-key:***");
 	EXPECT("client_secret=abc, passwd=x; pwd=y)", "client_secret=***, passwd=***; pwd=***)");
 	EXPECT("{\"service_role_key\":\"abc\",\"private_key\": \"-----BEGIN KEY-----\\nMII\\n\"}",
@@ -149,6 +257,17 @@ main(void)
 	EXPECT("CREATE ROLE app LOGIN PASSWORD 'abc' VALID UNTIL 'infinity'",
 		   "CREATE ROLE app LOGIN PASSWORD '***' VALID UNTIL 'infinity'");
 	EXPECT("EXECUTE 'ALTER ROLE x PASSWORD ''abc'''", "EXECUTE 'ALTER ROLE x PASSWORD ''***'''");
+
+	/* a unique violation quotes the key */
+	EXPECT("ERROR:  duplicate key value violates unique constraint \"t_token_key\"\n"
+		   "DETAIL:  Key (token)=(abc123) already exists.",
+		   "ERROR:  duplicate key value violates unique constraint \"t_token_key\"\n"
+		   "DETAIL:  Key (token)=(***) already exists.");
+	EXPECT("DETAIL:  Key (user_id, \"apiKey\")=(1, k(1)) is not present in table \"k\".",
+		   "DETAIL:  Key (user_id, \"apiKey\")=(***) is not present in table \"k\".");
+	EXPECT("Key (token)=(abc", "Key (token)=(***");
+	SAME("DETAIL:  Key (id)=(5) already exists.");
+	SAME("SELECT (token) = (x) FROM t");
 
 	/* URI userinfo passwords */
 	EXPECT("postgresql://postgres.abc:p%40ss@aws-0-us-east-1.pooler.supabase.com:6543/postgres",
@@ -218,7 +337,8 @@ main(void)
 	{
 		static const char *const units[] = {
 			"Bearer ", "Token ", "password=", "\"password\": \"", "'token', ", "://", "://a:",
-			"eyJa.", "PASSWORD ", "x ", "token ", "\\\"", "''", "sk_live_", "@:", "/api/webhooks/1/"
+			"eyJa.", "PASSWORD ", "x ", "token ", "\\\"", "''", "sk_live_", "@:", "/api/webhooks/1/",
+			"(token,", "(token)=(", "'token',"
 		};
 		size_t		outlen;
 		char	   *out;
@@ -241,6 +361,8 @@ main(void)
 		}
 	}
 
-	printf("%d cases\n", cases);
+	check_random_texts(200000);
+
+	printf("%d cases and 200000 random texts\n", cases);
 	return unit_finish("test_redact");
 }
