@@ -800,7 +800,8 @@ match_key_detail(Scan *s, size_t i)
 		else
 			break;
 	}
-	if (!secret || at(s, j) != ')' || at(s, j + 1) != '=' || at(s, j + 2) != '(')
+	if (!secret || at(s, j) != ')' || at(s, j + 1) != '=' ||
+		at(s, j + 2) != '(')
 		return 0;
 	v = ve = j + 3;
 	for (;; ve++)
