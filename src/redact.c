@@ -434,7 +434,7 @@ quote_run(const Scan *s, size_t j)
  * (a backslash escapes the next byte, '' is a quote inside '...'),
  * \"...\" and \'...\' (JSON inside a string), and n > 1 quotes then a
  * value byte: a literal inside an SQL literal (''...'' one level down,
- * ... two), which ends at n quotes, 2n being a quote inside it.  A
+ * ''''...'''' two), which ends at n quotes, 2n being a quote inside it.  A
  * value cut by the end of the input runs to the end.
  */
 static bool

@@ -45,7 +45,7 @@
  *		  escapes the next byte and '' is a quote inside '...'.  A value
  *		  opened by \" or \' (JSON inside a string) ends at the same pair.
  *		  One opened by n > 1 quotes then a value byte (a literal inside an
- *		  SQL literal: ''...'' one level down, ... two) ends at n
+ *		  SQL literal: ''...'' one level down, ''''...'''' two) ends at n
  *		  quotes, 2n being a quote inside it.  A value cut by the end of the
  *		  input is redacted up to the end.
  *		- unquoted: up to whitespace, a quote, a backslash, a NUL,
