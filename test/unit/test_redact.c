@@ -349,7 +349,20 @@ main(void)
 		/* Bearer Bearer -> Bearer ***, every second Bearer is a token */
 		CHECK(outlen > 0 && strncmp(out, "Bearer *** Bearer *** ", 22) == 0, "%.22s", out);
 		free(out);
+		/* the best of three of each, against a busy machine */
+		for (int t = 0; t < 2; t++)
+		{
+			double		again = time_repeated("Bearer ", 1 << 20, &outlen, NULL);
+
+			secs = again < secs ? again : secs;
+		}
 		secs4 = time_repeated("Bearer ", 4 << 20, &outlen, NULL);
+		for (int t = 0; t < 2; t++)
+		{
+			double		again = time_repeated("Bearer ", 4 << 20, &outlen, NULL);
+
+			secs4 = again < secs4 ? again : secs4;
+		}
 		printf("1 MB of \"Bearer \": %.3f s, 4 MB: %.3f s\n", secs, secs4);
 		CHECK(secs < 1.0, "1 MB took %.3f s", secs);
 		/* a quadratic scan would take 16 times as long, not 4 */
