@@ -576,8 +576,13 @@ match_key(Scan *s, size_t i, size_t e)
 		j++;
 	}
 
-	/* 'apikey', 'value' as in jsonb_build_object: both quoted alike */
-	if (close != -1 && i > 0 && s->in[i - 1] == close)
+	/*
+	 * 'apikey', 'value' as in jsonb_build_object, or set_config('app.secret',
+	 * 'value'): a quoted key (or the last part of a dotted one), a comma and
+	 * a quoted value.
+	 */
+	if (close != -1 && i > 0 &&
+		(s->in[i - 1] == close || s->in[i - 1] == '.'))
 	{
 		k = skip_spaces(s, j);
 		if (at(s, k) == ',')
@@ -592,7 +597,30 @@ match_key(Scan *s, size_t i, size_t e)
 		}
 	}
 
+	/* vault.create_secret('value', ...): a quoted first argument */
+	if (j == e && at(s, e) == '(' && parse_quoted(s, e + 1, &val))
+	{
+		emit(s, i, e + 1);
+		emit_value(s, e + 1, &val);
+		return val.end;
+	}
+
 	k = skip_blanks(s, j);
+
+	/* SET app.secret TO 'value': only quoted, GRANT ... ON token TO x stays */
+	if (k > j && word_is(s, k, word_end(s, k), "to") &&
+		is_blank(at(s, k + 2)))
+	{
+		size_t		v = skip_blanks(s, k + 2);
+
+		if (parse_quoted(s, v, &val))
+		{
+			emit(s, i, v);
+			emit_value(s, v, &val);
+			return val.end;
+		}
+	}
+
 	c = at(s, k);
 	c1 = at(s, k + 1);
 	if (c == '=')

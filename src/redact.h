@@ -58,9 +58,13 @@
  *	  alone.  SQL comparisons and assignments are redacted too
  *	  (WHERE token = 'x' gives WHERE token = '***'): telling them apart
  *	  would need an SQL parser, and a false positive costs little.
- *	  A quoted key followed by a comma and a quoted value counts as a pair
- *	  as well, for jsonb_build_object('apikey', '...'); this also redacts
- *	  the second word of a list such as ('token', 'password').
+ *	  Three more shapes count as a pair, with a quoted value only: a quoted
+ *	  key (or the last part of a dotted one) followed by a comma, for
+ *	  jsonb_build_object('apikey', '...') and set_config('app.jwt_secret',
+ *	  '...') (this also redacts the second word of a list such as
+ *	  ('token', 'password')); a key followed by the word TO, for
+ *	  SET app.service_role_key TO '...'; a key followed by ( as a function,
+ *	  for vault.create_secret('...'): its first argument.
  *
  *	- PASSWORD '...' (CREATE/ALTER ROLE): the literal.
  *

@@ -109,7 +109,7 @@ check_random_texts(int rounds)
 		"ghp_", "xoxb-", "bot123456789", ":AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
 		"/api/webhooks/", "12", "/services/T", "/B", "a", "abcdefgh1", "X",
 		"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x94\x91", "*", "***", "-", "_",
-		"u:p@h", "PASSWORD '", "(token)=(", "(id, ", ")"
+		"u:p@h", "PASSWORD '", "(token)=(", "(id, ", ")", " TO ", "to", "secret("
 	};
 	char		in[600];
 	char		once[3 * sizeof(in) + 1];
@@ -246,6 +246,14 @@ main(void)
 		   "EXECUTE 'SELECT dblink_connect(''password=''''***'''' host=h'')'");
 	EXPECT("{\"password\": \"abc", "{\"password\": \"***");	/* cut */
 	EXPECT("password='abc", "password='***");
+	EXPECT("select set_config('app.settings.jwt_secret', 'abc', false)",
+		   "select set_config('app.settings.jwt_secret', '***', false)");
+	EXPECT("ALTER DATABASE postgres SET \"app.settings.service_role_key\" TO 'abc';",
+		   "ALTER DATABASE postgres SET \"app.settings.service_role_key\" TO '***';");
+	EXPECT("select vault.create_secret('s3cr3t', 'stripe_key', 'Stripe')",
+		   "select vault.create_secret('***', 'stripe_key', 'Stripe')");
+	SAME("GRANT SELECT ON token TO anon; select vault.create_secret(v_value)");
+	SAME("SELECT decrypted_secret FROM vault.decrypted_secrets WHERE name = 'service_role_key'");
 	/* an SQL comparison is redacted too: accepted */
 	EXPECT("DELETE FROM s WHERE token = 'x'", "DELETE FROM s WHERE token = '***'");
 	/* nothing secret in the value */
