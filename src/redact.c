@@ -4,10 +4,10 @@
  *		rules are in redact.h.  No backend headers: unit tested and fuzzed
  *		outside the server.
  *
- * One forward scan.  Rules start only at the beginning of a word (or at ://
- * and /), look ahead, and either consume what they looked at or leave it
- * to the scan; nothing is scanned more than a fixed number of times, so the
- * time is linear in the input whatever it holds.  Every look-ahead goes
+ * One forward scan.  Rules start only at the beginning of a word (or at
+ * ://, / and (), look ahead, and either consume what they looked at or leave
+ * it to the scan; nothing is scanned more than a fixed number of times, so
+ * the time is linear in the input whatever it holds.  Every look-ahead goes
  * through at(), which answers -1 past the end, so no rule can read past
  * len, and a text cut anywhere is just a rule meeting -1.
  *
