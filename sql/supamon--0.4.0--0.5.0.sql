@@ -69,3 +69,29 @@ SELECT p.name AS project,
 FROM supamon.project p
 LEFT JOIN supamon.job_inventory j ON j.project_name = p.name
 GROUP BY p.name;
+
+-- What supamon stores from projects is redacted: bearer tokens, JWTs, API
+-- keys and passwords in commands and messages become "***" (pg_monitor
+-- reads them, alerts carry them).  The same rules as a function, for users
+-- and for what earlier versions stored.
+CREATE FUNCTION @extschema@.supamon_redact(text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'supamon_redact'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+UPDATE supamon.job_inventory
+SET command = @extschema@.supamon_redact(command),
+	last_run_message = @extschema@.supamon_redact(last_run_message)
+WHERE command IS DISTINCT FROM @extschema@.supamon_redact(command)
+   OR last_run_message IS DISTINCT FROM @extschema@.supamon_redact(last_run_message);
+UPDATE supamon.job_health_log SET error_message = @extschema@.supamon_redact(error_message)
+WHERE error_message IS DISTINCT FROM @extschema@.supamon_redact(error_message);
+UPDATE supamon.project SET last_error = @extschema@.supamon_redact(last_error)
+WHERE last_error IS DISTINCT FROM @extschema@.supamon_redact(last_error);
+UPDATE supamon.alert_outbox
+SET message = @extschema@.supamon_redact(message),
+	details = CASE WHEN details ? 'reason'
+		THEN details || pg_catalog.jsonb_build_object('reason', @extschema@.supamon_redact(details ->> 'reason'))
+		ELSE details END
+WHERE message IS DISTINCT FROM @extschema@.supamon_redact(message)
+   OR details ->> 'reason' IS DISTINCT FROM @extschema@.supamon_redact(details ->> 'reason');

@@ -28,6 +28,7 @@
 #include "utils/resowner.h"
 
 #include "collect.h"
+#include "redact.h"
 #include "supamon.h"
 
 /* How much of each text supamon keeps (characters). */
@@ -173,6 +174,25 @@ static char *
 rs_text(const RemoteRows *rs, int row, int col, int maxchars)
 {
 	return SupamonCleanText(rs_get(rs, row, col), maxchars);
+}
+
+/*
+ * A text that may quote a secret (a command's Authorization header, an error
+ * quoting a key) cleaned, capped and redacted: non-owners can read it, and
+ * alerts carry it.  Redacted before it is cut, so a secret is seen whole.
+ */
+static char *
+redacted(const char *raw, int maxchars)
+{
+	size_t		len;
+	char	   *out;
+
+	if (raw == NULL)
+		return NULL;
+	len = strlen(raw);
+	out = palloc(redact_bound(len));
+	len = redact_secrets(raw, len, out);
+	return SupamonCleanTextLen(out, len, maxchars, NULL);
 }
 
 /* A whole decimal integer that fits in int64; false for anything else. */
@@ -321,7 +341,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		}
 		j->jobname = rs_text(jobs, i, 1, MAX_NAME_CHARS);
 		j->schedule = rs_text(jobs, i, 2, MAX_SCHEDULE_CHARS);
-		j->command = rs_text(jobs, i, 3, MAX_COMMAND_CHARS);
+		j->command = redacted(rs_get(jobs, i, 3), MAX_COMMAND_CHARS);
 		j->username = rs_text(jobs, i, 4, MAX_ROLE_CHARS);
 		j->database = rs_text(jobs, i, 5, MAX_ROLE_CHARS);
 		j->active = rs_get(jobs, i, 6) == NULL || strcmp(rs_get(jobs, i, 6), "t") == 0;
@@ -351,7 +371,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 			continue;
 		}
 		r->status = pstrdup(status);
-		r->message = rs_text(runs, i, 3, MAX_MESSAGE_CHARS);
+		r->message = redacted(rs_get(runs, i, 3), MAX_MESSAGE_CHARS);
 		if (!parse_epoch(rs_get(runs, i, 4), &r->start_time))
 			r->start_time = COLLECT_NO_TIME;
 		if (!parse_epoch(rs_get(runs, i, 5), &r->end_time))
@@ -387,7 +407,7 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 	if (!r->ok)
 	{
 		snap->ok = false;
-		snap->error = pstrdup(r->error ? r->error : "failed");
+		snap->error = redacted(r->error ? r->error : "failed", 0);
 		return;
 	}
 	if (r->nsets != NSTATEMENTS)
@@ -467,7 +487,7 @@ CollectLocal(ProjectSnapshot *snap)
 	if (edata)
 	{
 		snap->ok = false;
-		snap->error = SupamonCleanText(edata->message, 1000);
+		snap->error = redacted(edata->message, 1000);
 		FreeErrorData(edata);
 		return;
 	}

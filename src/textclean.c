@@ -9,9 +9,14 @@
 #include <limits.h>
 
 #include "lib/stringinfo.h"
+#include "fmgr.h"
 #include "mb/pg_wchar.h"
+#include "utils/builtins.h"
 
+#include "redact.h"
 #include "supamon.h"
+
+PG_FUNCTION_INFO_V1(supamon_redact);
 
 /*
  * A palloc'd copy of the first len bytes of s in which every byte that does
@@ -63,4 +68,20 @@ SupamonCleanText(const char *s, int maxchars)
 	if (s == NULL)
 		return NULL;
 	return SupamonCleanTextLen(s, strlen(s), maxchars, NULL);
+}
+
+/*
+ * supamon_redact(text) RETURNS text: the text as supamon stores what comes
+ * from a project, with bearer tokens, JWTs, API keys and passwords replaced
+ * by "***" (see redact.h for the rules).
+ */
+Datum
+supamon_redact(PG_FUNCTION_ARGS)
+{
+	text	   *in = PG_GETARG_TEXT_PP(0);
+	size_t		len = VARSIZE_ANY_EXHDR(in);
+	char	   *out = palloc(redact_bound(len));
+
+	len = redact_secrets(VARDATA_ANY(in), len, out);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, (int) len));
 }

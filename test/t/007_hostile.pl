@@ -52,6 +52,11 @@ $cronp->safe_psql('postgres', q{SET ROLE alice;
 SELECT cron.schedule('a (bob)', '* * * * *', 'SELECT 1');
 SELECT cron.schedule('a', '* * * * *', 'SELECT 1/0');});
 $cronp->safe_psql('postgres', q{SET ROLE bob; SELECT cron.schedule('a', '* * * * *', 'SELECT 2');});
+# a secret in a command and in its run's error, as Supabase projects have them
+$cronp->safe_psql('postgres', q{SELECT cron.schedule('secret-call', '* * * * *', $cmd$DO $$ BEGIN
+	PERFORM '{"Content-Type": "application/json", "Authorization": "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.SIGNATUREsignature123"}'::jsonb;
+	RAISE EXCEPTION 'could not connect: password=hunter2secret apikey: sb_secret_abcdefghijklmnop1234';
+END $$$cmd$);});
 
 # --- hand-written projects, one database each
 my %views;
@@ -195,15 +200,30 @@ VALUES (1, 'succeeded', '1 row', '3000-01-01', '3000-01-01');
 
 # --- real pg_cron: duplicate names across roles; every job gets its runs
 ok($cronp->poll_query_until('postgres',
-		"SELECT count(DISTINCT jobid) = 4 FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')"),
-	'cronp ran its four jobs');
+		"SELECT count(DISTINCT jobid) = 5 FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')"),
+	'cronp ran its five jobs');
 $h = check();
 is(status_of('cronp'), 'true:', "two roles' jobs named alike: the project is recorded");
 is($central->safe_psql('postgres', q{
 	SELECT string_agg(job_name || ':' || username || ':' || last_run_status, ',' ORDER BY job_id)
 	FROM supamon.job_inventory WHERE project_name = 'cronp'}),
-	'steady:postgres:succeeded,a (bob):alice:succeeded,a (alice):alice:failed,a #4:bob:succeeded',
+	'steady:postgres:succeeded,a (bob):alice:succeeded,a (alice):alice:failed,a #4:bob:succeeded,secret-call:postgres:failed',
 	'each job has its own name and its own last run');
+
+# secrets: redacted in everything pg_monitor reads and every alert
+{
+	$central->safe_psql('postgres', 'CREATE ROLE watcher LOGIN IN ROLE pg_monitor');
+	my $seen = $central->safe_psql('postgres', q{SET ROLE watcher;
+		SELECT concat_ws(' | ', command, last_run_message, status_reason) FROM supamon.job_inventory WHERE project_name = 'cronp' AND job_name = 'secret-call';
+		SELECT string_agg(concat_ws(' | ', name, reason, last_error), ' ') FROM supamon.job_status WHERE project = 'cronp' AND name = 'secret-call';
+		SELECT string_agg(error_message, ' ') FROM supamon.job_health_log WHERE project_name = 'cronp' AND job_name = 'secret-call';
+		SELECT string_agg(message || details::text, ' ') FROM supamon.alert_outbox WHERE project_name = 'cronp' AND job_name = 'secret-call';});
+	unlike($seen, qr/eyJhbGci|SIGNATURE|hunter2secret|sb_secret_abcdef/, 'no token, JWT, password or key reaches what pg_monitor reads or an alert');
+	like($seen, qr/Bearer \*\*\*.*password=\*\*\*/s, 'they are shown as ***');
+	like($central->safe_psql('postgres', "SELECT count(*) FROM supamon.alert_outbox WHERE project_name = 'cronp' AND job_name = 'secret-call'"),
+		qr/^[1-9]/, 'and the failure was alerted');
+}
+
 
 # NULLs: jobs named by id, a NULL schedule is unknown, a NULL active is
 # active; runs without jobid, runid or a known status are left out
