@@ -50,4 +50,9 @@ INSERT INTO supamon.job_inventory (project_name, job_type, job_name) VALUES ('al
 SELECT supamon_remove_project('alpha');
 SELECT (SELECT count(*) FROM supamon.project) AS projects,
 	   (SELECT count(*) FROM supamon.job_inventory) AS jobs;
+-- What supamon stores from projects is redacted; the same rules as a function.
+SELECT supamon_redact($$SELECT net.http_post(url := 'https://abc.supabase.co/functions/v1/x',
+	headers := '{"apikey": "sb_secret_abcdefghijklmnop1234", "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2ln"}'::jsonb)$$) AS command;
+SELECT supamon_redact('ERROR:  could not connect to postgresql://admin:swordfish9@db.example.invalid/postgres') AS message;
+SELECT supamon_redact('SELECT count(*) FROM tokens WHERE created_at > now()') AS unchanged;
 DROP EXTENSION supamon;
