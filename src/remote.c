@@ -601,7 +601,13 @@ start_request(RemoteRequest *r, int connect_timeout_ms)
 	 * written behind supamon's back; one that no longer parses would also be
 	 * taken for a database name by expand_dbname.
 	 */
-	opts = PQconninfoParse(r->conninfo ? r->conninfo : "", &err);
+	if (r->conninfo == NULL || strspn(r->conninfo, " \t\r\n") == strlen(r->conninfo))
+	{
+		/* blanks parse, and would quietly connect with libpq's defaults */
+		finish_request(r, pstrdup("invalid connection string: it is empty"));
+		return true;
+	}
+	opts = PQconninfoParse(r->conninfo, &err);
 	if (opts == NULL)
 	{
 		char	   *why = psprintf("invalid connection string: %s",

@@ -176,6 +176,10 @@ UPDATE supamon.project SET conninfo = 'postgresql://admin:swordfish9@[::1' WHERE
 	my $last = $central->safe_psql('postgres', "SELECT last_error FROM supamon.project WHERE name = 'p1'");
 	unlike($r->{p1}{error} . $last, qr/swordfish9/, "the password is masked ($last)");
 	is(scalar(grep { $r->{$_}{reachable} eq 't' } keys %$r), 19, 'the others are collected');
+	$central->safe_psql('postgres', "UPDATE supamon.project SET conninfo = E' \\t ' WHERE name = 'p1'");
+	($r) = audit();
+	is($r->{p1}{error}, 'invalid connection string: it is empty',
+		"a blank conninfo written behind supamon's back does not connect with libpq's defaults");
 
 	my @cases = (
 		[ 'host=h user=u password:SECRETPASS', 'SECRETPASS' ],
