@@ -94,6 +94,33 @@ REVOKE CREATE ON SCHEMA public FROM regress_supamon_attacker;
 DROP ROLE regress_supamon_attacker;
 DROP SCHEMA cron CASCADE;
 
+-- The local project's cron schema made by a plain role: its views would run
+-- the role's functions as the superuser who checks.  It is refused.
+CREATE ROLE regress_supamon_mallory;
+GRANT CREATE ON DATABASE contrib_regression TO regress_supamon_mallory;
+SET ROLE regress_supamon_mallory;
+CREATE SCHEMA cron;
+CREATE FUNCTION cron.f() RETURNS bigint LANGUAGE plpgsql AS $$
+BEGIN
+	IF (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user) THEN
+		EXECUTE 'ALTER ROLE regress_supamon_mallory SUPERUSER';
+	END IF;
+	RETURN 1;
+END $$;
+CREATE VIEW cron.job AS SELECT cron.f() AS jobid, '* * * * *'::text AS schedule, 'x'::text AS command,
+	'postgres'::text AS database, 'postgres'::text AS username, true AS active, 'j'::text AS jobname;
+CREATE TABLE cron.job_run_details (jobid bigint, runid bigint, status text, return_message text,
+	start_time timestamptz, end_time timestamptz);
+RESET ROLE;
+SELECT supamon_add_project('local');
+SELECT supamon_check_health('local') ->> 'unreachable_projects' AS unreachable;
+SELECT project, reachable, last_error FROM supamon.project_status WHERE project = 'local';
+SELECT rolsuper AS mallory_is_superuser FROM pg_roles WHERE rolname = 'regress_supamon_mallory';
+SELECT supamon_remove_project('local');
+DROP SCHEMA cron CASCADE;
+REVOKE CREATE ON DATABASE contrib_regression FROM regress_supamon_mallory;
+DROP ROLE regress_supamon_mallory;
+
 DROP EXTENSION supamon;
 DROP ROLE regress_supamon_plain;
 DROP ROLE regress_supamon_monitor;

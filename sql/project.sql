@@ -17,6 +17,7 @@ SELECT supamon_add_project('delta', '');
 SELECT supamon_add_project('delta', E' \t ');
 SELECT supamon_add_project('delta', 'host=db.example.invalid password=hunter2 oops');
 SELECT supamon_add_project('delta', 'postgresql://admin:hunter2@[::1');
+SELECT supamon_add_project('delta', 'postgresql://postgres:s3cr@tP4ssw0rd@db.example.invalid:5432/postgres');
 SELECT supamon_add_project('delta', 'host=db.example.invalid nosuchoption=1');
 SELECT supamon_add_project('delta', 'host=db.example.invalid', 'Not-A-Ref');
 SELECT count(*) AS delta_rows FROM supamon.project WHERE name = 'delta';

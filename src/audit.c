@@ -130,6 +130,27 @@ AuditProjects(const char *only, int *nprojects)
 }
 
 /*
+ * Whether an error raised while recording a project can be that project's
+ * data (a value no constraint or type accepts, a row too large): then it
+ * is the project's error.  Anything else (a cancel, a lock or statement
+ * timeout, a serialization failure or deadlock, a read-only transaction, a
+ * permission, the central server out of resources) is the central side's
+ * and ends the whole call: blaming a healthy project for it would be a
+ * false alarm.
+ */
+static bool
+project_caused(int sqlerrcode)
+{
+	int			class = ERRCODE_TO_CATEGORY(sqlerrcode);
+
+	return class == ERRCODE_DATA_EXCEPTION ||
+		class == ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION ||
+		class == ERRCODE_PROGRAM_LIMIT_EXCEEDED ||
+		sqlerrcode == ERRCODE_INTERNAL_ERROR ||
+		sqlerrcode == ERRCODE_OUT_OF_MEMORY;
+}
+
+/*
  * Records one project (and runs the hook) in a subtransaction; false, with
  * the project's error set, when that failed for any reason but a cancel.
  */
@@ -163,7 +184,7 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+		if (!project_caused(edata->sqlerrcode))
 			ReThrowError(edata);
 	}
 	PG_END_TRY();

@@ -24,6 +24,7 @@
 #include "mb/pg_wchar.h"
 #include "datatype/timestamp.h"
 #include "miscadmin.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -64,6 +65,7 @@ static const char *rs_get(const RemoteRows *rs, int row, int col);
 static bool parse_int64(const char *s, int64 *out);
 static bool parse_epoch(const char *s, int64 *usecs);
 static void interpret(RemoteRows *sets, ProjectSnapshot *snap);
+static void check_local_owners(void);
 
 /*
  * The four statements: facts, the highest runid, jobs, runs.
@@ -201,11 +203,21 @@ parse_int64(const char *s, int64 *out)
 {
 	char	   *end;
 
-	if (s == NULL || *s == '\0')
+	/* digits and an optional minus only: strtol's "+1" or " 1" would twin "1" */
+	if (s == NULL || !(isdigit((unsigned char) s[0]) || (s[0] == '-' && isdigit((unsigned char) s[1]))))
 		return false;
 	errno = 0;
 	*out = strtoi64(s, &end, 10);
-	return errno == 0 && *end == '\0' && end != s;
+	return errno == 0 && *end == '\0';
+}
+
+/* Whether a boolean as text says false (f, false, off, no, 0, any case). */
+static bool
+parse_false(const char *s)
+{
+	return s != NULL && (pg_strcasecmp(s, "f") == 0 || pg_strcasecmp(s, "false") == 0 ||
+						 pg_strcasecmp(s, "off") == 0 || pg_strcasecmp(s, "no") == 0 ||
+						 strcmp(s, "0") == 0);
 }
 
 /*
@@ -234,7 +246,7 @@ parse_epoch(const char *s, int64 *usecs)
 	for (; isdigit((unsigned char) *s); s++)
 	{
 		/* PostgreSQL's timestamps end near 9.5e12 seconds from 1970 */
-		if (secs > (int64) 100000000000000)
+		if (secs > (int64) 10000000000000)
 			return false;
 		secs = secs * 10 + (*s - '0');
 	}
@@ -277,6 +289,8 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 	int64		launchers,
 				hidden;
 	int			nruns;
+	HTAB	   *seen;
+	bool		found;
 
 	snap->ok = false;
 	if (facts->nrows != 1 || facts->ncols != 8 || top->nrows != 1 || top->ncols != 1 ||
@@ -320,6 +334,15 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 	snap->bootstrapped = !p->has_high_water ||
 		!snap->has_max_runid || snap->max_runid < p->high_water;
 
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		ctl.hcxt = CurrentMemoryContext;
+		seen = hash_create("supamon jobids", Max(jobs->nrows, 16), &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
 	snap->njobs = jobs->nrows;
 	snap->jobs = palloc0(sizeof(CronJobRow) * Max(jobs->nrows, 1));
 	for (int i = 0; i < jobs->nrows; i++)
@@ -333,8 +356,9 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 								   rs_get(jobs, i, 0) ? "not an integer" : "NULL");
 			return;
 		}
-		/* ordered by jobid: a duplicate is next to its twin */
-		if (i > 0 && j->jobid == snap->jobs[i - 1].jobid)
+		/* a view may order them as it likes: twins are found by hash */
+		(void) hash_search(seen, &j->jobid, HASH_ENTER, &found);
+		if (found)
 		{
 			snap->error = psprintf("cron.job lists jobid " INT64_FORMAT " more than once", j->jobid);
 			return;
@@ -344,7 +368,8 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		j->command = redacted(rs_get(jobs, i, 3), MAX_COMMAND_CHARS);
 		j->username = rs_text(jobs, i, 4, MAX_ROLE_CHARS);
 		j->database = rs_text(jobs, i, 5, MAX_ROLE_CHARS);
-		j->active = rs_get(jobs, i, 6) == NULL || strcmp(rs_get(jobs, i, 6), "t") == 0;
+		/* only a clear "false" pauses: a job supamon cannot read is watched */
+		j->active = !parse_false(rs_get(jobs, i, 6));
 	}
 
 	nruns = runs->nrows;
@@ -420,6 +445,37 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 }
 
 /*
+ * Reading this database's cron schema runs whatever its views call with the
+ * rights of the caller, a superuser: a role that could create cron.job as a
+ * view over a function of its own would have that function run as
+ * superuser.  So the two relations are locked (they cannot be swapped
+ * until the end of the transaction) and must belong to a superuser, as
+ * pg_cron's own tables do; otherwise the local project is refused.
+ */
+static void
+check_local_owners(void)
+{
+	int			rc;
+
+	rc = SPI_execute("LOCK TABLE cron.job, cron.job_run_details IN ACCESS SHARE MODE", false, 0);
+	if (rc != SPI_OK_UTILITY)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	rc = SPI_execute("SELECT c.relname::text, r.rolname::text FROM pg_catalog.pg_class c"
+					 " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner"
+					 " WHERE c.oid IN ('cron.job'::pg_catalog.regclass,"
+					 "                 'cron.job_run_details'::pg_catalog.regclass)"
+					 "   AND NOT r.rolsuper ORDER BY 1", true, 1);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("cron.%s belongs to role %s, not to a superuser: supamon does not read a local cron schema that another role controls",
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
+}
+
+/*
  * This database's own pg_cron, read through SPI.  A failure (no cron schema,
  * no permission) is the project's error, not the caller's: the statements run
  * in a subtransaction that is rolled back on error.  They run read-only, so
@@ -440,6 +496,7 @@ CollectLocal(ProjectSnapshot *snap)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
+		check_local_owners();
 		for (int i = 0; i < NSTATEMENTS; i++)
 		{
 			int			rc = SPI_execute(stmts[i], true, 0);

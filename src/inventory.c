@@ -61,6 +61,14 @@ typedef struct JobSlot
 	int64		last_finished;	/* its latest finished runid known */
 } JobSlot;
 
+/* The name a live inventory row holds for a jobid. */
+typedef struct HeldName
+{
+	int64		jobid;			/* the key */
+	char	   *name;
+	char	   *username;
+} HeldName;
+
 /* A name taken, and how many jobs wanted it. */
 typedef struct NameSlot
 {
@@ -76,7 +84,8 @@ static void exec(const char *sql, int nargs, Oid *types, Datum *values,
 				 const char *nulls, int expected);
 static Datum time_array(int64 *values, int n);
 static HTAB *job_table(ProjectSnapshot *snap);
-static char **job_names(ProjectSnapshot *snap);
+static char **job_names(ProjectSnapshot *snap, HTAB *held);
+static HTAB *held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive);
 static void last_finished_runs(ProjectSnapshot *snap, HTAB *jobs);
 static bool run_is_dead(const CronRunRow *r, HTAB *jobs);
 static JobRuns *summarize_runs(ProjectSnapshot *snap, HTAB *jobs);
@@ -272,7 +281,7 @@ name_table(int size)
  * job's identity does not depend on the order of the others.
  */
 static char **
-job_names(ProjectSnapshot *snap)
+job_names(ProjectSnapshot *snap, HTAB *held)
 {
 	int			n = snap->njobs;
 	char	  **base = palloc(sizeof(char *) * Max(n, 1));
@@ -300,6 +309,29 @@ job_names(ProjectSnapshot *snap)
 			names[i] = base[i];
 			(void) hash_search(taken, &names[i], HASH_ENTER, NULL);
 		}
+	}
+	/*
+	 * A job that already holds a name derived from its own keeps it, so that
+	 * another role scheduling a job of the same name does not rename it (and
+	 * strip what the user set on it).
+	 */
+	for (int i = 0; i < n; i++)
+	{
+		HeldName   *h;
+		size_t		blen = strlen(base[i]);
+
+		if (names[i])
+			continue;
+		h = hash_search(held, &snap->jobs[i].jobid, HASH_FIND, NULL);
+		if (h == NULL || strncmp(h->name, base[i], blen) != 0 ||
+			!(h->name[blen] == '\0' || strncmp(h->name + blen, " (", 2) == 0 ||
+			  strncmp(h->name + blen, " #", 2) == 0))
+			continue;
+		if (hash_search(taken, &h->name, HASH_FIND, NULL) != NULL ||
+			(h->name[blen] != '\0' && hash_search(wanted, &h->name, HASH_FIND, NULL) != NULL))
+			continue;
+		names[i] = h->name;
+		(void) hash_search(taken, &names[i], HASH_ENTER, NULL);
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -375,7 +407,8 @@ run_is_dead(const CronRunRow *r, HTAB *jobs)
 	if (RUN_IS_FINISHED(r->status))
 		return false;
 	slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
-	return slot != NULL && r->runid < slot->last_finished;
+	/* a run of a job gone from cron.job will never be read for a reason */
+	return slot == NULL || r->runid < slot->last_finished;
 }
 
 /*
@@ -456,28 +489,22 @@ InventoryRecordFailure(ProjectSnapshot *snap)
  * supamon's role, only that role's jobs can be known to be gone.
  */
 static int
-mark_removed(ProjectSnapshot *snap, char **names, Datum project)
+mark_removed(ProjectSnapshot *snap, char **names, Datum project,
+			 SPITupleTable *live, uint64 nlive)
 {
 	HTAB	   *present = name_table(snap->njobs);
 	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 	Datum		values[2] = {project, (Datum) 0};
 	char	  **gone;
 	int			ngone = 0;
-	uint64		nlive;
-	SPITupleTable *live;
 
 	for (int i = 0; i < snap->njobs; i++)
 		(void) hash_search(present, &names[i], HASH_ENTER, NULL);
-	exec("SELECT job_name, username FROM supamon.job_inventory"
-		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
-		 1, types, values, NULL, SPI_OK_SELECT);
-	live = SPI_tuptable;
-	nlive = SPI_processed;
 	gone = palloc(sizeof(char *) * Max(nlive, 1));
 	for (uint64 i = 0; i < nlive; i++)
 	{
 		char	   *name = SPI_getvalue(live->vals[i], live->tupdesc, 1);
-		char	   *user = SPI_getvalue(live->vals[i], live->tupdesc, 2);
+		char	   *user = SPI_getvalue(live->vals[i], live->tupdesc, 3);
 
 		CHECK_FOR_INTERRUPTS();
 		if (hash_search(present, &name, HASH_FIND, NULL) != NULL)
@@ -497,12 +524,56 @@ mark_removed(ProjectSnapshot *snap, char **names, Datum project)
 	return (int) SPI_processed;
 }
 
+/*
+ * The project's live inventory rows (name, jobid, user), kept for
+ * mark_removed, and the name each jobid holds.
+ */
+static HTAB *
+held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {project};
+	HASHCTL		ctl;
+	HTAB	   *h;
+
+	exec("SELECT job_name, job_id, username FROM supamon.job_inventory"
+		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
+		 1, types, values, NULL, SPI_OK_SELECT);
+	*live = SPI_tuptable;
+	*nlive = SPI_processed;
+	/* the next SPI call must not free them */
+	SPI_tuptable = NULL;
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(HeldName);
+	ctl.hcxt = CurrentMemoryContext;
+	h = hash_create("supamon held names", Max(*nlive, 16), &ctl,
+					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (uint64 i = 0; i < *nlive; i++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 2, &isnull);
+		int64		jobid;
+		HeldName   *slot;
+
+		if (isnull)
+			continue;
+		jobid = DatumGetInt64(d);
+		slot = hash_search(h, &jobid, HASH_ENTER, NULL);
+		slot->name = SPI_getvalue((*live)->vals[i], (*live)->tupdesc, 1);
+	}
+	return h;
+}
+
 void
 InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 {
 	ProjectState *p = snap->project;
 	int			n = snap->njobs;
-	char	  **names = job_names(snap);
+	Datum		project = CStringGetTextDatum(p->name);
+	SPITupleTable *live;
+	uint64		nlive;
+	HTAB	   *held = held_names(snap, project, &live, &nlive);
+	char	  **names = job_names(snap, held);
 	HTAB	   *jobs = job_table(snap);
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
 	char	  **schedules = palloc(sizeof(char *) * Max(n, 1));
@@ -512,7 +583,6 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	bool	   *active = palloc(sizeof(bool) * Max(n, 1));
 	double	   *gaps = palloc(sizeof(double) * Max(n, 1));
 	bool	   *gap_nulls = palloc(sizeof(bool) * Max(n, 1));
-	Datum		project = CStringGetTextDatum(p->name);
 	int64		horizon = snap->remote_now + (int64) 5 * 60 * 1000000;
 
 	memset(counts, 0, sizeof(*counts));
@@ -551,6 +621,21 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9)"
 			 "   AS s(job_id, job_name, schedule, command, active, username, database, gap)"
 			 " ON CONFLICT (project_name, job_type, job_name) DO UPDATE SET"
+			 /*
+			  * Another jobid under a known name is another pg_cron job (the
+			  * old one deleted, a new one scheduled): what the user set stays,
+			  * what was observed of the old job does not.
+			  */
+			 "   last_run_id = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_id END,"
+			 "   last_run_status = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_status END,"
+			 "   last_run_started_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_started_at END,"
+			 "   last_run_ended_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_ended_at END,"
+			 "   last_run_message = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_message END,"
+			 "   last_start_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_start_at END,"
+			 "   running_since = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_since END,"
+			 "   running_status = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_status END,"
+			 "   consecutive_failures = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.consecutive_failures ELSE 0 END,"
+			 "   created_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.created_at ELSE now() END,"
 			 "   job_id = EXCLUDED.job_id, schedule = EXCLUDED.schedule, command = EXCLUDED.command,"
 			 "   active = EXCLUDED.active, username = EXCLUDED.username, database = EXCLUDED.database,"
 			 "   expected_interval_minutes = EXCLUDED.expected_interval_minutes,"
@@ -582,7 +667,9 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	 * 2. jobs gone from the project, before anything else: a renamed job's
 	 * old row must not take its runs
 	 */
-	counts->removed_jobs = mark_removed(snap, names, project);
+	counts->removed_jobs = mark_removed(snap, names, project, live, nlive);
+	SPI_freetuptable(live);
+	hash_destroy(held);
 
 	/* 3. the runs observed, each finished one logged once, under its job's name */
 	if (snap->nruns > 0)

@@ -78,7 +78,16 @@ check_conninfo(const char *name, const char *conninfo)
 				 errdetail("%s", pchomp(detail)),
 				 errhint("Use libpq's \"host=... port=... dbname=... user=... password=...\" or a postgresql:// URI.")));
 	}
-	PQconninfoFree(opts);
+	{
+		const char *problem = RemoteConninfoProblem(opts);
+
+		PQconninfoFree(opts);
+		if (problem)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid connection string for project \"%s\"", name),
+					 errdetail("%s", problem)));
+	}
 }
 
 /*

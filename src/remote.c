@@ -585,6 +585,21 @@ resolved_request(RemoteRequest *r)
 }
 
 /*
+ * What is wrong with a parsed connection string that libpq accepts, or
+ * NULL.  A host name never holds "@": there, libpq took the first "@" of a
+ * URI password as the end of the user part, and the rest of the password
+ * would travel as a host name into DNS and into every error about it.
+ */
+const char *
+RemoteConninfoProblem(PQconninfoOption *opts)
+{
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (o->val && strcmp(o->keyword, "host") == 0 && strchr(o->val, '@'))
+			return "a host name holds \"@\" (in a URI, write an \"@\" of the password as %40)";
+	return NULL;
+}
+
+/*
  * Starts a request: looks its host names up, or connects.  Returns false,
  * leaving the request waiting, when no file descriptor is free for it.
  */
@@ -617,6 +632,16 @@ start_request(RemoteRequest *r, int connect_timeout_ms)
 			PQfreemem(err);
 		finish_request(r, clean_message(r, why));
 		return true;
+	}
+	{
+		const char *problem = RemoteConninfoProblem(opts);
+
+		if (problem)
+		{
+			PQconninfoFree(opts);
+			finish_request(r, psprintf("invalid connection string: %s", problem));
+			return true;
+		}
 	}
 	if (!AcquireExternalFD())
 	{

@@ -97,4 +97,10 @@ extern void RemoteReleaseAll(RemoteRequest *reqs, int n);
  */
 extern char *RemoteMaskSecrets(const char *conninfo, const char *message);
 
+/*
+ * What is wrong with a connection string that libpq parsed (a host name
+ * holding part of a password), or NULL; the message holds no secret.
+ */
+extern const char *RemoteConninfoProblem(PQconninfoOption *opts);
+
 #endif							/* SUPAMON_REMOTE_H */

@@ -180,6 +180,12 @@ UPDATE supamon.project SET conninfo = 'postgresql://admin:swordfish9@[::1' WHERE
 	($r) = audit();
 	is($r->{p1}{error}, 'invalid connection string: it is empty',
 		"a blank conninfo written behind supamon's back does not connect with libpq's defaults");
+	$central->safe_psql('postgres', q{UPDATE supamon.project SET conninfo = 'postgresql://postgres:s3cr@tP4ssw0rd@db.example.invalid:5432/postgres' WHERE name = 'p1'});
+	($r) = audit();
+	like($r->{p1}{error}, qr/^invalid connection string: a host name holds "@"/,
+		'a URI password with a bare "@" is refused before it becomes a host name');
+	unlike($r->{p1}{error} . $central->safe_psql('postgres', "SELECT last_error FROM supamon.project WHERE name = 'p1'"),
+		qr/tP4ssw0rd/, 'and no part of it is shown');
 
 	my @cases = (
 		[ 'host=h user=u password:SECRETPASS', 'SECRETPASS' ],

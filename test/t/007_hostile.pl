@@ -108,6 +108,20 @@ INSERT INTO cron.job (schedule, command, jobname, username) VALUES
 	('* * * * *', 'SELECT 5', '', 'u4'), ('* * * * *', 'SELECT 6', 'job 5', 'u5'),
 	('* * * * *', 'SELECT 7', repeat('n', 300) || 'a', 'u6'), ('* * * * *', 'SELECT 8', repeat('n', 300) || 'b', 'u6');
 });
+# jobids and flags as text, in a view: "1" and "01" are one jobid; "true"
+# and "FALSE" are read as booleans
+hostile_db('twins', q{
+ALTER TABLE cron.job RENAME TO job_t;
+CREATE VIEW cron.job AS SELECT v.jobid, '* * * * *'::text AS schedule, 'SELECT 1'::text AS command,
+	'postgres'::text AS database, 'postgres'::text AS username, 'true'::text AS active, 'j' || v.jobid AS jobname
+	FROM (VALUES ('1'), ('01')) v(jobid);
+});
+hostile_db('texty', q{
+ALTER TABLE cron.job RENAME TO job_t;
+CREATE VIEW cron.job AS SELECT v.jobid, '0 0 1 1 *'::text AS schedule, 'SELECT 1'::text AS command,
+	'postgres'::text AS database, 'postgres'::text AS username, v.active, 'j' || v.jobid AS jobname
+	FROM (VALUES ('1', 'true'), ('2', 'FALSE')) v(jobid, active);
+});
 # a run started in year 3000 beside an honest one 10 minutes ago
 hostile_db('future', q{
 INSERT INTO cron.job (schedule, command, jobname) VALUES ('* * * * *', 'SELECT 1', 'minutely');
@@ -156,6 +170,9 @@ is($central->safe_psql('postgres', 'SELECT 1'), '1', 'the central server is stil
 like(status_of('nulljob'), qr/^false:cron\.job has a job whose jobid is NULL$/, 'a NULL jobid: that project fails, with the reason');
 like(status_of('dupid'), qr/^false:cron\.job lists jobid 1 more than once$/, 'a duplicated jobid: that project fails, with the reason');
 is(status_of('good'), 'true:', 'good is reached');
+like(status_of('twins'), qr/^false:cron\.job lists jobid 1 more than once$/, 'jobids "1" and "01" are one jobid, twice');
+is($central->safe_psql('postgres', "SELECT string_agg(name || ':' || status, ',' ORDER BY name) FROM supamon.job_status WHERE project = 'texty'"),
+	'j1:unknown,j2:paused', 'active as text: "true" watched, "FALSE" paused');
 is($central->safe_psql('postgres', "SELECT string_agg(name || ':' || status, ',') FROM supamon.job_status WHERE project = 'good'"),
 	'minutely:success', 'and its job is healthy');
 is($central->safe_psql('postgres', "SELECT count(*) FROM supamon.alert_outbox WHERE project_name IN ('good', 'cronp') AND job_name IS NOT NULL"),
@@ -191,7 +208,8 @@ INSERT INTO cron.job_run_details (jobid, runid, status, start_time, end_time) VA
 	(1, NULL, 'succeeded', now(), now()),
 	(1, 101, NULL, now(), now()),
 	(1, 102, 'exploded', now(), now()),
-	(1, 103, 'succeeded', NULL, NULL);
+	(1, 103, 'succeeded', NULL, NULL),
+	(99, 104, 'running', now(), NULL);
 });
 $hostile->safe_psql('future', q{
 INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
@@ -234,6 +252,8 @@ is($central->safe_psql('postgres', q{
 	'job 1:success:succeeded,job 2:unknown:-,job 3:unknown:-', 'NULL names, schedules and flags become defaults');
 like($central->safe_psql('postgres', "SELECT health_note FROM supamon.project WHERE name = 'nulls'"),
 	qr/3 run\(s\) without a job, a runid or a known status ignored/, 'the runs left out are counted');
+is($central->safe_psql('postgres', "SELECT open_run_ids FROM supamon.project WHERE name = 'nulls'"),
+	'{}', 'a run in progress of a job gone from cron.job is not read again and again');
 
 # a run in year 3000
 is($central->safe_psql('postgres', q{
@@ -241,6 +261,17 @@ is($central->safe_psql('postgres', q{
 	'missed true', 'a start in year 3000 is not taken as the latest start: the job stays missed');
 like($central->safe_psql('postgres', "SELECT health_note FROM supamon.project WHERE name = 'future'"),
 	qr/run time\(s\) later than the project's clock ignored/, 'and that is said');
+
+# --- another role scheduling a job of the same name does not rename the
+# job that holds it, nor strip what the user set on it
+$central->safe_psql('postgres', "UPDATE supamon.job_inventory SET criticality = 'critical', description = 'the heartbeat' WHERE project_name = 'cronp' AND job_name = 'steady'");
+$cronp->safe_psql('postgres', q{SET ROLE alice; SELECT cron.schedule('steady', '0 0 1 1 *', 'SELECT 3');});
+check();
+is($central->safe_psql('postgres', q{
+	SELECT string_agg(job_name || ':' || job_id || ':' || criticality || ':' || coalesce(description, '-') || ':' || (removed_at IS NULL), ',' ORDER BY job_id)
+	FROM supamon.job_inventory WHERE project_name = 'cronp' AND job_name LIKE 'steady%'}),
+	'steady:1:critical:the heartbeat:true,steady (alice):6:important:-:true',
+	'the job that held the name keeps it and its settings; the newcomer is named by its role');
 
 # --- pg_cron's row-level security: a monitoring role sees only its own jobs
 $central->safe_psql('postgres', "SELECT supamon_set_conninfo('cronp', '@{[project_connstr($cronp, 'postgres', 'monitor')]}')");
@@ -266,6 +297,32 @@ is($central->safe_psql('postgres', q{
 	SELECT string_agg(job_name || ':' || run_id, ',' ORDER BY run_id) FROM supamon.job_health_log
 	WHERE project_name = 'good' AND run_id IS NOT NULL}),
 	'minutely:1,renamed:2', 'each run is logged once');
+
+# --- a job deleted and scheduled again under the same name is a new job:
+# what was observed of the old one does not carry over
+$hostile->safe_psql('good', q{
+DELETE FROM cron.job WHERE jobname = 'renamed';
+INSERT INTO cron.job (schedule, command, jobname) VALUES ('0 0 1 1 *', 'SELECT 2', 'renamed');
+});
+check();
+is($central->safe_psql('postgres', q{
+	SELECT concat_ws(':', status, coalesce(last_run_status, '-'), consecutive_failures, removed_at IS NULL)
+	FROM supamon.job_inventory WHERE project_name = 'good' AND job_name = 'renamed'}),
+	'unknown:-:0:true', "a new job under an old name does not inherit the old job's runs");
+
+# --- a lock or serialization problem on the central side is the check's
+# error, not a project's: nothing is blamed on a healthy project
+{
+	my $bg = $central->background_psql('postgres');
+	$bg->query_safe("BEGIN; UPDATE supamon.job_inventory SET description = 'editing' WHERE project_name = 'good' AND job_name = 'renamed'");
+	my ($ret, $out, $err) = $central->psql('postgres', "SET lock_timeout = '1s'; SELECT supamon_check_health('good')");
+	like($err, qr/lock timeout/, 'a lock timeout ends the check with its error');
+	$bg->query_safe('ROLLBACK');
+	$bg->quit;
+	is($central->safe_psql('postgres', "SELECT status FROM supamon.project WHERE name = 'good'") . ':'
+		. $central->safe_psql('postgres', "SELECT count(*) FROM supamon.alert_outbox WHERE project_name = 'good' AND event = 'unreachable'"),
+		'scheduler_down:0', 'and the project is not made unreachable by it');
+}
 
 # --- a job and its run created while the project is being read: one
 # snapshot, so the run is read by this collection or the next, never lost
