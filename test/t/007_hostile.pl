@@ -308,7 +308,7 @@ check();
 is($central->safe_psql('postgres', q{
 	SELECT concat_ws(':', status, coalesce(last_run_status, '-'), consecutive_failures, removed_at IS NULL)
 	FROM supamon.job_inventory WHERE project_name = 'good' AND job_name = 'renamed'}),
-	'unknown:-:0:true', "a new job under an old name does not inherit the old job's runs");
+	'unknown:-:0:t', "a new job under an old name does not inherit the old job's runs");
 
 # --- a lock or serialization problem on the central side is the check's
 # error, not a project's: nothing is blamed on a healthy project
