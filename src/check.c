@@ -225,7 +225,9 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 							  " failure_threshold, extract(epoch FROM grace)::int8,"
 							  " extract(epoch FROM max_runtime)::int8, status, criticality,"
 							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
-							  " status_reason, next_expected_at"
+							  " status_reason, next_expected_at,"
+							  " removed_at IS NULL AND last_seen_at IS DISTINCT FROM now(),"
+							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
 							  " ORDER BY job_name",
 							  2, types, values, NULL, 0) != SPI_OK_SELECT)
@@ -249,11 +251,28 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		char	   *criticality = SPI_getvalue(tup, desc, 17);
 		char	   *old_reason = SPI_getvalue(tup, desc, 19);
 		bool		reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
+		bool		unseen = DatumGetBool(SPI_getbinval(tup, desc, 21, &isnull));
+		bool		bad_was_alerted = DatumGetBool(SPI_getbinval(tup, desc, 22, &isnull));
 		const char *new_status;
 		const char *event = NULL;
 		bool		changed;
 
 		CHECK_FOR_INTERRUPTS();
+
+		/*
+		 * A job this collection did not see, yet not gone (pg_cron's
+		 * row-level security hides it from supamon's role): its runs are
+		 * not visible either, so it keeps its last known status rather than
+		 * be judged on runs that stopped arriving.
+		 */
+		if (unseen)
+		{
+			totals->jobs++;
+			for (int s = 0; s <= HEALTH_REMOVED; s++)
+				if (strcmp(old_status, health_status_name(s)) == 0)
+					totals->by_status[s]++;
+			continue;
+		}
 		memset(&in, 0, sizeof(in));
 		in.tz = tz;
 		in.now = now;
@@ -296,8 +315,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		if (changed && (out.status == HEALTH_FAILED || out.status == HEALTH_MISSED ||
 						out.status == HEALTH_STUCK))
 			event = new_status;
-		else if (changed && out.status == HEALTH_SUCCESS && is_bad(old_status))
-			event = "recovered";
+		else if (changed && out.status == HEALTH_SUCCESS && is_bad(old_status) && bad_was_alerted)
+			event = "recovered";	/* only a problem someone was told about */
 		else if (!changed && is_bad(new_status) && reminder_due)
 			event = "reminder";
 
@@ -467,6 +486,9 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 		if (snap->ignored_runs > 0)
 			appendStringInfo(&note, "%d run(s) without a job, a runid or a known status ignored. ",
 							 snap->ignored_runs);
+		if (tzname && snap->ok && snap->cron_timezone == NULL && version >= SM_PGCRON_1_5)
+			appendStringInfo(&note, "cron.timezone is not visible to supamon's role (it needs pg_read_all_settings): using %s, seen before. ",
+							 tzname);
 		if (tzname)
 		{
 			tz_ok = SupamonLookupTimeZone(tzname, &tz);
@@ -474,7 +496,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 				appendStringInfo(&note, "cron.timezone \"%s\" is not a zone PostgreSQL knows: using GMT. ", tzname);
 		}
 		else if (version >= SM_PGCRON_1_5)
-			appendStringInfoString(&note, "cron.timezone is not visible: using GMT. ");
+			appendStringInfoString(&note, "cron.timezone is not visible to supamon's role (it needs pg_read_all_settings): using GMT. ");
 		if (!tz_ok)
 			SupamonLookupTimeZone("GMT", &tz);
 		if (!scheduler_known)

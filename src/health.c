@@ -296,7 +296,8 @@ health_decide(const HealthInput *in, HealthResult *out)
 		{
 			bool		never = in->last_start == HEALTH_NO_TIME;
 
-			if (never && in->now - in->known_since <= gap + grace)
+			/* a fire before supamon knew the job is no proof of a miss */
+			if (never && (due < in->known_since || in->now - in->known_since <= gap + grace))
 			{
 				out->status = HEALTH_UNKNOWN;
 				snprintf(out->reason, sizeof(out->reason), "not run yet since supamon found it");

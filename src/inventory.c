@@ -300,29 +300,18 @@ job_names(ProjectSnapshot *snap, HTAB *held)
 		slot = hash_search(wanted, &base[i], HASH_ENTER, &found);
 		slot->wanted = found ? slot->wanted + 1 : 1;
 	}
-	for (int i = 0; i < n; i++)
-	{
-		NameSlot   *slot = hash_search(wanted, &base[i], HASH_FIND, NULL);
-
-		if (slot->wanted == 1)
-		{
-			names[i] = base[i];
-			(void) hash_search(taken, &names[i], HASH_ENTER, NULL);
-		}
-	}
 	/*
 	 * A job that already holds a name derived from its own keeps it, so that
-	 * another role scheduling a job of the same name does not rename it (and
-	 * strip what the user set on it).
+	 * another role scheduling or dropping a job of the same name does not
+	 * rename it (and strip what the user set on it).  A derived name
+	 * ("name (role)", "name #jobid") gives way to a job that has it as its
+	 * very name.
 	 */
 	for (int i = 0; i < n; i++)
 	{
-		HeldName   *h;
+		HeldName   *h = hash_search(held, &snap->jobs[i].jobid, HASH_FIND, NULL);
 		size_t		blen = strlen(base[i]);
 
-		if (names[i])
-			continue;
-		h = hash_search(held, &snap->jobs[i].jobid, HASH_FIND, NULL);
 		if (h == NULL || strncmp(h->name, base[i], blen) != 0 ||
 			!(h->name[blen] == '\0' || strncmp(h->name + blen, " (", 2) == 0 ||
 			  strncmp(h->name + blen, " #", 2) == 0))
@@ -332,6 +321,17 @@ job_names(ProjectSnapshot *snap, HTAB *held)
 			continue;
 		names[i] = h->name;
 		(void) hash_search(taken, &names[i], HASH_ENTER, NULL);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		NameSlot   *slot = hash_search(wanted, &base[i], HASH_FIND, NULL);
+
+		if (names[i] == NULL && slot->wanted == 1 &&
+			hash_search(taken, &base[i], HASH_FIND, NULL) == NULL)
+		{
+			names[i] = base[i];
+			(void) hash_search(taken, &names[i], HASH_ENTER, NULL);
+		}
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -853,7 +853,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[9] = BoolGetDatum(snap->bootstrapped);
 		exec("UPDATE supamon.project SET reachable = true, last_check_at = now(),"
 			 " last_success_at = now(), last_error = NULL, last_check_ms = $2,"
-			 " remote_now = $3, cron_timezone = $4,"
+			 /* from 1.5 on the setting always exists: NULL means hidden, so the last seen stays */
+			 " remote_now = $3, cron_timezone = coalesce($4, cron_timezone),"
 			 " pg_cron_version = $5, cron_log_run = $6, scheduler_running = $7,"
 			 " run_high_water = $8, open_run_ids = $9,"
 			 " history_bootstrapped_at = CASE WHEN $10 THEN now() ELSE history_bootstrapped_at END"

@@ -272,6 +272,14 @@ is($central->safe_psql('postgres', q{
 	FROM supamon.job_inventory WHERE project_name = 'cronp' AND job_name LIKE 'steady%'}),
 	'steady:1:critical:the heartbeat:true,steady (alice):6:important:-:true',
 	'the job that held the name keeps it and its settings; the newcomer is named by its role');
+$central->safe_psql('postgres', "UPDATE supamon.job_inventory SET criticality = 'low' WHERE project_name = 'cronp' AND job_name = 'a (alice)'");
+$cronp->safe_psql('postgres', q{SET ROLE bob; SELECT cron.unschedule('a');});
+check();
+is($central->safe_psql('postgres', q{
+	SELECT string_agg(job_name || ':' || job_id || ':' || criticality || ':' || (removed_at IS NULL), ',' ORDER BY job_id)
+	FROM supamon.job_inventory WHERE project_name = 'cronp' AND job_name LIKE 'a %'}),
+	'a (bob):2:important:true,a (alice):3:low:true,a #4:4:important:false',
+	"when its twin goes, a job keeps the name it had and what the user set on it");
 
 # --- pg_cron's row-level security: a monitoring role sees only its own jobs
 $central->safe_psql('postgres', "SELECT supamon_set_conninfo('cronp', '@{[project_connstr($cronp, 'postgres', 'monitor')]}')");

@@ -97,6 +97,15 @@ main(void)
 	ran(&in, NOW - 5 * MIN - 30, false);	/* 11:55:00 */
 	CHECK(decide(&in, &out) == HEALTH_SUCCESS, "grace 5 min, ran 11:55: %s", out.reason);
 
+	/*
+	 * Found on a Saturday, never run: Friday's last fire (16:55) came before
+	 * supamon knew the job, so it proves nothing yet.
+	 */
+	in = job("*/5 9-17 * * 1-5");
+	in.now = NOW + 24 * HOUR;	/* Saturday 12:00:30 */
+	in.known_since = in.now - 10 * MIN;
+	CHECK(decide(&in, &out) == HEALTH_UNKNOWN, "found Saturday: %s", out.reason);
+
 	/* every 2 hours: grace is an hour (capped), last run at 10:00 covers 10:00 */
 	in = job("0 */2 * * *");
 	ran(&in, NOW - 2 * HOUR - 30 + 2, false);	/* 10:00:02 */
