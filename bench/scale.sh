@@ -80,7 +80,7 @@ SQL
 		-c "SELECT supamon_add_project('big', 'host=$dir port=$project_port dbname=big')" >/dev/null
 	first=$(for r in $(seq "$rounds"); do
 		cpsql -c 'BEGIN' -c '\timing on' -c "SELECT count(*) FROM supamon_audit('big')" -c 'ROLLBACK' |
-			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sed -n 2p
+			sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | sed -n 1p
 	done | median)
 	cpsql -c "SELECT supamon_check_health('big')" >/dev/null
 	steady=$(for r in $(seq "$rounds"); do

@@ -121,6 +121,13 @@ SELECT add_run('fails', 'succeeded', now());
 SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
 SELECT status FROM supamon.job_status WHERE name = 'fails';
 SELECT event, job_name, message FROM supamon.alert_outbox WHERE event = 'recovered';
+-- A problem nobody was told about (its alert folded into a "scheduler down"
+-- one) ends without a recovery of its own.
+UPDATE supamon.job_inventory SET status = 'missed', status_since = now() - interval '5 minutes',
+	last_alerted_at = NULL WHERE job_name = 'five-minutes-late';
+SELECT add_run('five-minutes-late', 'succeeded', now());
+SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
+SELECT status FROM supamon.job_status WHERE name = 'five-minutes-late';
 
 -- A failure threshold: two failures in a row stay below a threshold of three.
 UPDATE supamon.job_inventory SET failure_threshold = 3 WHERE job_name = 'every-minute';

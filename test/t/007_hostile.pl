@@ -282,10 +282,15 @@ is($central->safe_psql('postgres', q{
 	"when its twin goes, a job keeps the name it had and what the user set on it");
 
 # --- pg_cron's row-level security: a monitoring role sees only its own jobs
+my $removed_sql = "SELECT string_agg(job_name, ',' ORDER BY job_name) FROM supamon.job_inventory WHERE project_name = 'cronp' AND removed_at IS NOT NULL";
+my $statuses_sql = "SELECT string_agg(job_name || ':' || status, ',' ORDER BY job_name) FROM supamon.job_inventory WHERE project_name = 'cronp'";
+my ($removed_before, $statuses_before) = map { $central->safe_psql('postgres', $_) } $removed_sql, $statuses_sql;
 $central->safe_psql('postgres', "SELECT supamon_set_conninfo('cronp', '@{[project_connstr($cronp, 'postgres', 'monitor')]}')");
 $h = check();
-is($central->safe_psql('postgres', "SELECT count(*) FROM supamon.job_inventory WHERE project_name = 'cronp' AND removed_at IS NOT NULL"),
-	'0', "under row-level security, other roles' jobs are not taken for removed");
+is($central->safe_psql('postgres', $removed_sql), $removed_before,
+	"under row-level security, other roles' jobs are not taken for removed");
+is($central->safe_psql('postgres', $statuses_sql), $statuses_before,
+	'and keep their last known status');
 like($central->safe_psql('postgres', "SELECT health_note FROM supamon.project WHERE name = 'cronp'"),
 	qr/row-level security shows role monitor only its own jobs/, 'and the note says what supamon can see');
 $central->safe_psql('postgres', "SELECT supamon_set_conninfo('cronp', '@{[project_connstr($cronp)]}')");
