@@ -87,6 +87,36 @@ FROM unnest(ARRAY['*/100 * * * *', '0 0 * * */8', '0 0 * * */7']) s,
 	 unnest(ARRAY['1.5', '1.6']) v,
 	 LATERAL supamon_parse_schedule(s, v) p;
 SELECT supamon_next_run('*/100 * * * *', '2026-11-27 12:00+00');
+-- A release named in full gets its own behaviour: 1.6.5 and later reject,
+-- 1.6.0 to 1.6.4 take the first value; "1.6" and "1.6-1" may be either.
+SELECT supamon_parse_schedule('*/100 * * * *', '1.6.7');
+SELECT supamon_next_run('*/100 * * * *', '2026-11-27 12:00+00', 'GMT', '1.6.5');
+SELECT supamon_prev_run('0 0 * * */8', '2026-11-27 12:00+00', 'GMT', '1.6.10');
+SELECT v, p ->> 'pg_cron_version' AS rules, p -> 'minute' AS minute, p -> 'warnings' ->> 0 AS warning
+FROM unnest(ARRAY['1.6', '1.6-1', '1.6.0', '1.6.4']) v,
+	 LATERAL supamon_parse_schedule('*/100 * * * *', v) p;
+SELECT supamon_next_run('*/100 * * * *', '2026-11-27 12:00+00', 'GMT', '1.6.4') AS in_164;
+
+-- A reversed range selects nothing in pg_cron 1.4 and 1.5.  pg_cron 1.6 sets
+-- a range without a step by bytes of 8 values counted from the field's lowest
+-- value: from the start to the end of its byte, and from the start of the
+-- end's byte to the end ("50-3": 50-55 and 0-3; "22-2": 22-23 and 0-2);
+-- nothing when both ends share a byte, or with a step.
+SELECT fires('50-3 * * * *', '2026-11-30 09:49+00', 11);
+SELECT fires('0 22-2 * * *', '2026-11-30 12:00+00', 6);
+SELECT fires('0 0 1 dec-feb *', '2026-11-30 00:00+00', 4);
+SELECT s, p -> 'minute' AS minute, p -> 'hour' AS hour, p -> 'day_of_month' AS dom,
+	   p -> 'month' AS month, p -> 'day_of_week' AS dow, p ->> 'can_fire' AS can_fire
+FROM unnest(ARRAY['50-3 * * * *', '10,50-3,30 0 * * *', '0 22-2 * * *', '0 10-9 * * *',
+				  '0 0 31-2 * *', '0 0 20-5 * *', '0 0 1 12-2 *', '0 0 1 9-8 *',
+				  '0 0 1 8-7 *', '0 0 * * sat-mon', '50-3/2 * * * *', '50-3/1 * * * *']) s,
+	 LATERAL supamon_parse_schedule(s, '1.6.7') p;
+SELECT s, v, p ->> 'can_fire' AS can_fire, p -> 'warnings' AS warnings,
+	   supamon_next_run(s, '2026-11-30 09:49+00', 'GMT', v) AS next
+FROM unnest(ARRAY['50-3 * * * *', '5-1 * * * *', '50-3/100 * * * *']) s,
+	 unnest(ARRAY['1.4', '1.5', '1.6', '1.6.4']) v,
+	 LATERAL supamon_parse_schedule(s, v) p;
+SELECT supamon_parse_schedule('50-3/100 * * * *', '1.6.7');
 
 -- Quoted input keeps its characters, and any byte keeps the JSON valid.
 SELECT supamon_parse_schedule('5é * * * *') -> 'warnings' AS junk_utf8,
@@ -113,7 +143,7 @@ SELECT supamon_next_run('* * * * *', 'infinity');
 
 -- pg_cron versions supamon knows, as extversion or release; others are errors.
 SELECT v, supamon_parse_schedule('* * * * *', v) ->> 'pg_cron_version' AS rules
-FROM unnest(ARRAY['1.0', '1.3', '1.4', '1.4-1', '1.5', '1.6', '1.6.7']) v;
+FROM unnest(ARRAY['1.0', '1.3', '1.4', '1.4-1', '1.5', '1.6', '1.6-1', '1.6.4', '1.6.5', '1.6.7']) v;
 SELECT supamon_parse_schedule('* * * * *', '99.99');
 SELECT supamon_parse_schedule('* * * * *', '1.7');
 SELECT supamon_next_run('* * * * *', now(), 'GMT', '2.0');

@@ -18,12 +18,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* pg_cron versions whose schedule language differs. */
+/*
+ * pg_cron versions whose schedule language differs.  Every 1.6 value
+ * compares >= SM_PGCRON_1_6; the last two are releases named with a patch
+ * level, which differ on a step larger than the field's maximum.
+ */
 typedef enum SmCronVersion
 {
 	SM_PGCRON_1_4 = 14,			/* 1.4 and older: cron syntax only */
 	SM_PGCRON_1_5 = 15,			/* adds "N seconds" and cron.timezone */
-	SM_PGCRON_1_6 = 16			/* adds "$"; @yearly/@annually never fire */
+	SM_PGCRON_1_6 = 16,			/* adds "$"; @yearly/@annually never fire;
+								 * the release is not known ("1.6") */
+	SM_PGCRON_1_6_0 = 17,		/* 1.6.0 to 1.6.4: a too large step takes the
+								 * range's first value */
+	SM_PGCRON_1_6_5 = 18		/* 1.6.5 and later: a too large step is an
+								 * error */
 } SmCronVersion;
 
 #define SM_PGCRON_NEWEST SM_PGCRON_1_6
@@ -77,7 +86,9 @@ extern bool sm_parse(const char *text, size_t len, SmCronVersion version,
 
 /*
  * Reads a pg_cron version string ("1.4", "1.4-1", "1.6.4").  False when it is
- * not one supamon knows (1.0 to 1.6); 1.0 to 1.3 get 1.4's rules.
+ * not one supamon knows (1.0 to 1.6); 1.0 to 1.3 get 1.4's rules.  "1.6" and
+ * "1.6-N" (what pg_extension.extversion holds) are SM_PGCRON_1_6; a release
+ * "1.6.N" is SM_PGCRON_1_6_0 (N up to 4) or SM_PGCRON_1_6_5.
  */
 extern bool sm_parse_version(const char *text, SmCronVersion *version);
 extern const char *sm_version_name(SmCronVersion version);

@@ -13,10 +13,14 @@
  * documented in the README):
  * - text after the fifth field is ignored by pg_cron; supamon accepts it too
  *   and warns;
- * - a reversed range ("5-1") sets nothing in pg_cron 1.4/1.5; pg_cron 1.6 sets
- *   bits through a byte-wise macro that can set stray values.  supamon treats
- *   every reversed range as empty and warns, so it never expects a run that
- *   may not happen;
+ * - a reversed range ("50-3") sets nothing in pg_cron 1.4/1.5, whose loop
+ *   runs from the first value up to the last.  pg_cron 1.6 sets a range
+ *   without a step (or with step 1) through a macro that works on bytes of
+ *   8 values, counted from the field's lowest value: when the two ends lie in
+ *   different bytes it sets the first value up to the end of its byte and the
+ *   start of the last value's byte up to the last value ("50-3": 50-55 and
+ *   0-3), otherwise nothing; with a larger step it sets nothing.  supamon
+ *   does the same, version by version, and warns;
  * - @yearly/@annually never fire in pg_cron 1.6 (the month is set to 0, which
  *   is out of range and ignored); in older versions they mean "0 0 1 1 *";
  * - a schedule starting with '#' and no newline makes pg_cron loop forever;
@@ -24,7 +28,8 @@
  * - a step larger than the field's maximum (a step of 100 in the minute
  *   field) selects the range's first value in pg_cron 1.4 to 1.6.4 and is
  *   rejected from 1.6.5 on.  A project reports its pg_cron only as "1.6",
- *   so supamon accepts it (first value only) and warns with both behaviours.
+ *   so for "1.6" supamon accepts it (first value only) and warns with both
+ *   behaviours; a release named in full ("1.6.7") gets its own behaviour.
  *
  * Text from the schedule quoted in a warning or an error is valid UTF-8
  * whatever the input: whole characters, other bytes written as \xNN.
@@ -67,6 +72,8 @@ static const char *const dow_names[] = {
 #define SM_QUOTED_CHARS 20
 /* Room for them: a character is at most 4 bytes, "\xNN" 4, and "...". */
 #define SM_QUOTE_LEN (SM_QUOTED_CHARS * 4 + 4)
+/* A reversed range's warning says more, so it quotes fewer characters. */
+#define SM_RANGE_QUOTED_CHARS 12
 
 static int	get_char(Reader *r);
 static void fail(Reader *r, const char *fmt,...) __attribute__((format(printf, 2, 3)));
@@ -174,21 +181,22 @@ sm_utf8_char_len(const unsigned char *p, size_t n)
 }
 
 /*
- * Quotes the token that starts at 'from' (up to the next blank or the end)
- * into buf (SM_QUOTE_LEN bytes), at most max_chars characters of it, for a
- * message.  The input may hold any bytes but a message must be valid UTF-8
- * (it ends up in jsonb and in errors): whole characters are copied, other
- * bytes and control characters become \xNN, and "..." marks a cut.
+ * Quotes the text that starts at 'from' (up to 'to', the next blank or the
+ * end, whichever comes first) into buf (SM_QUOTE_LEN bytes), at most
+ * max_chars characters of it, for a message.  The input may hold any bytes
+ * but a message must be valid UTF-8 (it ends up in jsonb and in errors):
+ * whole characters are copied, other bytes and control characters become
+ * \xNN, and "..." marks a cut.
  */
 static void
-quote_token(const Reader *r, size_t from, int max_chars, char *buf)
+quote_span(const Reader *r, size_t from, size_t to, int max_chars, char *buf)
 {
 	size_t		pos = from;
 	size_t		n = 0;
 	int			chars = 0;
 
-	while (pos < r->len && r->text[pos] != ' ' && r->text[pos] != '\t' &&
-		   r->text[pos] != '\n')
+	while (pos < to && pos < r->len && r->text[pos] != ' ' &&
+		   r->text[pos] != '\t' && r->text[pos] != '\n')
 	{
 		const unsigned char *p = r->text + pos;
 		size_t		len = sm_utf8_char_len(p, r->len - pos);
@@ -214,6 +222,13 @@ quote_token(const Reader *r, size_t from, int max_chars, char *buf)
 		chars++;
 	}
 	buf[n] = '\0';
+}
+
+/* The token that starts at 'from': up to the next blank or the end. */
+static void
+quote_token(const Reader *r, size_t from, int max_chars, char *buf)
+{
+	quote_span(r, from, r->len, max_chars, buf);
 }
 
 /*
@@ -257,8 +272,10 @@ get_list(Reader *r, uint64_t *bits, int low, int high,
 /*
  * A step larger than the field's maximum: pg_cron up to 1.6.4 takes the
  * range's first value only, 1.6.5 and later reject the schedule (get_range
- * there fails on a step above 'high', in every field).  "1.6" may be either,
- * so supamon takes the first value and says what each does.
+ * there fails on a step above 'high', in every field; the caller rejects it
+ * for SM_PGCRON_1_6_5).  "1.6" may be either, so supamon takes the first
+ * value and says what each does.  first is -1 for a reversed range, which
+ * no version takes a value of with such a step.
  */
 static void
 warn_big_step(Reader *r, int step, int first, int high)
@@ -273,6 +290,12 @@ warn_big_step(Reader *r, int step, int first, int high)
 	};
 	char		value[24];
 
+	if (first < 0)
+	{
+		warn(r->out, "step %d is larger than the %s field's maximum %d: pg_cron 1.6.5 and later reject the schedule",
+			 step, r->field, high);
+		return;
+	}
 	if (strcmp(r->field, "month") == 0)
 		snprintf(value, sizeof(value), "%s", months[first]);
 	else if (strcmp(r->field, "day-of-week") == 0)
@@ -281,12 +304,60 @@ warn_big_step(Reader *r, int step, int first, int high)
 		snprintf(value, sizeof(value), "%s %d",
 				 strcmp(r->field, "day-of-month") == 0 ? "day" : r->field, first);
 
-	if (r->out->version >= SM_PGCRON_1_6)
+	if (r->out->version == SM_PGCRON_1_6)
 		warn(r->out, "step %d is larger than the %s field's maximum %d: pg_cron 1.6.0-1.6.4 take %s only, 1.6.5 and later reject the schedule",
 			 step, r->field, high, value);
 	else
 		warn(r->out, "step %d is larger than the %s field's maximum %d: pg_cron takes %s only (1.6.5 and later reject the schedule)",
 			 step, r->field, high, value);
+}
+
+/*
+ * Appends "a" or "a-b" to buf (of size len) after what it holds.
+ */
+static void
+append_span(char *buf, size_t len, int a, int b)
+{
+	size_t		n = strlen(buf);
+
+	if (a == b)
+		snprintf(buf + n, len - n, "%d", a);
+	else
+		snprintf(buf + n, len - n, "%d-%d", a, b);
+}
+
+/*
+ * A reversed range num1-num2 (num1 > num2) with step 1, as pg_cron 1.6 sets
+ * it: bits are set a byte of 8 values at a time, counted from the field's
+ * lowest value, by a loop that only runs forwards.  When both ends lie in one
+ * byte nothing is set.  Otherwise num1's byte is set from num1 to its end
+ * and num2's byte from its start to num2; values past 'high' at the end of
+ * the field's last byte are set too, but no clock time ever tests them.
+ * Returns the bits (bit i is value low + i) and describes the values that
+ * count in 'values' ("50-55 and 0-3"), or "" when there are none.
+ */
+static uint64_t
+wrapped_range(int num1, int num2, int low, int high, char *values, size_t len)
+{
+	int			from = num1 - low;
+	int			to = num2 - low;
+	int			first_end = (from | 7) + low;
+	int			second_start = (to & ~7) + low;
+	uint64_t	bits = 0;
+
+	values[0] = '\0';
+	if (from / 8 == to / 8)
+		return 0;
+	if (first_end > high)
+		first_end = high;
+	for (int i = num1; i <= first_end; i++)
+		bits |= (uint64_t) 1 << (i - low);
+	for (int i = second_start; i <= num2; i++)
+		bits |= (uint64_t) 1 << (i - low);
+	append_span(values, len, num1, first_end);
+	snprintf(values + strlen(values), len - strlen(values), " and ");
+	append_span(values, len, second_start, num2);
+	return bits;
 }
 
 /*
@@ -359,13 +430,38 @@ get_range(Reader *r, uint64_t *bits, int low, int high,
 	}
 
 	if (step > high)
-		warn_big_step(r, step, num1, high);
+	{
+		if (r->out->version == SM_PGCRON_1_6_5)
+		{
+			fail(r, "step %d is larger than the field's maximum %d (pg_cron 1.6.5 and later reject it)",
+				 step, high);
+			return SM_EOF;
+		}
+		warn_big_step(r, step, num1 > num2 ? -1 : num1, high);
+	}
 
 	if (num1 > num2)
 	{
-		quote_token(r, start, SM_QUOTED_CHARS, tok);
-		warn(r->out, "the range \"%s\" runs backwards (%d-%d) and selects nothing",
-			 tok, num1, num2);
+		char		values[32];
+		uint64_t	wrapped;
+		/* the range's own text: ch was read by get_char, unless at the end */
+		size_t		end = ch == '\0' ? r->pos : r->pos - 1;
+
+		quote_span(r, start, end, SM_RANGE_QUOTED_CHARS, tok);
+		wrapped = wrapped_range(num1, num2, low, high, values, sizeof(values));
+		if (step != 1 || wrapped == 0)
+			warn(r->out, "the range \"%s\" runs backwards (%d-%d) and selects nothing",
+				 tok, num1, num2);
+		else if (r->out->version >= SM_PGCRON_1_6)
+		{
+			warn(r->out, "the range \"%s\" runs backwards (%d-%d): pg_cron 1.6 selects %s, 1.4 and 1.5 nothing",
+				 tok, num1, num2, values);
+			*bits |= wrapped;
+		}
+		else
+			warn(r->out, "the range \"%s\" runs backwards (%d-%d): pg_cron 1.4 and 1.5 select nothing (1.6 selects %s)",
+				 tok, num1, num2, values);
+		return ch;
 	}
 	for (int i = num1; i <= num2; i += step)
 	{
@@ -853,25 +949,36 @@ sm_parse(const char *text, size_t len, SmCronVersion version,
  * number "1.N.M".  1.0 to 1.3 parse schedules as 1.4 does (1.0 to 1.2 also
  * reject @restart, which is not modelled).  Anything else is unknown rather
  * than taken for the newest: a later pg_cron may read schedules differently.
+ * A 1.6 release named in full is followed exactly: 1.6.0 to 1.6.4 take the
+ * first value of a step larger than the field's maximum, 1.6.5 and later
+ * reject it; "1.6" and "1.6-N" (an extension script, not a release) may be
+ * either.
  */
 bool
 sm_parse_version(const char *text, SmCronVersion *version)
 {
 	const char *p = text;
 	int			minor;
+	bool		release = false;
+	int			patch = 0;
 
 	if (p[0] != '1' || p[1] != '.' || !(p[2] >= '0' && p[2] <= '6'))
 		return false;
 	minor = p[2] - '0';
 	p += 3;
-	/* "1.4-1", "1.6.4": a patch level, digits only */
+	/* "1.4-1", "1.6.4": a revision or a patch level, digits only */
 	if (*p == '-' || *p == '.')
 	{
+		release = *p == '.';
 		p++;
 		if (!(*p >= '0' && *p <= '9'))
 			return false;
 		while (*p >= '0' && *p <= '9')
+		{
+			if (patch < 1000)	/* any larger patch level reads the same */
+				patch = patch * 10 + (*p - '0');
 			p++;
+		}
 	}
 	if (*p != '\0')
 		return false;
@@ -879,8 +986,12 @@ sm_parse_version(const char *text, SmCronVersion *version)
 		*version = SM_PGCRON_1_4;
 	else if (minor == 5)
 		*version = SM_PGCRON_1_5;
-	else
+	else if (!release)
 		*version = SM_PGCRON_1_6;
+	else if (patch <= 4)
+		*version = SM_PGCRON_1_6_0;
+	else
+		*version = SM_PGCRON_1_6_5;
 	return true;
 }
 
@@ -895,6 +1006,10 @@ sm_version_name(SmCronVersion version)
 			return "pg_cron 1.5";
 		case SM_PGCRON_1_6:
 			return "pg_cron 1.6";
+		case SM_PGCRON_1_6_0:
+			return "pg_cron 1.6.0-1.6.4";
+		case SM_PGCRON_1_6_5:
+			return "pg_cron 1.6.5+";
 	}
 	return "pg_cron";
 }

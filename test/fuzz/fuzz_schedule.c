@@ -62,12 +62,14 @@ int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const SmCronVersion versions[] = {SM_PGCRON_1_4, SM_PGCRON_1_5, SM_PGCRON_1_6};
+	static const SmCronVersion versions[] = {
+		SM_PGCRON_1_4, SM_PGCRON_1_5, SM_PGCRON_1_6, SM_PGCRON_1_6_0, SM_PGCRON_1_6_5
+	};
 	char		err[256];
 	char		json[8192];
 	char		text[512];
 
-	for (int v = 0; v < 3; v++)
+	for (size_t v = 0; v < sizeof(versions) / sizeof(versions[0]); v++)
 	{
 		SmSchedule	s;
 		size_t		need;

@@ -353,8 +353,11 @@ test_versions(void)
 	}			known[] = {
 		{"1.0", SM_PGCRON_1_4}, {"1.3", SM_PGCRON_1_4}, {"1.4", SM_PGCRON_1_4},
 		{"1.4-1", SM_PGCRON_1_4}, {"1.4.2", SM_PGCRON_1_4}, {"1.5", SM_PGCRON_1_5},
-		{"1.5.2", SM_PGCRON_1_5}, {"1.6", SM_PGCRON_1_6}, {"1.6.4", SM_PGCRON_1_6},
-		{"1.6.7", SM_PGCRON_1_6},
+		{"1.5.2", SM_PGCRON_1_5}, {"1.6", SM_PGCRON_1_6}, {"1.6-1", SM_PGCRON_1_6},
+		{"1.6.0", SM_PGCRON_1_6_0}, {"1.6.4", SM_PGCRON_1_6_0},
+		{"1.6.004", SM_PGCRON_1_6_0}, {"1.6.5", SM_PGCRON_1_6_5},
+		{"1.6.7", SM_PGCRON_1_6_5}, {"1.6.10", SM_PGCRON_1_6_5},
+		{"1.6.99999999999999999999", SM_PGCRON_1_6_5},
 	};
 	static const char *const unknown[] = {
 		"99.99", "2.0", "1.7", "1.10", "0.9", "1.06", "01.6", "1", "1.", "1.x",
@@ -375,6 +378,9 @@ test_versions(void)
 
 		CHECK(!sm_parse_version(unknown[i], &v), "version \"%s\" accepted", unknown[i]);
 	}
+	CHECK(strcmp(sm_version_name(SM_PGCRON_1_6), "pg_cron 1.6") == 0 &&
+		  strcmp(sm_version_name(SM_PGCRON_1_6_0), "pg_cron 1.6.0-1.6.4") == 0 &&
+		  strcmp(sm_version_name(SM_PGCRON_1_6_5), "pg_cron 1.6.5+") == 0, "version names");
 }
 
 static void
@@ -542,6 +548,286 @@ test_big_steps(void)
 	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
 		CHECK(parse(fine[i], SM_PGCRON_1_6, &s) && s.nwarnings == 0,
 			  "\"%s\": %d warnings: %s", fine[i], s.nwarnings, s.warnings[0]);
+
+	/*
+	 * A release named in full is followed exactly: 1.6.5 and later reject,
+	 * 1.6.0 to 1.6.4 take the first value (said, with what 1.6.5 does).
+	 */
+	for (size_t i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+	{
+		const char *text = big[i].text;
+
+		CHECK(!sm_parse(text, strlen(text), SM_PGCRON_1_6_5, &s, err, sizeof(err)) &&
+			  (strstr(err, "must be positive") ||
+			   strstr(err, "1.6.5 and later reject it")),
+			  "\"%s\" in 1.6.5: %s", text, err);
+		if (strstr(big[i].says, "must be positive"))
+			continue;
+		CHECK(parse(text, SM_PGCRON_1_6_0, &s) && s.nwarnings == 1 &&
+			  strstr(s.warnings[0], "pg_cron takes") &&
+			  strstr(s.warnings[0], "(1.6.5 and later reject the schedule)"),
+			  "\"%s\" in 1.6.0: %d warnings: %s", text, s.nwarnings, s.warnings[0]);
+	}
+	CHECK(!sm_parse("*/100 * * * *", 13, SM_PGCRON_1_6_5, &s, err, sizeof(err)) &&
+		  strcmp(err, "minute field: step 100 is larger than the field's maximum 59 (pg_cron 1.6.5 and later reject it)") == 0,
+		  "*/100 in 1.6.5: %s", err);
+	CHECK(parse("*/100 * * * *", SM_PGCRON_1_6_0, &s) && s.minute == 1 && s.can_fire,
+		  "*/100 in 1.6.0 is minute 0");
+	CHECK(parse("0 0 * * */8", SM_PGCRON_1_6_0, &s) && s.dow == 1, "*/8 in 1.6.0 is Sunday");
+	for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++)
+		CHECK(parse(fine[i], SM_PGCRON_1_6_5, &s) && s.nwarnings == 0,
+			  "\"%s\" in 1.6.5: %d warnings", fine[i], s.nwarnings);
+}
+
+/* ---- reversed ranges ---- */
+
+/*
+ * The first n fire times (UTC) of sched after 'after' are want[0..n-1]; with
+ * n == 0 it never fires.
+ */
+static void
+check_fires(const char *sched, SmCronVersion v, int64_t after,
+			const int64_t *want, int n)
+{
+	SmSchedule	s;
+	int64_t		t = after;
+	char		a[40],
+				b[40];
+
+	if (!parse(sched, v, &s))
+	{
+		CHECK(false, "\"%s\" (%s) did not parse", sched, sm_version_name(v));
+		return;
+	}
+	if (n == 0)
+	{
+		CHECK(!s.can_fire && sm_next(&s, after, &sm_utc, &t) == SM_NEVER,
+			  "\"%s\" (%s) fires", sched, sm_version_name(v));
+		return;
+	}
+	CHECK(s.can_fire, "\"%s\" (%s) cannot fire: %s", sched, sm_version_name(v), s.never_reason);
+	for (int i = 0; i < n; i++)
+	{
+		int64_t		got = 0;
+
+		if (sm_next(&s, t, &sm_utc, &got) != SM_FOUND || got != want[i])
+		{
+			CHECK(false, "\"%s\" (%s) fire %d: %s, want %s", sched, sm_version_name(v), i,
+				  (fmt_ts(got, a), a), (fmt_ts(want[i], b), b));
+			return;
+		}
+		t = got;
+	}
+}
+
+#define FIRES(sched, v, after, ...) \
+	do { \
+		const int64_t want_[] = {__VA_ARGS__}; \
+		check_fires(sched, v, after, want_, (int) (sizeof(want_) / sizeof(want_[0]))); \
+	} while (0)
+#define NEVER(sched, v) check_fires(sched, v, ts(2026, 11, 30, 0, 0), NULL, 0)
+
+/*
+ * pg_cron 1.6 (entry.c's set_range and bitstring.h's bit_nset, the same in
+ * 1.6.0 to 1.6.7) sets a reversed range without a step by bytes of 8 values
+ * counted from the field's lowest value: from the first value to the end of
+ * its byte, and from the start of the last value's byte to the last value;
+ * nothing when both lie in one byte or with a step above 1.  1.4 and 1.5 (a
+ * plain loop up from the first value) select nothing.
+ */
+static void
+test_reversed_ranges(void)
+{
+	static const SmCronVersion v16[] = {SM_PGCRON_1_6, SM_PGCRON_1_6_0, SM_PGCRON_1_6_5};
+	static const SmCronVersion v14[] = {SM_PGCRON_1_4, SM_PGCRON_1_5};
+	int64_t		nov30 = ts(2026, 11, 30, 0, 0);
+	SmSchedule	s;
+	char		err[256];
+
+	for (size_t i = 0; i < sizeof(v16) / sizeof(v16[0]); i++)
+	{
+		SmCronVersion v = v16[i];
+
+		/* minute: 50-55 (block 48-55) and 0-3 (block 0-7), as seen live */
+		FIRES("50-3 * * * *", v, ts(2026, 11, 30, 9, 49),
+			  ts(2026, 11, 30, 9, 50), ts(2026, 11, 30, 9, 51), ts(2026, 11, 30, 9, 52),
+			  ts(2026, 11, 30, 9, 53), ts(2026, 11, 30, 9, 54), ts(2026, 11, 30, 9, 55),
+			  ts(2026, 11, 30, 10, 0), ts(2026, 11, 30, 10, 1), ts(2026, 11, 30, 10, 2),
+			  ts(2026, 11, 30, 10, 3), ts(2026, 11, 30, 10, 50));
+		FIRES("50-3/1 * * * *", v, ts(2026, 11, 30, 9, 55),
+			  ts(2026, 11, 30, 10, 0), ts(2026, 11, 30, 10, 1), ts(2026, 11, 30, 10, 2),
+			  ts(2026, 11, 30, 10, 3), ts(2026, 11, 30, 10, 50));
+		/* block 56-63 ends past 59: 58, 59 */
+		FIRES("58-3 * * * *", v, ts(2026, 11, 30, 9, 57),
+			  ts(2026, 11, 30, 9, 58), ts(2026, 11, 30, 9, 59), ts(2026, 11, 30, 10, 0),
+			  ts(2026, 11, 30, 10, 1), ts(2026, 11, 30, 10, 2), ts(2026, 11, 30, 10, 3),
+			  ts(2026, 11, 30, 10, 58));
+		/* in a list, with other values */
+		FIRES("10,50-3,30 * * * *", v, ts(2026, 11, 30, 9, 56),
+			  ts(2026, 11, 30, 10, 0), ts(2026, 11, 30, 10, 1), ts(2026, 11, 30, 10, 2),
+			  ts(2026, 11, 30, 10, 3), ts(2026, 11, 30, 10, 10), ts(2026, 11, 30, 10, 30),
+			  ts(2026, 11, 30, 10, 50));
+		/* both ends in one block (0-7): nothing; a step above 1: nothing */
+		NEVER("5-1 * * * *", v);
+		NEVER("50-3/2 * * * *", v);
+		NEVER("15-8 * * * *", v);
+
+		/* hour: 22-23 (block 16-23) and 0-2 */
+		FIRES("0 22-2 * * *", v, ts(2026, 11, 30, 12, 0),
+			  ts(2026, 11, 30, 22, 0), ts(2026, 11, 30, 23, 0), ts(2026, 12, 1, 0, 0),
+			  ts(2026, 12, 1, 1, 0), ts(2026, 12, 1, 2, 0), ts(2026, 12, 1, 22, 0));
+		/* 20-23 and 8-9 (block 8-15) */
+		FIRES("0 20-9 * * *", v, ts(2026, 11, 30, 12, 0),
+			  ts(2026, 11, 30, 20, 0), ts(2026, 11, 30, 21, 0), ts(2026, 11, 30, 22, 0),
+			  ts(2026, 11, 30, 23, 0), ts(2026, 12, 1, 8, 0), ts(2026, 12, 1, 9, 0),
+			  ts(2026, 12, 1, 20, 0));
+		NEVER("0 10-9 * * *", v);
+		NEVER("0 22-2/3 * * *", v);
+
+		/* day of month: blocks count from day 1 (1-8, ..., 25-32) */
+		FIRES("0 0 31-2 * *", v, nov30,
+			  ts(2026, 12, 1, 0, 0), ts(2026, 12, 2, 0, 0), ts(2026, 12, 31, 0, 0),
+			  ts(2027, 1, 1, 0, 0), ts(2027, 1, 2, 0, 0), ts(2027, 1, 31, 0, 0),
+			  ts(2027, 2, 1, 0, 0), ts(2027, 2, 2, 0, 0), ts(2027, 3, 1, 0, 0));
+		FIRES("0 0 20-5 * *", v, nov30,
+			  ts(2026, 12, 1, 0, 0), ts(2026, 12, 2, 0, 0), ts(2026, 12, 3, 0, 0),
+			  ts(2026, 12, 4, 0, 0), ts(2026, 12, 5, 0, 0), ts(2026, 12, 20, 0, 0),
+			  ts(2026, 12, 21, 0, 0), ts(2026, 12, 22, 0, 0), ts(2026, 12, 23, 0, 0),
+			  ts(2026, 12, 24, 0, 0), ts(2027, 1, 1, 0, 0));
+		NEVER("0 0 8-1 * *", v);
+
+		/* month: blocks 1-8 and 9-16 */
+		FIRES("0 0 1 12-2 *", v, nov30,
+			  ts(2026, 12, 1, 0, 0), ts(2027, 1, 1, 0, 0), ts(2027, 2, 1, 0, 0),
+			  ts(2027, 12, 1, 0, 0));
+		FIRES("0 0 1 dec-feb *", v, nov30,
+			  ts(2026, 12, 1, 0, 0), ts(2027, 1, 1, 0, 0), ts(2027, 2, 1, 0, 0),
+			  ts(2027, 12, 1, 0, 0));
+		CHECK(parse("0 0 1 9-8 *", v, &s) && s.month == 0x1ffe, "9-8 is every month: %x", s.month);
+		NEVER("0 0 1 8-7 *", v);
+
+		/* day of week: one block (0-7), so never anything */
+		NEVER("0 0 * * sat-mon", v);
+		NEVER("0 0 * * 7-1", v);
+		CHECK(parse("0 0 * * fri-tue", v, &s) && s.dow == 0 && s.nwarnings == 1,
+			  "fri-tue: %x", s.dow);
+		/* both days restricted: the empty weekday leaves the 1st */
+		FIRES("0 0 1 * 5-1", v, nov30, ts(2026, 12, 1, 0, 0), ts(2027, 1, 1, 0, 0));
+
+		/* the warning says what each version does */
+		CHECK(parse("50-3 * * * *", v, &s) && s.nwarnings == 1 &&
+			  strcmp(s.warnings[0], "the range \"50-3\" runs backwards (50-3): pg_cron 1.6 selects 50-55 and 0-3, 1.4 and 1.5 nothing") == 0,
+			  "50-3 warning: %s", s.warnings[0]);
+		CHECK(parse("0 0 31-2 * *", v, &s) &&
+			  strstr(s.warnings[0], "pg_cron 1.6 selects 31 and 1-2,"), "31-2: %s", s.warnings[0]);
+		CHECK(parse("0 0 1 dec-feb *", v, &s) &&
+			  strstr(s.warnings[0], "\"dec-feb\" runs backwards (12-2): pg_cron 1.6 selects 12 and 1-2,"),
+			  "dec-feb: %s", s.warnings[0]);
+		CHECK(parse("50-3/2 * * * *", v, &s) && s.nwarnings == 1 &&
+			  strcmp(s.warnings[0], "the range \"50-3/2\" runs backwards (50-3) and selects nothing") == 0,
+			  "50-3/2: %s", s.warnings[0]);
+	}
+
+	for (size_t i = 0; i < sizeof(v14) / sizeof(v14[0]); i++)
+	{
+		SmCronVersion v = v14[i];
+
+		NEVER("50-3 * * * *", v);
+		NEVER("0 22-2 * * *", v);
+		NEVER("0 0 31-2 * *", v);
+		NEVER("0 0 1 12-2 *", v);
+		NEVER("0 0 1 9-8 *", v);
+		NEVER("0 0 * * sat-mon", v);
+		FIRES("10,50-3,30 * * * *", v, ts(2026, 11, 30, 9, 56),
+			  ts(2026, 11, 30, 10, 10), ts(2026, 11, 30, 10, 30), ts(2026, 11, 30, 11, 10));
+		CHECK(parse("50-3 * * * *", v, &s) && s.nwarnings == 1 &&
+			  strcmp(s.warnings[0], "the range \"50-3\" runs backwards (50-3): pg_cron 1.4 and 1.5 select nothing (1.6 selects 50-55 and 0-3)") == 0,
+			  "50-3 warning: %s", s.warnings[0]);
+	}
+
+	/* a reversed range with a too large step: nothing, or rejected in 1.6.5+ */
+	NEVER("50-3/100 * * * *", SM_PGCRON_1_6);
+	NEVER("50-3/100 * * * *", SM_PGCRON_1_6_0);
+	NEVER("50-3/100 * * * *", SM_PGCRON_1_4);
+	CHECK(parse("50-3/100 * * * *", SM_PGCRON_1_6, &s) && s.nwarnings == 2 &&
+		  strcmp(s.warnings[0], "step 100 is larger than the minute field's maximum 59: pg_cron 1.6.5 and later reject the schedule") == 0,
+		  "50-3/100: %s", s.warnings[0]);
+	CHECK(!sm_parse("50-3/100 * * * *", 16, SM_PGCRON_1_6_5, &s, err, sizeof(err)),
+		  "50-3/100 accepted by 1.6.5");
+
+	/* the quote is the range alone, cut when long; the message stays whole */
+	CHECK(parse("1,00000000000000050-3,7 * * * *", SM_PGCRON_1_6, &s) && s.nwarnings == 1 &&
+		  strcmp(s.warnings[0], "the range \"000000000000...\" runs backwards (50-3): pg_cron 1.6 selects 50-55 and 0-3, 1.4 and 1.5 nothing") == 0,
+		  "long range: %s", s.warnings[0]);
+	CHECK(parse("0 0 1 12-2 *", SM_PGCRON_1_6, &s) && s.month == ((1u << 12) | (1u << 1) | (1u << 2)),
+		  "12-2 months: %x", s.month);
+	CHECK(parse("0 0 31-2 * *", SM_PGCRON_1_6, &s) && s.dom == ((1u << 31) | (1u << 1) | (1u << 2)),
+		  "31-2 days: %x", s.dom);
+	CHECK(parse("58-3 * * * *", SM_PGCRON_1_6, &s) && s.minute == ((3ull << 58) | 0xf),
+		  "58-3 minutes: %llx", (unsigned long long) s.minute);
+
+	/*
+	 * Every reversed range of every field, against a model of pg_cron 1.6's
+	 * byte-wise fill: a byte array, where the start's byte is filled from the
+	 * start bit up, the bytes strictly between (none, for a reversed range)
+	 * whole, and the end's byte up to the end bit; one byte holding both
+	 * ends gets only the bits between them.
+	 */
+	for (int field = 0; field < 5; field++)
+	{
+		static const int lows[] = {0, 0, 1, 1, 0};
+		static const int highs[] = {59, 23, 31, 12, 7};
+		int			low = lows[field],
+					high = highs[field];
+
+		for (int a = low; a <= high; a++)
+			for (int b = low; b < a; b++)
+			{
+				unsigned char bytes[8] = {0};
+				int			start = a - low,
+							stop = b - low;
+				uint64_t	want = 0,
+							got;
+				char		text[64];
+				const char *f[5] = {"0", "0", "1", "1", "*"};
+				char		range[24];
+
+				if (start / 8 == stop / 8)
+				{
+					for (int bit = start; bit <= stop; bit++)
+						bytes[start / 8] |= (unsigned char) (1 << (bit % 8));
+				}
+				else
+				{
+					for (int bit = start % 8; bit < 8; bit++)
+						bytes[start / 8] |= (unsigned char) (1 << bit);
+					for (int i = start / 8 + 1; i < stop / 8; i++)
+						bytes[i] = 0xff;
+					for (int bit = 0; bit <= stop % 8; bit++)
+						bytes[stop / 8] |= (unsigned char) (1 << bit);
+				}
+				for (int v = low; v <= high; v++)
+					if (bytes[(v - low) / 8] & (1 << ((v - low) % 8)))
+						want |= (uint64_t) 1 << (field == 4 && v == 7 ? 0 : v);
+
+				snprintf(range, sizeof(range), "%d-%d", a, b);
+				f[field] = range;
+				snprintf(text, sizeof(text), "%s %s %s %s %s", f[0], f[1], f[2], f[3], f[4]);
+				if (!parse(text, SM_PGCRON_1_6_5, &s))
+				{
+					CHECK(false, "\"%s\" rejected", text);
+					continue;
+				}
+				got = field == 0 ? s.minute : field == 1 ? s.hour : field == 2 ? s.dom :
+					field == 3 ? s.month : s.dow;
+				CHECK(got == want && s.nwarnings == 1, "\"%s\": %llx, want %llx", text,
+					  (unsigned long long) got, (unsigned long long) want);
+				/* 1.4 and 1.5: nothing */
+				CHECK(parse(text, SM_PGCRON_1_5, &s) &&
+					  (field == 0 ? s.minute : field == 1 ? s.hour : field == 2 ? s.dom :
+					   field == 3 ? s.month : s.dow) == 0, "\"%s\" in 1.5", text);
+			}
+	}
 }
 
 /* ---- what the input's bytes look like in warnings, errors and JSON ---- */
@@ -666,7 +952,7 @@ test_quoting(void)
 			len += strlen(p);
 		}
 		text[len] = '\0';
-		for (int v = SM_PGCRON_1_4; v <= SM_PGCRON_1_6; v++)
+		for (int v = SM_PGCRON_1_4; v <= SM_PGCRON_1_6_5; v++)
 		{
 			if (sm_parse(text, len, (SmCronVersion) v, &s, err, sizeof(err)))
 			{
@@ -895,6 +1181,7 @@ main(int argc, char **argv)
 	test_fields();
 	test_versions();
 	test_big_steps();
+	test_reversed_ranges();
 	test_quoting();
 	test_describe();
 	test_utc();
