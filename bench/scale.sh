@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: what one big project costs the central server.
 #
-#   bash bench/scale.sh [ROUNDS]      (as root; ROUNDS defaults to 3)
+#   bash bench/scale.sh [ROUNDS]      (as root; ROUNDS defaults to 3; SIZES="2000 8000" to choose N)
 #
 # A project with N jobs (2,000, 8,000, 32,000), each with one finished run.
 # Timed: the first audit of it (in a transaction rolled back each round, so
@@ -62,7 +62,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] :
 
 cpsql -c 'CREATE EXTENSION supamon' >/dev/null
 printf '%8s  %16s  %10s  %16s  %10s\n' jobs 'first audit ms' 'us/job' 'steady check ms' 'us/job'
-for n in 2000 8000 32000; do
+for n in ${SIZES:-2000 8000 32000}; do
 	ppsql postgres -c "DROP DATABASE IF EXISTS big" -c "CREATE DATABASE big" >/dev/null
 	ppsql big >/dev/null <<SQL
 CREATE SCHEMA cron;
