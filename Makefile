@@ -16,6 +16,7 @@ OBJS = \
 	$(PURE_SRCS:.c=.o) \
 	src/schedule_sql.o \
 	src/textclean.o \
+	src/subxact.o \
 	src/conninfo_mask.o \
 	src/remote.o \
 	src/collect.o \

@@ -16,48 +16,7 @@ rounds=${1:-15}
 
 bash "$top/test/setup.sh" >/dev/null
 
-bindir=$(pg_config --bindir)
-dir=$(mktemp -d /tmp/supamon-bench.XXXXXX)
-chown postgres: "$dir"
-as_pg() { runuser -u postgres -- "$@"; }
-free_port() {
-	local p=$1
-	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
-	echo "$p"
-}
-central_port=$(free_port 56100)
-project_port=$(free_port $((central_port + 1)))
-
-start_cluster() {
-	local name=$1 port=$2 preload=$3
-	as_pg "$bindir/initdb" -D "$dir/$name" -A trust -U postgres >/dev/null
-	cat >>"$dir/$name/postgresql.conf" <<CONF
-port = $port
-listen_addresses = ''
-unix_socket_directories = '$dir'
-max_connections = 200
-shared_buffers = 512MB
-shared_preload_libraries = '$preload'
-fsync = off
-CONF
-	as_pg "$bindir/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w start >/dev/null
-}
-stop_all() {
-	for name in central projects; do
-		[ -d "$dir/$name" ] && as_pg "$bindir/pg_ctl" -D "$dir/$name" -m immediate -w stop >/dev/null 2>&1 || true
-	done
-	rm -rf "$dir"
-}
-trap stop_all EXIT
-
-start_cluster central "$central_port" supamon
-start_cluster projects "$project_port" ''
-
-cpsql() { as_pg "$bindir/psql" -X -q -At -h "$dir" -p "$central_port" -U postgres -d postgres "$@"; }
-ppsql() { local db=$1; shift; as_pg "$bindir/psql" -X -q -At -h "$dir" -p "$project_port" -U postgres -d "$db" "$@"; }
-# milliseconds one statement takes, measured by psql
-timed() { local client=$1; shift; "$client" -c '\timing on' "$@" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+source "$top/bench/common.sh"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 now_ms() { date +%s%3N; }
 

@@ -11,7 +11,6 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -19,7 +18,6 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/resowner.h"
 #include "utils/tuplestore.h"
 
 #include "audit.h"
@@ -154,40 +152,41 @@ project_caused(int sqlerrcode)
  * Records one project (and runs the hook) in a subtransaction; false, with
  * the project's error set, when that failed for any reason but a cancel.
  */
+/* One project's recording, as SupamonSubtransaction runs it. */
+typedef struct RecordWork
+{
+	ProjectSnapshot *snap;
+	InventoryCounts *counts;
+	AuditProjectHook hook;
+	void	   *arg;
+} RecordWork;
+
+static void
+record_work(void *arg)
+{
+	RecordWork *w = arg;
+
+	if (w->snap->ok)
+		InventoryRecord(w->snap, w->counts);
+	else
+		InventoryRecordFailure(w->snap);
+	if (w->hook)
+		w->hook(w->snap, w->arg);
+}
+
+static bool
+central_caused(int sqlerrcode)
+{
+	return !project_caused(sqlerrcode);
+}
+
 static bool
 record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 						 AuditProjectHook hook, void *arg)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *edata = NULL;
+	RecordWork	w = {snap, counts, hook, arg};
+	ErrorData  *edata = SupamonSubtransaction(record_work, &w, central_caused);
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		if (snap->ok)
-			InventoryRecord(snap, counts);
-		else
-			InventoryRecordFailure(snap);
-		if (hook)
-			hook(snap, arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (!project_caused(edata->sqlerrcode))
-			ReThrowError(edata);
-	}
-	PG_END_TRY();
 	if (edata == NULL)
 		return true;
 	snap->ok = false;

@@ -475,6 +475,52 @@ check_local_owners(void)
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
 }
 
+/* What read_local fills. */
+typedef struct LocalWork
+{
+	char	  **stmts;
+	RemoteRows *sets;
+} LocalWork;
+
+/* The four statements through SPI, their rows copied out of SPI's memory. */
+static void
+read_local(void *arg)
+{
+	LocalWork  *w = arg;
+
+	check_local_owners();
+	for (int i = 0; i < NSTATEMENTS; i++)
+	{
+		int			rc = SPI_execute(w->stmts[i], true, 0);
+		RemoteRows *rs = &w->sets[i];
+
+		if (rc != SPI_OK_SELECT)
+			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
+		rs->nrows = (int) SPI_processed;
+		rs->ncols = SPI_tuptable->tupdesc->natts;
+		rs->values = palloc0(sizeof(char *) * Max(rs->nrows * rs->ncols, 1));
+		for (int row = 0; row < rs->nrows; row++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			for (int col = 0; col < rs->ncols; col++)
+			{
+				char	   *v = SPI_getvalue(SPI_tuptable->vals[row],
+											 SPI_tuptable->tupdesc, col + 1);
+
+				rs->values[row * rs->ncols + col] = v;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+	}
+}
+
+/* A cancel or a timeout is the caller's, not the project's. */
+static bool
+is_cancel(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_QUERY_CANCELED;
+}
+
 /*
  * This database's own pg_cron, read through SPI.  A failure (no cron schema,
  * no permission) is the project's error, not the caller's: the statements run
@@ -484,61 +530,14 @@ check_local_owners(void)
 void
 CollectLocal(ProjectSnapshot *snap)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 	TimestampTz start = GetCurrentTimestamp();
 	char	   *stmts[NSTATEMENTS];
 	RemoteRows	sets[NSTATEMENTS];
-	ErrorData  *edata = NULL;
+	LocalWork	w = {stmts, sets};
+	ErrorData  *edata;
 
 	build_statements(snap->project, stmts);
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		check_local_owners();
-		for (int i = 0; i < NSTATEMENTS; i++)
-		{
-			int			rc = SPI_execute(stmts[i], true, 0);
-			RemoteRows *rs = &sets[i];
-
-			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-			rs->nrows = (int) SPI_processed;
-			rs->ncols = SPI_tuptable->tupdesc->natts;
-			rs->values = MemoryContextAllocZero(oldcontext,
-												sizeof(char *) * Max(rs->nrows * rs->ncols, 1));
-			for (int row = 0; row < rs->nrows; row++)
-			{
-				CHECK_FOR_INTERRUPTS();
-				for (int col = 0; col < rs->ncols; col++)
-				{
-					char	   *v = SPI_getvalue(SPI_tuptable->vals[row],
-												 SPI_tuptable->tupdesc, col + 1);
-
-					/* copy out of SPI's memory, which the next call frees */
-					rs->values[row * rs->ncols + col] = v ? MemoryContextStrdup(oldcontext, v) : NULL;
-				}
-			}
-			SPI_freetuptable(SPI_tuptable);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		/* a cancel or a timeout is the caller's, not the project's */
-		if (edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
-			ReThrowError(edata);
-	}
-	PG_END_TRY();
+	edata = SupamonSubtransaction(read_local, &w, is_cancel);
 
 	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - start) / 1000);
 	if (edata)

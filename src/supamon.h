@@ -29,6 +29,13 @@ extern int	supamon_log_retention;
 extern char *SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *cut);
 extern char *SupamonCleanText(const char *s, int maxchars);
 
+/*
+ * Runs fn(arg) in a subtransaction; NULL, or the error it raised (rolled
+ * back), unless callers_own(sqlerrcode), which is thrown again.  subxact.c.
+ */
+extern ErrorData *SupamonSubtransaction(void (*fn) (void *arg), void *arg,
+										bool (*callers_own) (int sqlerrcode));
+
 /* Registers the background worker; only valid from _PG_init when preloaded. */
 extern void SupamonRegisterWorker(void);
 
