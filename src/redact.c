@@ -17,7 +17,9 @@
  * rules at the same places and finds "***" where the secret was.  The
  * heuristic for Basic and Token refuses any token with a *, so a token left
  * alone the first time (and whose inside another rule redacted) is left
- * alone the second time too.
+ * alone the second time too; the same holds for the literal concatenated to
+ * Basic or Token.  A redacted literal keeps its quotes, and curl's -u keeps
+ * its user name, so the rules that found them find them again.
  */
 #include "redact.h"
 
@@ -39,19 +41,30 @@ typedef struct Value
 	size_t		keep_to;		/* end of what stays before the secret */
 	size_t		secret_to;		/* end of the secret (== keep_to: none) */
 	size_t		end;			/* end of the value and its closing quote */
+	size_t		scheme_end;		/* end of a bare Bearer/Basic/Token word
+								 * that ends the value, else 0 */
 } Value;
 
 /* Secret key names, lower case without _ and -, matched as suffixes. */
 static const char *const key_words[] = {
 	"apikey", "password", "passwd", "passphrase", "pwd", "secret", "token",
-	"authorization", "servicerolekey", "privatekey", "accesskey", "secretkey"
+	"authorization", "servicerolekey", "privatekey", "accesskey", "secretkey",
+	"signature", "credential", "credentials", "cookie", "session"
 };
+
+/*
+ * Key words that count only as a whole word, after - or _, or as a capital
+ * after a small letter (x-hub-sig, basic_auth, hubSig): so config and oauth
+ * stay plain words.
+ */
+static const char *const key_words_bounded[] = {"sig", "auth"};
 
 /* Words that start with these are provider keys, whole. */
 static const char *const key_prefixes[] = {
 	"sb_secret_", "sbp_", "sk_live_", "sk_test_", "rk_live_", "rk_test_",
 	"whsec_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-",
-	"xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxe-", "xapp-", "sk-proj-", "sk-ant-"
+	"xoxb-", "xoxp-", "xoxa-", "xoxr-", "xoxe-", "xapp-", "sk-proj-", "sk-ant-",
+	"AIza"
 };
 
 #define KEY_TAIL_MAX 16			/* longer than the longest key word */
@@ -370,8 +383,26 @@ key_names_secret(const Scan *s, size_t i, size_t e)
 {
 	char		tail[KEY_TAIL_MAX];	/* the word's last letters, reversed */
 	size_t		n = 0;
+	size_t		w = e;
 
-	for (size_t j = e; j > i && n < KEY_TAIL_MAX;)
+	/* a trailing number names a variant: X-Hub-Signature-256, password2 */
+	while (w > i && is_digit(s->in[w - 1]))
+		w--;
+	while (w > i && (s->in[w - 1] == '_' || s->in[w - 1] == '-'))
+		w--;
+	if (w == i)
+		w = e;
+	for (size_t k = 0; k < sizeof(key_words_bounded) / sizeof(key_words_bounded[0]); k++)
+	{
+		size_t		wl = strlen(key_words_bounded[k]);
+		size_t		f = w - wl;
+
+		if (w - i >= wl && word_is(s, f, w, key_words_bounded[k]) &&
+			(f == i || s->in[f - 1] == '_' || s->in[f - 1] == '-' ||
+			 (is_upper(s->in[f]) && is_lower(s->in[f - 1]))))
+			return true;
+	}
+	for (size_t j = w; j > i && n < KEY_TAIL_MAX;)
 	{
 		int			c = s->in[--j];
 
@@ -392,9 +423,30 @@ key_names_secret(const Scan *s, size_t i, size_t e)
 }
 
 /*
+ * The end of a format() placeholder at p (%s, %I, %L, %1$s), or p: after
+ * Bearer it stands for the token, which is the argument, not itself.
+ */
+static size_t
+placeholder_end(const Scan *s, size_t p)
+{
+	size_t		j = p + 1;
+	int			c;
+
+	if (at(s, p) != '%')
+		return p;
+	while (is_digit(at(s, j)))
+		j++;
+	if (j > p + 1 && at(s, j++) != '$')
+		return p;
+	c = at(s, j);
+	return c == 's' || c == 'I' || c == 'L' ? j + 1 : p;
+}
+
+/*
  * After the opener and up to the closer of a quoted value, [b, be): what of
  * it is kept and what is secret.  "Bearer xyz" keeps its word; a bare
- * "Bearer " has nothing secret.
+ * "Bearer " or "Bearer %s" has nothing secret, and notes where the word
+ * ends, for the literal concatenated to it.
  */
 static void
 split_body(const Scan *s, size_t b, size_t be, size_t ce, Value *v)
@@ -404,6 +456,7 @@ split_body(const Scan *s, size_t b, size_t be, size_t ce, Value *v)
 	v->end = ce;
 	v->keep_to = b;
 	v->secret_to = be;
+	v->scheme_end = 0;
 	if (be == b)
 		v->keep_to = v->secret_to = ce;
 	else if (word_is_scheme(s, b, r))
@@ -411,8 +464,11 @@ split_body(const Scan *s, size_t b, size_t be, size_t ce, Value *v)
 		size_t		p = skip_blanks(s, r);
 
 		/* the body ends at a quote, a backslash or the end: r, p <= be */
-		if (p >= be)
+		if (p >= be || (p > r && placeholder_end(s, p) == be))
+		{
 			v->keep_to = v->secret_to = ce;
+			v->scheme_end = r;
+		}
 		else if (p > r)
 			v->keep_to = p;
 	}
@@ -527,6 +583,7 @@ parse_value(const Scan *s, size_t v, Value *val)
 
 	if (parse_quoted(s, v, val))
 		return;
+	val->scheme_end = 0;
 	val->keep_to = val->secret_to = val->end = v;
 	/* an object, array or call: its own keys are scanned */
 	if (c == '{' || c == '[' || c == '(')
@@ -541,14 +598,109 @@ parse_value(const Scan *s, size_t v, Value *val)
 	{
 		/* Bearer then blanks then a token; Bearer alone hides nothing */
 		size_t		p = skip_blanks(s, r);
+		size_t		te = value_end(s, p);
 
-		if (ends_value(at(s, p)))
+		if (te == p || (p > r && placeholder_end(s, p) == te))
+		{
+			val->scheme_end = r;
 			return;
+		}
 		val->keep_to = p;
-		val->secret_to = val->end = value_end(s, p);
+		val->secret_to = val->end = te;
 		return;
 	}
 	val->keep_to = v;
+}
+
+/* A byte of the credentials that Basic and Token take. */
+static inline bool
+is_credential_byte(int c)
+{
+	return is_word(c) || c == '+' || c == '/' || c == '=' || c == '.' ||
+		c == '~';
+}
+
+/*
+ * 'Bearer ' || 'token', concat('Bearer ', 'token'), format('Bearer %s',
+ * 'token'): after an auth scheme word ending at r, blanks, an optional
+ * placeholder, the end of the SQL literal around them (a run of ' or \'),
+ * || or a comma, and the next SQL literal ('...', E'...', ''...'' one level
+ * down, \'...\' inside an E'' string).  Returns where that literal starts,
+ * its secret in *val, or 0.  After Basic or Token the literal must look
+ * like a credential; this is checked before the literal is parsed, and a
+ * literal after Bearer is refused only when it is empty or a bare scheme
+ * word, so a refused literal is short or a run of blanks, and the scan
+ * stays linear.
+ */
+static size_t
+match_concat(const Scan *s, size_t r, Value *val)
+{
+	bool		bearer = r >= 6 && word_is(s, r - 6, r, "bearer");
+	size_t		p = skip_blanks(s, r);
+	size_t		k;
+	size_t		b;
+
+	if (p == r)
+		return 0;
+	p = placeholder_end(s, p);
+	if (at(s, p) == '\\' && at(s, p + 1) == '\'')
+		k = p + 2;
+	else if (at(s, p) == '\'')
+		k = p + quote_run(s, p);
+	else
+		return 0;
+	k = skip_spaces(s, k);
+	if (at(s, k) == '|' && at(s, k + 1) == '|')
+		k = skip_spaces(s, k + 2);
+	else if (at(s, k) == ',')
+		k = skip_spaces(s, k + 1);
+	else
+		return 0;
+	if ((at(s, k) == 'E' || at(s, k) == 'e') &&
+		(at(s, k + 1) == '\'' || (at(s, k + 1) == '\\' && at(s, k + 2) == '\'')))
+		k++;
+	if (at(s, k) == '\'')
+		b = k + quote_run(s, k);
+	else if (at(s, k) == '\\' && at(s, k + 1) == '\'')
+		b = k + 2;
+	else
+		return 0;
+	if (!bearer)
+	{
+		size_t		te = b;
+
+		while (is_credential_byte(at(s, te)))
+			te++;
+		if ((at(s, te) != '\'' && at(s, te) != '\\') ||
+			!looks_like_credential(s, b, te))
+			return 0;
+	}
+	if (!parse_quoted(s, k, val) || val->secret_to == val->keep_to)
+		return 0;
+	return k;
+}
+
+/*
+ * Emits the key or word at i up to its value at v, and the value; when the
+ * value is a bare scheme word ending its literal, the literal concatenated
+ * to it instead.  Returns the end.
+ */
+static size_t
+emit_pair(Scan *s, size_t i, size_t v, const Value *val)
+{
+	Value		lit;
+	size_t		l;
+
+	if (val->scheme_end != 0 &&
+		(l = match_concat(s, val->scheme_end, &lit)) != 0 && l >= val->end)
+	{
+		emit(s, i, l);
+		emit_value(s, l, &lit);
+		return lit.end;
+	}
+	emit(s, i, v);
+	emit_value(s, v, val);
+	return val->end;
 }
 
 /*
@@ -565,7 +717,14 @@ match_key(Scan *s, size_t i, size_t e)
 	int			c1;
 	Value		val;
 
-	if (!key_names_secret(s, i, e))
+	/* ?key=, &key=: the query parameter of Google APIs and others */
+	bool		query_key = i > 0 && (s->in[i - 1] == '?' || s->in[i - 1] == '&') &&
+		word_is(s, i, e, "key") && at(s, e) == '=';
+
+	/* the schema auth and the pool mode session, in lists: not keys */
+	bool		bare = word_is(s, i, e, "auth") || word_is(s, i, e, "session");
+
+	if (!query_key && !key_names_secret(s, i, e))
 		return 0;
 	c = at(s, j);
 	if (c == '\\' && is_quote(at(s, j + 1)))
@@ -581,7 +740,7 @@ match_key(Scan *s, size_t i, size_t e)
 	 * 'value'): a quoted key (or the last part of a dotted one), a comma and
 	 * a quoted value.
 	 */
-	if (close != -1 && i > 0 &&
+	if (close != -1 && i > 0 && !bare &&
 		(s->in[i - 1] == close || s->in[i - 1] == '.'))
 	{
 		k = skip_spaces(s, j);
@@ -589,36 +748,24 @@ match_key(Scan *s, size_t i, size_t e)
 		{
 			k = skip_spaces(s, k + 1);
 			if (parse_quoted(s, k, &val))
-			{
-				emit(s, i, k);
-				emit_value(s, k, &val);
-				return val.end;
-			}
+				return emit_pair(s, i, k, &val);
 		}
 	}
 
 	/* vault.create_secret('value', ...): a quoted first argument */
-	if (j == e && at(s, e) == '(' && parse_quoted(s, e + 1, &val))
-	{
-		emit(s, i, e + 1);
-		emit_value(s, e + 1, &val);
-		return val.end;
-	}
+	if (j == e && !bare && at(s, e) == '(' && parse_quoted(s, e + 1, &val))
+		return emit_pair(s, i, e + 1, &val);
 
 	k = skip_blanks(s, j);
 
 	/* SET app.secret TO 'value': only quoted, GRANT ... ON token TO x stays */
-	if (k > j && word_is(s, k, word_end(s, k), "to") &&
+	if (k > j && !bare && word_is(s, k, word_end(s, k), "to") &&
 		is_blank(at(s, k + 2)))
 	{
 		size_t		v = skip_blanks(s, k + 2);
 
 		if (parse_quoted(s, v, &val))
-		{
-			emit(s, i, v);
-			emit_value(s, v, &val);
-			return val.end;
-		}
+			return emit_pair(s, i, v, &val);
 	}
 
 	c = at(s, k);
@@ -633,9 +780,7 @@ match_key(Scan *s, size_t i, size_t e)
 		return 0;
 	k = skip_blanks(s, k);
 	parse_value(s, k, &val);
-	emit(s, i, k);
-	emit_value(s, k, &val);
-	return val.end;
+	return emit_pair(s, i, k, &val);
 }
 
 /* Bearer/Basic/Token <token> at the word [i, e): like match_key. */
@@ -644,12 +789,20 @@ match_scheme(Scan *s, size_t i, size_t e)
 {
 	size_t		p;
 	size_t		te;
+	size_t		l;
+	Value		lit;
 
 	if (!word_is_scheme(s, i, e) || !is_blank(at(s, e)))
 		return 0;
+	if ((l = match_concat(s, e, &lit)) != 0)
+	{
+		emit(s, i, l);
+		emit_value(s, l, &lit);
+		return lit.end;
+	}
 	p = skip_blanks(s, e);
 	te = value_end(s, p);
-	if (te == p)
+	if (te == p || placeholder_end(s, p) == te)
 		return 0;
 	if (!word_is(s, i, e, "bearer") && !looks_like_credential(s, p, te))
 		return 0;
@@ -673,6 +826,80 @@ match_sql_password(Scan *s, size_t i, size_t e)
 	emit(s, i, k);
 	emit_value(s, k, &val);
 	return val.end;
+}
+
+/* A byte of the user name of curl -u. */
+static inline bool
+is_user_byte(int c)
+{
+	return is_word(c) || c == '.' || c == '@' || c == '+' || c == '~';
+}
+
+/* Whether c ends an unquoted shell word (curl -u user:password). */
+static inline bool
+ends_shell_word(int c)
+{
+	switch (c)
+	{
+		case -1:
+		case '\0':
+		case '\\':
+		case ';':
+		case '&':
+		case '|':
+		case '<':
+		case '>':
+		case ')':
+			return true;
+		default:
+			return is_space(c) || is_quote(c);
+	}
+}
+
+/*
+ * curl -u user:password, --user user:password or --user=user:password at
+ * the word [i, e) (case as written): emits up to the password, "***" for
+ * it, and returns its end, or returns 0.  The user name is [A-Za-z0-9_.@+~-]
+ * not starting with - or + (date -u +%H:%M stays), and may be quoted with
+ * ' or "; the password runs to the closing quote, or to the end of the
+ * shell word.
+ */
+static size_t
+match_curl_user(Scan *s, size_t i, size_t e)
+{
+	bool		long_form = e - i == 6 && memcmp(s->in + i, "--user", 6) == 0;
+	int			q = -1;
+	size_t		u;
+	size_t		pe;
+
+	if (!long_form && !(e - i == 2 && memcmp(s->in + i, "-u", 2) == 0))
+		return 0;
+	if (long_form && at(s, e) == '=')
+		u = e + 1;
+	else if (is_blank(at(s, e)))
+		u = skip_blanks(s, e);
+	else
+		return 0;
+	if (at(s, u) == '\'' || at(s, u) == '"')
+		q = at(s, u++);
+	if (at(s, u) == '-' || at(s, u) == '+')
+		return 0;
+	while (is_user_byte(at(s, u)))
+		u++;
+	if (at(s, u) != ':')
+		return 0;
+	pe = u + 1;
+	if (q != -1)
+		while (at(s, pe) > 0 && at(s, pe) != q && at(s, pe) != '\\')
+			pe++;
+	else
+		while (!ends_shell_word(at(s, pe)))
+			pe++;
+	if (pe == u + 1)
+		return 0;
+	emit(s, i, u + 1);
+	emit_mark(s);
+	return pe;
 }
 
 /*
@@ -893,7 +1120,8 @@ redact_secrets(const char *in, size_t len, char *out)
 			}
 			else if ((end = match_key(&s, i, e)) == 0 &&
 					 (end = match_scheme(&s, i, e)) == 0 &&
-					 (end = match_sql_password(&s, i, e)) == 0)
+					 (end = match_sql_password(&s, i, e)) == 0 &&
+					 (end = match_curl_user(&s, i, e)) == 0)
 			{
 				emit(&s, i, e);
 				end = e;

@@ -15,7 +15,18 @@
  *	  after Basic or Token only one that looks like a credential (8 or more
  *	  of [A-Za-z0-9+/=_.~-] with a digit, one of + / = _ or a capital past
  *	  its first letter), so that prose such as "the token has expired"
- *	  stays.
+ *	  stays.  A format() placeholder (%s, %I, %L, %1$s) as the whole token
+ *	  is not one: the argument is (below).
+ *
+ *	- The token concatenated to such a word: when Bearer, Basic or Token is
+ *	  followed by blanks (and optionally a placeholder) that end its SQL
+ *	  literal (a run of ' or \'), then, past whitespace, by || or a comma,
+ *	  the next SQL literal ('...', E'...', ''...'' one level down, \'...\'
+ *	  inside an E'' string) is the token: 'Bearer ' || '***',
+ *	  concat('Bearer ', '***'), format('Bearer %s', '***').  After Basic
+ *	  and Token the literal must look like a credential (as above); an
+ *	  empty literal or a bare scheme word hides nothing, and what is not a
+ *	  literal ('Bearer ' || current_setting('app.key')) is left alone.
  *
  *	- JWTs anywhere: a word starting with eyJ followed by .segment and
  *	  optionally .segment (base64url), the whole of it; a word starting
@@ -24,20 +35,26 @@
  *	- Provider key shapes anywhere, the whole word: sb_secret_, sbp_,
  *	  sk_live_, sk_test_, rk_live_, rk_test_, whsec_, ghp_, gho_, ghu_, ghs_,
  *	  ghr_, github_pat_, glpat-, xoxb-, xoxp-, xoxa-, xoxr-, xoxe-, xapp-,
- *	  sk-proj-, sk-ant- (case as written) followed by 8 or more
- *	  [A-Za-z0-9_-] with a digit or a capital, or by 20 or more, or by
- *	  anything when the input ends there (so the table sk_test_results
- *	  stays).  And the secrets of supamon's own channels: Telegram bot
- *	  tokens (bot<digits>:<30 or more [A-Za-z0-9_-]>, bot stays), the token
- *	  of Discord (/api/webhooks/<id>/<token>) and Slack
+ *	  sk-proj-, sk-ant-, AIza (Google API keys) (case as written)
+ *	  followed by 8 or more [A-Za-z0-9_-] with a digit or a capital, or by
+ *	  20 or more, or by anything when the input ends there (so the table
+ *	  sk_test_results stays).  And the secrets of supamon's own channels:
+ *	  Telegram bot tokens (bot<digits>:<30 or more [A-Za-z0-9_-]>, bot
+ *	  stays), the token of Discord (/api/webhooks/<id>/<token>) and Slack
  *	  (/services/T.../B.../<token>) webhook paths.
  *
  *	- Key/value pairs whose key names a secret.  A key is a word of
  *	  [A-Za-z0-9_-] that ends (case-insensitive, ignoring _ and -) with
  *	  apikey, password, passwd, passphrase, pwd, secret, token,
- *	  authorization, servicerolekey, privatekey, accesskey or secretkey: so
- *	  api_key, x-api-key, client_secret, access_token, refresh_token,
- *	  PGPASSWORD, SUPABASE_SERVICE_ROLE_KEY and accessToken all count.  It
+ *	  authorization, servicerolekey, privatekey, accesskey, secretkey,
+ *	  signature, credential, credentials, cookie or session, or with sig or
+ *	  auth as a whole word, after - or _, or as a capital after a small
+ *	  letter (x-sig, basic_auth, hubSig; not config or oauth); a trailing
+ *	  number, with the - or _ before it, is ignored: so api_key, x-api-key,
+ *	  client_secret, access_token, refresh_token, PGPASSWORD,
+ *	  SUPABASE_SERVICE_ROLE_KEY, accessToken, X-Amz-Signature,
+ *	  X-Amz-Credential, X-Hub-Signature-256 and Cookie all count.  So does
+ *	  key right after ? or & and before = (?key=..., a URL query).  It
  *	  must be followed, after an optional closing quote (" ' ` \" \') and
  *	  spaces or tabs, by a separator = : := => or == (not :: and not ://),
  *	  then spaces or tabs, then the value:
@@ -62,11 +79,21 @@
  *	  key (or the last part of a dotted one) followed by a comma, for
  *	  jsonb_build_object('apikey', '...') and set_config('app.jwt_secret',
  *	  '...') (this also redacts the second word of a list such as
- *	  ('token', 'password')); a key followed by the word TO, for
+ *	  ('token', 'password'), but the bare words auth and session, a schema
+ *	  and a pool mode in such lists, count only before a separator); a key
+ *	  followed by the word TO, for
  *	  SET app.service_role_key TO '...'; a key followed by ( as a function,
  *	  for vault.create_secret('...'): its first argument.
  *
  *	- PASSWORD '...' (CREATE/ALTER ROLE): the literal.
+ *
+ *	- curl basic auth: -u user:password, --user user:password and
+ *	  --user=user:password (case as written) give -u user:***.  The user
+ *	  name is [A-Za-z0-9_.@+~-] not starting with - or + (so date -u +%H:%M
+ *	  stays), optionally opened by ' or "; the password runs to that quote
+ *	  (or a backslash), else to the end of the shell word (whitespace, a
+ *	  quote, a backslash, ; & | < > or )).  Other tools' -u uid:gid is
+ *	  redacted too.
  *
  *	- The values of a constraint DETAIL whose columns include a key naming a
  *	  secret: Key (user_id, token)=(1, abc) gives Key (user_id, token)=(***).

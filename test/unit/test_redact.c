@@ -109,7 +109,9 @@ check_random_texts(int rounds)
 		"ghp_", "xoxb-", "bot123456789", ":AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
 		"/api/webhooks/", "12", "/services/T", "/B", "a", "abcdefgh1", "X",
 		"\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x94\x91", "*", "***", "-", "_",
-		"u:p@h", "PASSWORD '", "(token)=(", "(id, ", ")", " TO ", "to", "secret("
+		"u:p@h", "PASSWORD '", "(token)=(", "(id, ", ")", " TO ", "to", "secret(",
+		" || ", "||", "E'", "%s", "%1$s", "%L", "-u ", "--user", "=", "user:", "?key", "&sig",
+		"AIza", "X-Hub-Signature-256", "cookie", "session", "auth", "'auth', ", "abcdefgh12345678"
 	};
 	char		in[600];
 	char		once[3 * sizeof(in) + 1];
@@ -198,8 +200,35 @@ main(void)
 	SAME("Basic auth failed for the basic plan");
 	SAME("ERROR:  invalid input syntax for type json DETAIL:  Token \"abc\" is invalid.");
 	SAME("'Bearer ' || k");
-	/* after Bearer anything is a token, even a format: accepted */
-	EXPECT("format('Bearer %s', k)", "format('Bearer ***', k)");
+	/* a format placeholder is not the token: its argument is, below */
+	SAME("format('Bearer %s', k)");
+	SAME("{\"Authorization\": \"Bearer %s\"} Bearer %1$s");
+
+	/* the token concatenated to a literal ending with the scheme word */
+	EXPECT("jsonb_build_object('Authorization', 'Bearer ' || 'a8f5f167f44f4964e6c998dee827110c')",
+		   "jsonb_build_object('Authorization', 'Bearer ' || '***')");
+	EXPECT("headers := jsonb_build_object('Authorization', 'Bearer '||'abc', 'x', 'y')",
+		   "headers := jsonb_build_object('Authorization', 'Bearer '||'***', 'x', 'y')");
+	EXPECT("concat('Bearer ', 'a8f5f167f44f4964e6c998dee827110c')", "concat('Bearer ', '***')");
+	EXPECT("format('Bearer %s', 'a8f5f167f44f4964e6c998dee827110c')", "format('Bearer %s', '***')");
+	EXPECT("format('Authorization: Bearer %L',\n  'abc')", "format('Authorization: Bearer %L',\n  '***')");
+	EXPECT("'Authorization: Bearer ' || 'abc'", "'Authorization: Bearer ' || '***'");
+	EXPECT("'Bearer ' || E'abc\\'d'", "'Bearer ' || E'***'");
+	EXPECT("'Token ' || 'a8f5f167f44f'", "'Token ' || '***'");
+	EXPECT("concat('Basic ', 'dXNlcjpwYXNz')", "concat('Basic ', '***')");
+	EXPECT("'Bearer ' || 'abc", "'Bearer ' || '***");	/* cut */
+	/* inside an E'' string, and one level down in a literal */
+	EXPECT("E'SELECT \\'Bearer \\' || \\'abc\\''", "E'SELECT \\'Bearer \\' || \\'***\\''");
+	EXPECT("'SELECT ''Bearer '' || ''abc'''", "'SELECT ''Bearer '' || ''***'''");
+	EXPECT("$$SELECT jsonb_build_object(''Authorization'', ''Bearer '' || ''abc'')$$",
+		   "$$SELECT jsonb_build_object(''Authorization'', ''Bearer '' || ''***'')$$");
+	/* nothing to redact: not a literal, empty, a bare word, prose */
+	SAME("'Bearer ' || current_setting('app.key')");
+	SAME("jsonb_build_object('Authorization', 'Bearer ' || (select decrypted_secret from v))");
+	SAME("'Bearer ' || '' || k");
+	SAME("'Bearer ' || 'Bearer ' || k");
+	SAME("raise notice 'Token ' || 'expired', x");
+	SAME("WHERE kind IN ('token', 'bearer', 'basic')");
 
 	/* JWTs anywhere */
 	EXPECT("anon key eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_x0 in the log",
@@ -260,6 +289,46 @@ main(void)
 	SAME("{\"token\": null, \"secret\": {\"a\": 1}, \"api_key\": [1], \"pwd\": true}");
 	SAME("password= , token=\"\", secret=''");
 	SAME("{\"Authorization\": \"Bearer \"}");
+
+	/* query parameters that carry keys; code and state are not secrets */
+	EXPECT("https://maps.googleapis.com/maps/api/geocode/json?address=x&key=AIzaSyD-abcdefghijklmnopqrstuvwxyz0123",
+		   "https://maps.googleapis.com/maps/api/geocode/json?address=x&key=***");
+	EXPECT("https://h/p?key=abc123&x=1", "https://h/p?key=***&x=1");
+	EXPECT("?access_token=a&token=b&apikey=c&api_key=d&auth=e",
+		   "?access_token=***&token=***&apikey=***&api_key=***&auth=***");
+	EXPECT("https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sp=r&sig=abc%2Bdef%3D",
+		   "https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sp=r&sig=***");
+	EXPECT("https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIAIOSFODNN7EXAMPLE%2F20130524%2Fus-east-1"
+		   "&X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404&signature=x",
+		   "https://b.s3.amazonaws.com/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=***"
+		   "&X-Amz-Signature=***&signature=***");
+	SAME("https://h/cb?code=abc&state=xyz&monkey=1&key");
+	SAME("SELECT key, value FROM kv WHERE key = 'a'");
+	/* Google API keys anywhere */
+	EXPECT("key AIzaSyA1234567890abcdefghijklmnopqrstu used", "key *** used");
+
+	/* header names of secrets: signatures, credentials, auth, cookies, sessions */
+	EXPECT("{\"X-Signature\": \"abc\", \"x-webhook-secret\": \"s\", \"X-Hub-Signature-256\": \"sha256=abc\"}",
+		   "{\"X-Signature\": \"***\", \"x-webhook-secret\": \"***\", \"X-Hub-Signature-256\": \"***\"}");
+	EXPECT("{\"Cookie\": \"session=abc; theme=dark\", \"x-auth\": \"a\", \"credentials\": \"u:p\"}",
+		   "{\"Cookie\": \"***\", \"x-auth\": \"***\", \"credentials\": \"***\"}");
+	EXPECT("curl -H 'X-Api-Key: abc' -H 'X-Sig: def' -H 'Cookie: session=ghi'",
+		   "curl -H 'X-Api-Key: ***' -H 'X-Sig: ***' -H 'Cookie: ***'");
+	EXPECT("jsonb_build_object('x-signature', 'abc', 'basic_auth', 'u:p', 'hubSig', 'x')",
+		   "jsonb_build_object('x-signature', '***', 'basic_auth', '***', 'hubSig', '***')");
+	EXPECT("session=abc123 password2=x", "session=*** password2=***");
+	SAME("config=1 oauth=x design=y sha256=abc");
+	/* the schema auth and the pool mode session in lists stay */
+	SAME("WHERE nspname NOT IN ('auth', 'storage') AND pool_mode IN ('session', 'transaction')");
+	SAME("GRANT USAGE ON SCHEMA auth TO postgres; select auth.uid()");
+
+	/* curl basic auth */
+	EXPECT("curl -u user:pass https://h/x", "curl -u user:*** https://h/x");
+	EXPECT("curl --user admin:s3cr3t -X POST", "curl --user admin:*** -X POST");
+	EXPECT("curl --user=u:p;echo -u 'a:b c' -u \"x@y.z:q\"", "curl --user=u:***;echo -u 'a:***' -u \"x@y.z:***\"");
+	EXPECT("COPY t FROM PROGRAM 'curl -s -u :tok https://h'", "COPY t FROM PROGRAM 'curl -s -u :*** https://h'");
+	SAME("date -u +%H:%M; sudo -u postgres psql; sort -u -t: x; curl -u user https://h; curl -u u: x");
+	SAME("curl --user-agent a:b");
 
 	/* PASSWORD '...' */
 	EXPECT("CREATE ROLE app LOGIN PASSWORD 'abc' VALID UNTIL 'infinity'",
@@ -346,7 +415,8 @@ main(void)
 		static const char *const units[] = {
 			"Bearer ", "Token ", "password=", "\"password\": \"", "'token', ", "://", "://a:",
 			"eyJa.", "PASSWORD ", "x ", "token ", "\\\"", "''", "sk_live_", "@:", "/api/webhooks/1/",
-			"(token,", "(token)=(", "'token',"
+			"(token,", "(token)=(", "'token',", "'Bearer ' || ", "Bearer ', '", "''Bearer '' || ''",
+			"'Token ' || 'a", "Bearer %s' || ", "-u ", "-u a:", "?key=", "'Bearer ' || 'Bearer ' || "
 		};
 		size_t		outlen;
 		char	   *out;
