@@ -636,6 +636,7 @@ static size_t
 match_concat(const Scan *s, size_t r, Value *val)
 {
 	bool		bearer = r >= 6 && word_is(s, r - 6, r, "bearer");
+	bool		comma = false;
 	size_t		p = skip_blanks(s, r);
 	size_t		k;
 	size_t		b;
@@ -653,7 +654,10 @@ match_concat(const Scan *s, size_t r, Value *val)
 	if (at(s, k) == '|' && at(s, k + 1) == '|')
 		k = skip_spaces(s, k + 2);
 	else if (at(s, k) == ',')
+	{
+		comma = true;
 		k = skip_spaces(s, k + 1);
+	}
 	else
 		return 0;
 	if ((at(s, k) == 'E' || at(s, k) == 'e') &&
@@ -676,6 +680,15 @@ match_concat(const Scan *s, size_t r, Value *val)
 			return 0;
 	}
 	if (!parse_quoted(s, k, val) || val->secret_to == val->keep_to)
+		return 0;
+
+	/*
+	 * jsonb_build_object('Authorization', 'Bearer ', 'apikey', 'x'): the
+	 * next argument is a key naming a secret, whose own value is the
+	 * secret; taking it for the token would let that value through.
+	 */
+	if (comma && word_end(s, val->keep_to) == val->secret_to &&
+		key_names_secret(s, val->keep_to, val->secret_to))
 		return 0;
 	return k;
 }

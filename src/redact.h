@@ -25,8 +25,10 @@
  *	  inside an E'' string) is the token: 'Bearer ' || '***',
  *	  concat('Bearer ', '***'), format('Bearer %s', '***').  After Basic
  *	  and Token the literal must look like a credential (as above); an
- *	  empty literal or a bare scheme word hides nothing, and what is not a
- *	  literal ('Bearer ' || current_setting('app.key')) is left alone.
+ *	  empty literal or a bare scheme word hides nothing, nor after a comma
+ *	  does a key naming a secret ('Bearer ', 'apikey', '...': its value is
+ *	  the secret), and what is not a literal ('Bearer ' ||
+ *	  current_setting('app.key')) is left alone.
  *
  *	- JWTs anywhere: a word starting with eyJ followed by .segment and
  *	  optionally .segment (base64url), the whole of it; a word starting

@@ -229,6 +229,9 @@ main(void)
 	SAME("'Bearer ' || 'Bearer ' || k");
 	SAME("raise notice 'Token ' || 'expired', x");
 	SAME("WHERE kind IN ('token', 'bearer', 'basic')");
+	/* a bare Bearer argument followed by a secret key: the key's value goes */
+	EXPECT("jsonb_build_object('Authorization', 'Bearer ', 'apikey', 'abc')",
+		   "jsonb_build_object('Authorization', 'Bearer ', 'apikey', '***')");
 
 	/* JWTs anywhere */
 	EXPECT("anon key eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig-_x0 in the log",
