@@ -58,6 +58,16 @@
 	"d.jobid, d.runid, " CUT("d.status", 20) ", " CUT("d.return_message", MAX_MESSAGE_CHARS) ", " \
 	EPOCH("d.start_time") ", " EPOCH("d.end_time")
 
+/*
+ * The runids pg_cron can have handed out: its sequence's last value, where
+ * supamon may read it.  A row with a larger runid was not written by
+ * pg_cron, and taken as the high-water mark it would hide every later run.
+ */
+#define RUNID_CAP \
+	"coalesce((SELECT pg_catalog.pg_sequence_last_value(s)" \
+	" FROM pg_catalog.to_regclass('cron.runid_seq') s" \
+	" WHERE pg_catalog.has_sequence_privilege(s, 'SELECT')), 9223372036854775807)"
+
 #define NSTATEMENTS 4
 
 static void build_statements(const ProjectState *p, char **stmts);
@@ -98,7 +108,7 @@ build_statements(const ProjectState *p, char **stmts)
 		"                                           WHERE datname = current_database())) AS launchers,"
 		"             count(*) FILTER (WHERE backend_type IS NULL) AS hidden"
 		"      FROM pg_catalog.pg_stat_get_activity(NULL) ) a");
-	stmts[1] = pstrdup("SELECT max(runid) FROM cron.job_run_details");
+	stmts[1] = pstrdup("SELECT max(runid) FROM cron.job_run_details WHERE runid <= " RUNID_CAP);
 	stmts[2] = psprintf(
 		"SELECT jobid, " CUT("jobname", MAX_NAME_CHARS) ", " CUT("schedule", MAX_SCHEDULE_CHARS) ", "
 		CUT("command", MAX_COMMAND_CHARS) ", " CUT("username", MAX_ROLE_CHARS) ", "
@@ -109,13 +119,14 @@ build_statements(const ProjectState *p, char **stmts)
 	/* the latest finished run of each job, and unfinished runs after it */
 	appendStringInfoString(&runs,
 						   "WITH last AS (SELECT jobid, max(runid) AS runid FROM cron.job_run_details "
-						   "  WHERE status IN ('succeeded', 'failed') GROUP BY jobid), "
-						   "top AS (SELECT max(runid) AS runid FROM cron.job_run_details) ");
+						   "  WHERE status IN ('succeeded', 'failed') AND runid <= " RUNID_CAP " GROUP BY jobid), "
+						   "top AS (SELECT max(runid) AS runid FROM cron.job_run_details WHERE runid <= " RUNID_CAP ") ");
 	if (p->has_high_water)
 	{
 		appendStringInfo(&runs,
 						 "SELECT " RUN_COLUMNS " FROM cron.job_run_details d "
-						 "WHERE (SELECT runid FROM top) >= " INT64_FORMAT " AND (d.runid > " INT64_FORMAT,
+						 "WHERE (SELECT runid FROM top) >= " INT64_FORMAT " AND d.runid <= " RUNID_CAP
+						 " AND (d.runid > " INT64_FORMAT,
 						 p->high_water, p->high_water);
 		if (p->nopen > 0)
 		{

@@ -108,6 +108,17 @@ INSERT INTO cron.job (schedule, command, jobname, username) VALUES
 	('* * * * *', 'SELECT 5', '', 'u4'), ('* * * * *', 'SELECT 6', 'job 5', 'u5'),
 	('* * * * *', 'SELECT 7', repeat('n', 300) || 'a', 'u6'), ('* * * * *', 'SELECT 8', repeat('n', 300) || 'b', 'u6');
 });
+# a row with the largest runid, beside pg_cron's sequence: later runs must
+# still be read
+hostile_db('poison', q{
+CREATE SEQUENCE cron.runid_seq;
+ALTER TABLE cron.job_run_details ALTER COLUMN runid SET DEFAULT nextval('cron.runid_seq');
+INSERT INTO cron.job (schedule, command, jobname) VALUES ('* * * * *', 'SELECT 1', 'minutely');
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+VALUES (1, 'succeeded', '1 row', now() - interval '20 seconds', now());
+INSERT INTO cron.job_run_details (jobid, runid, status, return_message, start_time, end_time)
+VALUES (1, 9223372036854775807, 'succeeded', '1 row', now() - interval '20 seconds', now());
+});
 # jobids and flags as text, in a view: "1" and "01" are one jobid; "true"
 # and "FALSE" are read as booleans
 hostile_db('twins', q{
@@ -216,6 +227,11 @@ INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end
 VALUES (1, 'succeeded', '1 row', '3000-01-01', '3000-01-01');
 });
 
+$hostile->safe_psql('poison', q{
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+VALUES (1, 'failed', 'ERROR:  late failure', now(), now());
+});
+
 # --- real pg_cron: duplicate names across roles; every job gets its runs
 ok($cronp->poll_query_until('postgres',
 		"SELECT count(DISTINCT jobid) = 5 FROM cron.job_run_details WHERE status IN ('succeeded', 'failed')"),
@@ -254,6 +270,12 @@ like($central->safe_psql('postgres', "SELECT health_note FROM supamon.project WH
 	qr/3 run\(s\) without a job, a runid or a known status ignored/, 'the runs left out are counted');
 is($central->safe_psql('postgres', "SELECT open_run_ids FROM supamon.project WHERE name = 'nulls'"),
 	'{}', 'a run in progress of a job gone from cron.job is not read again and again');
+
+# a runid beyond pg_cron's sequence
+is($central->safe_psql('postgres', q{
+	SELECT (SELECT run_high_water FROM supamon.project WHERE name = 'poison') || ':' || status
+	FROM supamon.job_inventory WHERE project_name = 'poison'}),
+	'2:failed', "a runid beyond pg_cron's sequence does not hide the runs after it");
 
 # a run in year 3000
 is($central->safe_psql('postgres', q{
