@@ -148,10 +148,6 @@ project_caused(int sqlerrcode)
 		sqlerrcode == ERRCODE_OUT_OF_MEMORY;
 }
 
-/*
- * Records one project (and runs the hook) in a subtransaction; false, with
- * the project's error set, when that failed for any reason but a cancel.
- */
 /* One project's recording, as SupamonSubtransaction runs it. */
 typedef struct RecordWork
 {
@@ -180,6 +176,10 @@ central_caused(int sqlerrcode)
 	return !project_caused(sqlerrcode);
 }
 
+/*
+ * Records one project (and runs the hook) in a subtransaction; false, with
+ * the project's error set, when its data made that fail.
+ */
 static bool
 record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 						 AuditProjectHook hook, void *arg)

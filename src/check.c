@@ -75,6 +75,16 @@ text_or_null(const char *s, char *null)
 	return s ? CStringGetTextDatum(s) : (Datum) 0;
 }
 
+/* Counts a job that keeps the status it had. */
+static void
+count_as_it_stands(const char *status, CheckTotals *totals)
+{
+	totals->jobs++;
+	for (int k = 0; k <= HEALTH_REMOVED; k++)
+		if (strcmp(status, health_status_name(k)) == 0)
+			totals->by_status[k]++;
+}
+
 static bool
 is_bad(const char *status)
 {
@@ -267,10 +277,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		 */
 		if (unseen)
 		{
-			totals->jobs++;
-			for (int s = 0; s <= HEALTH_REMOVED; s++)
-				if (strcmp(old_status, health_status_name(s)) == 0)
-					totals->by_status[s]++;
+			count_as_it_stands(old_status, totals);
 			continue;
 		}
 		memset(&in, 0, sizeof(in));
@@ -398,12 +405,8 @@ count_jobs_as_they_stand(const char *project, CheckTotals *totals)
 		elog(ERROR, "supamon: could not read the inventory");
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		char	   *status = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-
-		totals->jobs++;
-		for (int s = 0; s <= HEALTH_REMOVED; s++)
-			if (strcmp(status, health_status_name(s)) == 0)
-				totals->by_status[s]++;
+		count_as_it_stands(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
+						   totals);
 	}
 }
 

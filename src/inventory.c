@@ -66,7 +66,7 @@ typedef struct HeldName
 {
 	int64		jobid;			/* the key */
 	char	   *name;
-	char	   *username;
+	int64		last_run_id;	/* 0 if none */
 } HeldName;
 
 /* A name taken, and how many jobs wanted it. */
@@ -86,7 +86,7 @@ static Datum time_array(int64 *values, int n);
 static HTAB *job_table(ProjectSnapshot *snap);
 static char **job_names(ProjectSnapshot *snap, HTAB *held);
 static HTAB *held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive);
-static void last_finished_runs(ProjectSnapshot *snap, HTAB *jobs);
+static void last_finished_runs(ProjectSnapshot *snap, HTAB *jobs, HTAB *held);
 static bool run_is_dead(const CronRunRow *r, HTAB *jobs);
 static JobRuns *summarize_runs(ProjectSnapshot *snap, HTAB *jobs);
 
@@ -219,20 +219,26 @@ exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
 		elog(ERROR, "supamon: recording failed: %s", SPI_result_code_string(rc));
 }
 
+/* A hash table in the current memory context whose entries start with an int64 key. */
+static HTAB *
+int64_table(const char *name, uint64 size, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, (long) Max(size, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 /*
  * The snapshot's jobs by jobid (collect.c made the jobids unique).
  */
 static HTAB *
 job_table(ProjectSnapshot *snap)
 {
-	HASHCTL		ctl;
-	HTAB	   *h;
+	HTAB	   *h = int64_table("supamon jobs", snap->njobs, sizeof(JobSlot));
 
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(JobSlot);
-	ctl.hcxt = CurrentMemoryContext;
-	h = hash_create("supamon jobs", Max(snap->njobs, 16), &ctl,
-					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	for (int i = 0; i < snap->njobs; i++)
 	{
 		bool		found;
@@ -364,26 +370,18 @@ job_names(ProjectSnapshot *snap, HTAB *held)
  * runs to read again.
  */
 static void
-last_finished_runs(ProjectSnapshot *snap, HTAB *jobs)
+last_finished_runs(ProjectSnapshot *snap, HTAB *jobs, HTAB *held)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(snap->project->name)};
-
+	/* after a history read from scratch, what was recorded may be from before it */
 	if (!snap->bootstrapped)
 	{
-		exec("SELECT job_id, last_run_id FROM supamon.job_inventory"
-			 " WHERE project_name = $1 AND job_type = 'pg_cron' AND last_run_id IS NOT NULL"
-			 "   AND job_id IS NOT NULL AND removed_at IS NULL",
-			 1, types, values, NULL, SPI_OK_SELECT);
-		for (uint64 i = 0; i < SPI_processed; i++)
+		for (int i = 0; i < snap->njobs; i++)
 		{
-			bool		isnull;
-			int64		jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
-			JobSlot    *slot = hash_search(jobs, &jobid, HASH_FIND, NULL);
+			HeldName   *h = hash_search(held, &snap->jobs[i].jobid, HASH_FIND, NULL);
 
-			if (slot)
-				slot->last_finished = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i],
-																  SPI_tuptable->tupdesc, 2, &isnull));
+			if (h)
+				((JobSlot *) hash_search(jobs, &snap->jobs[i].jobid, HASH_FIND, NULL))->last_finished =
+					h->last_run_id;
 		}
 	}
 	for (int i = 0; i < snap->nruns; i++)
@@ -526,28 +524,23 @@ mark_removed(ProjectSnapshot *snap, char **names, Datum project,
 
 /*
  * The project's live inventory rows (name, jobid, user), kept for
- * mark_removed, and the name each jobid holds.
+ * mark_removed, and the name and latest finished run each jobid holds.
  */
 static HTAB *
 held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive)
 {
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {project};
-	HASHCTL		ctl;
 	HTAB	   *h;
 
-	exec("SELECT job_name, job_id, username FROM supamon.job_inventory"
+	exec("SELECT job_name, job_id, username, last_run_id FROM supamon.job_inventory"
 		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
 		 1, types, values, NULL, SPI_OK_SELECT);
 	*live = SPI_tuptable;
 	*nlive = SPI_processed;
 	/* the next SPI call must not free them */
 	SPI_tuptable = NULL;
-	ctl.keysize = sizeof(int64);
-	ctl.entrysize = sizeof(HeldName);
-	ctl.hcxt = CurrentMemoryContext;
-	h = hash_create("supamon held names", Max(*nlive, 16), &ctl,
-					HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	h = int64_table("supamon held names", *nlive, sizeof(HeldName));
 	for (uint64 i = 0; i < *nlive; i++)
 	{
 		bool		isnull;
@@ -560,6 +553,8 @@ held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *n
 		jobid = DatumGetInt64(d);
 		slot = hash_search(h, &jobid, HASH_ENTER, NULL);
 		slot->name = SPI_getvalue((*live)->vals[i], (*live)->tupdesc, 1);
+		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 4, &isnull);
+		slot->last_run_id = isnull ? 0 : DatumGetInt64(d);
 	}
 	return h;
 }
@@ -669,7 +664,6 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	 */
 	counts->removed_jobs = mark_removed(snap, names, project, live, nlive);
 	SPI_freetuptable(live);
-	hash_destroy(held);
 
 	/* 3. the runs observed, each finished one logged once, under its job's name */
 	if (snap->nruns > 0)
@@ -722,7 +716,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		}
 	}
 
-	last_finished_runs(snap, jobs);
+	last_finished_runs(snap, jobs, held);
+	hash_destroy(held);
 
 	/* 4. each job's latest run and runs in progress (unchanged without runs) */
 	if (snap->nruns > 0 || p->nopen > 0)

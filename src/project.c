@@ -55,12 +55,7 @@ check_conninfo(const char *name, const char *conninfo)
 	char	   *err = NULL;
 	PQconninfoOption *opts;
 
-	const char *c = conninfo;
-
-	/* all blanks parses, and would quietly connect with libpq's defaults */
-	while (*c == ' ' || *c == '\t' || *c == '\n' || *c == '\r')
-		c++;
-	if (*c == '\0')
+	if (RemoteConninfoIsBlank(conninfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("empty connection string for project \"%s\"", name),

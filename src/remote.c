@@ -585,6 +585,16 @@ resolved_request(RemoteRequest *r)
 }
 
 /*
+ * Whether a connection string is only blanks: libpq parses that, and would
+ * quietly connect with its defaults (a local socket, the OS user's name).
+ */
+bool
+RemoteConninfoIsBlank(const char *conninfo)
+{
+	return strspn(conninfo, " \t\r\n") == strlen(conninfo);
+}
+
+/*
  * What is wrong with a parsed connection string that libpq accepts, or
  * NULL.  A host name never holds "@": there, libpq took the first "@" of a
  * URI password as the end of the user part, and the rest of the password
@@ -616,9 +626,8 @@ start_request(RemoteRequest *r, int connect_timeout_ms)
 	 * written behind supamon's back; one that no longer parses would also be
 	 * taken for a database name by expand_dbname.
 	 */
-	if (r->conninfo == NULL || strspn(r->conninfo, " \t\r\n") == strlen(r->conninfo))
+	if (r->conninfo == NULL || RemoteConninfoIsBlank(r->conninfo))
 	{
-		/* blanks parse, and would quietly connect with libpq's defaults */
 		finish_request(r, pstrdup("invalid connection string: it is empty"));
 		return true;
 	}

@@ -97,6 +97,9 @@ extern void RemoteReleaseAll(RemoteRequest *reqs, int n);
  */
 extern char *RemoteMaskSecrets(const char *conninfo, const char *message);
 
+/* Whether a connection string is only blanks (libpq would use its defaults). */
+extern bool RemoteConninfoIsBlank(const char *conninfo);
+
 /*
  * What is wrong with a connection string that libpq parsed (a host name
  * holding part of a password), or NULL; the message holds no secret.
