@@ -171,7 +171,8 @@ class State:
         except (TypeError, AttributeError):  # an odd shape: show it raw
             lines = [str(entry.get("body"))[:500]]
         with self.lock:
-            print(f"{stamp} {entry['kind']} {entry['path']} -> {entry['status']}")
+            answer = entry["status"] or f"hangs {entry['behaviour'].get('hang')} s"
+            print(f"{stamp} {entry['kind']} {entry['path']} -> {answer}")
             for line in lines:
                 print("    " + line)
             sys.stdout.flush()
@@ -369,14 +370,13 @@ class Handler(BaseHTTPRequestHandler):
             answer = shaped_error(kind, 405, "405: Method Not Allowed")
         elif behaviour and set(behaviour) - {"delay"}:
             answer = self.misbehave(kind, behaviour)
-        if answer is not None:
-            pass
-        elif kind == "discord":
-            answer = self.discord(state, path, url.query, message, time.time())
-        elif kind == "telegram":
-            answer = self.telegram(state, path, message, time.time())
-        else:
-            answer = Answer(200, {"ok": True})
+        if answer is None:  # the service's own answer, rate limits included
+            if kind == "discord":
+                answer = self.discord(state, path, url.query, message, time.time())
+            elif kind == "telegram":
+                answer = self.telegram(state, path, message, time.time())
+            else:
+                answer = Answer(200, {"ok": True})
         entry["status"] = answer.status
         try:
             self.send(answer)
@@ -442,7 +442,7 @@ class Handler(BaseHTTPRequestHandler):
         problem = discord_problems(msg)
         if problem:
             return Answer(400, problem, headers)
-        if "wait=true" not in query.lower():
+        if urllib.parse.parse_qs(query).get("wait", [""])[-1].lower() != "true":
             return Answer(204, headers=headers)
         return Answer(200, {"id": state.next_snowflake(), "type": 0,
                             "content": msg.get("content") or "",
