@@ -10,7 +10,8 @@ PURE_SRCS = \
 	src/schedule_time.c \
 	src/schedule_describe.c \
 	src/health.c \
-	src/redact.c
+	src/redact.c \
+	src/alert_text.c
 
 OBJS = \
 	$(PURE_SRCS:.c=.o) \
@@ -42,6 +43,7 @@ SHLIB_LINK = -lcurl
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out log \
 	test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact \
+	test/unit/test_alert_text \
 	test/fuzz/fuzz_schedule test/fuzz/fuzz_redact bench/schedule_bench
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -69,12 +71,17 @@ test/unit/test_conninfo_mask: test/unit/test_conninfo_mask.c test/unit/unit.h sr
 test/unit/test_redact: test/unit/test_redact.c test/unit/unit.h $(PURE_SRCS) src/redact.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_redact.c $(PURE_SRCS)
 
+test/unit/test_alert_text: test/unit/test_alert_text.c test/unit/unit.h test/unit/alert_check.h $(PURE_SRCS) src/alert_text.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_alert_text.c $(PURE_SRCS)
+
 .PHONY: unitcheck
-unitcheck: test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact
+unitcheck: test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact \
+		test/unit/test_alert_text
 	./test/unit/test_schedule $(UNIT_ROUNDS)
 	./test/unit/test_health
 	./test/unit/test_conninfo_mask
 	./test/unit/test_redact
+	./test/unit/test_alert_text $(UNIT_ROUNDS)
 
 # libFuzzer targets for the schedule parser and the redaction of secrets
 # (clang with libclang-rt-14-dev); fuzzcheck gives each half of FUZZ_SECONDS.
