@@ -151,8 +151,9 @@ extern bool at_check_chat_id(const char *chat, char *err, size_t errlen);
 
 /*
  * A URL fit to show: scheme://host[:port], then a slash and four stars
- * when anything followed; four stars alone for anything else.  Like snprintf: writes at most len
- * bytes with the NUL and returns the length of the whole text.
+ * when anything followed; four stars alone for anything else.  Like
+ * snprintf: writes at most len bytes with the NUL and returns the length
+ * of the whole text.
  */
 extern size_t at_mask_url(const char *url, char *buf, size_t len);
 
