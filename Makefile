@@ -10,7 +10,8 @@ PURE_SRCS = \
 	src/schedule_time.c \
 	src/schedule_describe.c \
 	src/health.c \
-	src/redact.c
+	src/redact.c \
+	src/alert_text.c
 
 OBJS = \
 	$(PURE_SRCS:.c=.o) \
@@ -42,7 +43,8 @@ SHLIB_LINK = -lcurl
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out log \
 	test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact \
-	test/fuzz/fuzz_schedule test/fuzz/fuzz_redact bench/schedule_bench
+	test/unit/test_alert_text \
+	test/fuzz/fuzz_schedule test/fuzz/fuzz_redact test/fuzz/fuzz_alert_text bench/schedule_bench
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -69,31 +71,45 @@ test/unit/test_conninfo_mask: test/unit/test_conninfo_mask.c test/unit/unit.h sr
 test/unit/test_redact: test/unit/test_redact.c test/unit/unit.h $(PURE_SRCS) src/redact.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_redact.c $(PURE_SRCS)
 
+test/unit/test_alert_text: test/unit/test_alert_text.c test/unit/unit.h test/unit/alert_check.h $(PURE_SRCS) src/alert_text.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_alert_text.c $(PURE_SRCS)
+
 .PHONY: unitcheck
-unitcheck: test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact
+unitcheck: test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact \
+		test/unit/test_alert_text
 	./test/unit/test_schedule $(UNIT_ROUNDS)
 	./test/unit/test_health
 	./test/unit/test_conninfo_mask
 	./test/unit/test_redact
+	./test/unit/test_alert_text $(UNIT_ROUNDS)
 
-# libFuzzer targets for the schedule parser and the redaction of secrets
-# (clang with libclang-rt-14-dev); fuzzcheck gives each half of FUZZ_SECONDS.
+# libFuzzer targets for the schedule parser, the redaction of secrets and
+# the alert texts (clang with libclang-rt-14-dev); fuzzcheck gives each a
+# third of FUZZ_SECONDS.
 FUZZ_SECONDS ?= 60
-FUZZ_HALF = $(shell echo $$(( ($(FUZZ_SECONDS) + 1) / 2 )))
+FUZZ_THIRD = $(shell echo $$(( $(FUZZ_SECONDS) >= 3 ? $(FUZZ_SECONDS) / 3 : 1 )))
 test/fuzz/fuzz_schedule: test/fuzz/fuzz_schedule.c $(PURE_SRCS) src/schedule.h
 	clang -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -o $@ test/fuzz/fuzz_schedule.c $(PURE_SRCS)
 
 test/fuzz/fuzz_redact: test/fuzz/fuzz_redact.c $(PURE_SRCS) src/redact.h
 	clang -g -O1 -Wall -Wextra -Werror -Isrc -fsanitize=fuzzer,address,undefined -o $@ test/fuzz/fuzz_redact.c $(PURE_SRCS)
 
+test/fuzz/fuzz_alert_text: test/fuzz/fuzz_alert_text.c test/unit/alert_check.h $(PURE_SRCS) src/alert_text.h
+	clang -g -O1 -Wall -Wextra -Werror -Isrc -fsanitize=fuzzer,address,undefined -o $@ test/fuzz/fuzz_alert_text.c $(PURE_SRCS)
+
 .PHONY: fuzzcheck
-fuzzcheck: test/fuzz/fuzz_schedule test/fuzz/fuzz_redact
-	mkdir -p test/fuzz/corpus test/fuzz/corpus-redact
-	@./test/fuzz/fuzz_schedule -max_total_time=$(FUZZ_HALF) -max_len=256 -detect_leaks=1 \
+fuzzcheck: test/fuzz/fuzz_schedule test/fuzz/fuzz_redact test/fuzz/fuzz_alert_text
+	mkdir -p test/fuzz/corpus test/fuzz/corpus-redact test/fuzz/corpus-alert-text
+	@./test/fuzz/fuzz_schedule -max_total_time=$(FUZZ_THIRD) -max_len=256 -detect_leaks=1 \
 		-dict=test/fuzz/schedule.dict test/fuzz/corpus test/fuzz/seeds > test/fuzz/fuzz.log 2>&1 \
 		|| { tail -n 60 test/fuzz/fuzz.log; exit 1; }
 	@grep -E '^Done [0-9]+ runs' test/fuzz/fuzz.log
-	@./test/fuzz/fuzz_redact -max_total_time=$(FUZZ_HALF) -max_len=1024 -detect_leaks=1 \
+	@./test/fuzz/fuzz_redact -max_total_time=$(FUZZ_THIRD) -max_len=1024 -detect_leaks=1 \
 		-dict=test/fuzz/redact.dict test/fuzz/corpus-redact test/fuzz/seeds-redact > test/fuzz/fuzz_redact.log 2>&1 \
 		|| { tail -n 60 test/fuzz/fuzz_redact.log; exit 1; }
 	@grep -E '^Done [0-9]+ runs' test/fuzz/fuzz_redact.log
+	@./test/fuzz/fuzz_alert_text -max_total_time=$(FUZZ_THIRD) -max_len=8192 -detect_leaks=1 \
+		-dict=test/fuzz/alert_text.dict test/fuzz/corpus-alert-text test/fuzz/seeds-alert-text \
+		> test/fuzz/fuzz_alert_text.log 2>&1 \
+		|| { tail -n 60 test/fuzz/fuzz_alert_text.log; exit 1; }
+	@grep -E '^Done [0-9]+ runs' test/fuzz/fuzz_alert_text.log

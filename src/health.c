@@ -72,21 +72,34 @@ health_format_time(int64_t t, char *buf, size_t len)
 			 (int) (rem / 3600), (int) (rem % 3600 / 60));
 }
 
+/*
+ * Exact, the zero parts left out: "2 min 30 s", "1 h 7 s", "3 days 2 h".
+ * A reason that says "allowed 10 min" must not hide the 59 s beyond it.
+ */
 void
 health_format_duration(int64_t s, char *buf, size_t len)
 {
-	if (s < 0)
-		s = 0;
-	if (s < MINUTE)
-		snprintf(buf, len, "%d s", (int) s);
-	else if (s < HOUR)
-		snprintf(buf, len, "%d min", (int) (s / MINUTE));
-	else if (s < 48 * HOUR && s % HOUR / MINUTE == 0)
-		snprintf(buf, len, "%d h", (int) (s / HOUR));
-	else if (s < 48 * HOUR)
-		snprintf(buf, len, "%d h %d min", (int) (s / HOUR), (int) (s % HOUR / MINUTE));
-	else
-		snprintf(buf, len, "%d days", (int) (s / (24 * HOUR)));
+	static const struct
+	{
+		int64_t		size;
+		const char *one;
+		const char *many;
+	}			parts[] = {
+		{24 * HOUR, "day", "days"}, {HOUR, "h", "h"}, {MINUTE, "min", "min"}, {1, "s", "s"}
+	};
+	char		text[96] = "0 s";
+	size_t		o = 0;
+
+	for (size_t i = 0; s > 0 && i < sizeof(parts) / sizeof(parts[0]); i++)
+	{
+		int64_t		q = s / parts[i].size;
+
+		s %= parts[i].size;
+		if (q > 0)
+			o += (size_t) snprintf(text + o, sizeof(text) - o, "%s%lld %s", o ? " " : "",
+								   (long long) q, q == 1 ? parts[i].one : parts[i].many);
+	}
+	snprintf(buf, len, "%s", text);
 }
 
 /*
@@ -188,7 +201,8 @@ void
 health_decide(const HealthInput *in, HealthResult *out)
 {
 	char		t1[40],
-				d1[40];
+				d1[40],
+				d2[40];
 	bool		running = in->running_since != HEALTH_NO_TIME;
 	int64_t		gap;
 
@@ -248,11 +262,11 @@ health_decide(const HealthInput *in, HealthResult *out)
 		if (in->now - in->running_since > allowed)
 		{
 			health_format_duration(in->now - in->running_since, d1, sizeof(d1));
+			health_format_duration(allowed, d2, sizeof(d2));
 			health_format_time(in->running_since, t1, sizeof(t1));
 			out->status = HEALTH_STUCK;
-			snprintf(out->reason, sizeof(out->reason), "%s since %s (%s, allowed %d min)",
-					 in->running_status ? in->running_status : "running", t1, d1,
-					 (int) (allowed / MINUTE));
+			snprintf(out->reason, sizeof(out->reason), "%s since %s (%s, allowed %s)",
+					 in->running_status ? in->running_status : "running", t1, d1, d2);
 			return;
 		}
 	}

@@ -64,7 +64,7 @@ extern int64_t health_default_max_runtime(int64_t gap);
 /* "2026-11-29 03:00 UTC" */
 extern void health_format_time(int64_t t, char *buf, size_t len);
 
-/* "1 h 5 min", "45 s" */
+/* Exact: "1 h 5 min", "2 min 30 s", "45 s", "0 s" for none or less */
 extern void health_format_duration(int64_t seconds, char *buf, size_t len);
 
 #endif							/* SUPAMON_HEALTH_H */

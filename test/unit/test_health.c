@@ -135,6 +135,10 @@ main(void)
 	CHECK(decide(&in, &out) == HEALTH_SUCCESS, "%s", out.reason);
 	in.running_since = NOW - 11 * MIN;
 	CHECK(decide(&in, &out) == HEALTH_STUCK && strstr(out.reason, "allowed 10 min"), "%s", out.reason);
+	in.max_runtime = 10 * MIN + 30;
+	in.running_since = NOW - 11 * MIN - 5;
+	CHECK(decide(&in, &out) == HEALTH_STUCK && strstr(out.reason, "(11 min 5 s, allowed 10 min 30 s)"),
+		  "%s", out.reason);
 	in.max_runtime = 20 * MIN;
 	CHECK(decide(&in, &out) == HEALTH_SUCCESS, "max_runtime 20 min: %s", out.reason);
 	in = job("0 3 * * *");	/* daily: allowed runtime capped at 6 h */
@@ -191,8 +195,24 @@ main(void)
 	{
 		char		b[40];
 
-		health_format_duration(3660, b, sizeof(b));
-		CHECK(strcmp(b, "1 h 1 min") == 0, "%s", b);
+		static const struct
+		{
+			int64_t		s;
+			const char *want;
+		}			durations[] = {
+			{3660, "1 h 1 min"}, {150, "2 min 30 s"}, {3607, "1 h 7 s"},
+			{3 * 24 * HOUR + 2 * HOUR, "3 days 2 h"}, {24 * HOUR, "1 day"}, {45, "45 s"},
+			{0, "0 s"}, {-5, "0 s"}, {2 * HOUR, "2 h"}, {24 * HOUR + 1, "1 day 1 s"},
+			{INT64_MAX, "106751991167300 days 15 h 30 min 7 s"}
+		};
+
+		for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++)
+		{
+			health_format_duration(durations[i].s, b, sizeof(b));
+			CHECK(strcmp(b, durations[i].want) == 0, "%lld: %s", (long long) durations[i].s, b);
+		}
+		health_format_duration(150, b, 6);
+		CHECK(strcmp(b, "2 min") == 0, "cut to the buffer: %s", b);
 		health_format_time(NOW, b, sizeof(b));
 		CHECK(strcmp(b, "2026-11-27 12:00 UTC") == 0, "%s", b);
 	}
