@@ -18,6 +18,10 @@ OBJS = \
 	src/schedule_sql.o \
 	src/textclean.o \
 	src/subxact.o \
+	src/spi.o \
+	src/http.o \
+	src/deliver.o \
+	src/channel.o \
 	src/conninfo_mask.o \
 	src/remote.o \
 	src/collect.o \

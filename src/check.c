@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "audit.h"
+#include "deliver.h"
 #include "health.h"
 #include "schedule_sql.h"
 #include "supamon.h"
@@ -48,25 +49,22 @@ typedef struct CheckTotals
 } CheckTotals;
 
 /*
- * Runs a statement planned once per backend and kept (a check runs the same
- * few statements for every job of every project); *plan caches it.
+ * The project's last outage (unreachable or scheduler down), on the
+ * central clock: a run missed inside it belongs in the recovery message,
+ * not in an alert of its own afterwards.
  */
-static int
-run_kept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-		 Datum *values, const char *nulls, long count)
+typedef struct Outage
 {
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+	int64		from;			/* HEALTH_NO_TIME: none known */
+	int64		until;
+	StringInfo	misses;			/* at the recovery: "job missed time" for each */
+} Outage;
 
-		if (p == NULL)
-			elog(ERROR, "supamon: could not prepare a statement: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return SPI_execute_plan(*plan, values, nulls, false, count);
-}
+/*
+ * A fire this close to the end of an outage may still be running late: it
+ * is judged as any other fire, not as part of the outage.
+ */
+#define OUTAGE_SETTLE_SECONDS 60
 
 static Datum
 text_or_null(const char *s, char *null)
@@ -95,17 +93,22 @@ is_bad(const char *status)
 
 /*
  * Queues an alert for every enabled channel whose criticality filter lets it
- * through ('all', or a level at or below the alert's).  Returns the number
- * of outbox rows.
+ * through ('all', or a level at or below the alert's), and for the
+ * settings' channels where alert_config has no enabled channel of their
+ * kind (Discord: every alert; Telegram: critical ones).  What a message
+ * shows is copied into details now: the job may change before it is sent.
+ * Returns the number of outbox rows.
  */
 static int
 queue_alert(const char *project, const char *job_name, const char *event,
 			const char *criticality, const char *message, const char *status,
-			const char *previous, const char *reason)
+			const char *previous, const char *reason, const char *meaning,
+			int64 next_expected, const char *during_outage)
 {
-	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-	Datum		values[8];
-	char		nulls[9] = "        ";
+	Oid			types[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID};
+	Datum		values[13];
+	char		nulls[14] = "             ";
 	int			rc;
 
 	values[0] = CStringGetTextDatum(project);
@@ -116,18 +119,43 @@ queue_alert(const char *project, const char *job_name, const char *event,
 	values[5] = text_or_null(status, &nulls[5]);
 	values[6] = text_or_null(previous, &nulls[6]);
 	values[7] = text_or_null(reason, &nulls[7]);
-	rc = run_kept(&plans[0], "INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_type,"
-							   "  job_name, event, criticality, message, details)"
-							   " SELECT c.id, c.channel, $1, CASE WHEN $2 IS NOT NULL THEN 'pg_cron' END, $2, $3, $4, $5,"
+	values[8] = text_or_null(meaning, &nulls[8]);
+	values[9] = TimestampTzGetDatum(SupamonFromUnixSeconds(next_expected));
+	nulls[9] = next_expected == HEALTH_NO_TIME ? 'n' : ' ';
+	values[10] = text_or_null(during_outage, &nulls[10]);
+	values[11] = BoolGetDatum(supamon_discord_webhook_url && supamon_discord_webhook_url[0]);
+	values[12] = BoolGetDatum(supamon_telegram_bot_token && supamon_telegram_bot_token[0] &&
+							  supamon_telegram_chat_id && supamon_telegram_chat_id[0]);
+	rc = SupamonRunKept(&plans[0], "INSERT INTO supamon.alert_outbox (channel_id, channel, via_setting,"
+							   "  project_name, job_type, job_name, event, criticality, message, details)"
+							   " SELECT t.id, t.channel, t.via_setting, $1, CASE WHEN $2 IS NOT NULL THEN 'pg_cron' END,"
+							   "   $2, $3, $4, $5,"
 							   "   jsonb_strip_nulls(jsonb_build_object('project', $1, 'job', $2, 'event', $3,"
-							   "     'status', $6, 'previous', $7, 'reason', $8, 'criticality', $4))"
-							   " FROM supamon.alert_config c"
-							   " WHERE c.enabled AND (c.criticality = 'all' OR"
-							   "   (CASE c.criticality WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END)"
-							   "   <= (CASE $4 WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END))",
-							   8, types, values, nulls, 0);
+							   "     'status', $6, 'previous', $7, 'reason', $8, 'criticality', $4,"
+							   "     'schedule', j.schedule, 'schedule_meaning', $9,"
+							   "     'last_run', to_char(j.last_run_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')"
+							   "        || coalesce(' (' || j.last_run_status || ')', ''),"
+							   "     'last_run_at', j.last_run_started_at, 'last_run_status', j.last_run_status,"
+							   "     'error', CASE WHEN $6 = 'failed' AND j.last_run_status = 'failed' THEN j.last_run_message END,"
+							   "     'next_expected', to_char($10 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
+							   "     'next_expected_at', $10, 'during_outage', $11))"
+							   " FROM (SELECT c.id, c.channel, false AS via_setting FROM supamon.alert_config c"
+							   "       WHERE c.enabled AND (c.criticality = 'all' OR"
+							   "         (CASE c.criticality WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END)"
+							   "         <= (CASE $4 WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END))"
+							   "       UNION ALL"
+							   "       SELECT NULL, 'discord', true WHERE $12 AND NOT EXISTS"
+							   "         (SELECT FROM supamon.alert_config WHERE channel = 'discord' AND enabled)"
+							   "       UNION ALL"
+							   "       SELECT NULL, 'telegram', true WHERE $13 AND $4 = 'critical' AND NOT EXISTS"
+							   "         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t"
+							   " LEFT JOIN supamon.job_inventory j"
+							   "   ON j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_name = $2",
+							   13, types, values, nulls, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "supamon: could not queue an alert: %s", SPI_result_code_string(rc));
+	if (SPI_processed > 0)
+		SupamonWakeWorkerAtCommit();
 	return (int) SPI_processed;
 }
 
@@ -140,7 +168,7 @@ project_criticality(const char *project)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 
-	if (run_kept(&plans[1], "SELECT CASE max(CASE criticality WHEN 'critical' THEN 3"
+	if (SupamonRunKept(&plans[1], "SELECT CASE max(CASE criticality WHEN 'critical' THEN 3"
 							  " WHEN 'important' THEN 2 ELSE 1 END)"
 							  " WHEN 3 THEN 'critical' WHEN 1 THEN 'low' ELSE 'important' END"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND removed_at IS NULL",
@@ -151,26 +179,30 @@ project_criticality(const char *project)
 
 /*
  * The project's own status (ok, unreachable, scheduler down): transition,
- * alert, reminder.  Returns the new status.
+ * alert, reminder.  Returns the new status.  A recovery is not queued here:
+ * *recovery gets its message, for the caller to queue once the jobs have
+ * said what they missed during the outage (no echo afterwards).
  */
 static char *
 check_project_status(const char *name, bool reachable, bool scheduler_known,
 					 bool scheduler_running, const char *last_error,
 					 const char *old_status, bool reminder_due, const char *note,
-					 CheckTotals *totals)
+					 char **recovery, CheckTotals *totals)
 {
 	const char *status = !reachable ? "unreachable" :
 		(scheduler_known && !scheduler_running) ? "scheduler_down" : "ok";
 	const char *event = NULL;
 	char	   *message = NULL;
-	Oid			types[4] = {TEXTOID, TEXTOID, BOOLOID, TEXTOID};
-	Datum		values[4];
-	char		nulls[5] = "    ";
+	Oid			types[5] = {TEXTOID, TEXTOID, BOOLOID, TEXTOID, BOOLOID};
+	Datum		values[5];
+	char		nulls[6] = "     ";
 	bool		changed = strcmp(status, old_status) != 0;
+	bool		recovering = changed && is_bad(old_status) && !is_bad(status);
 
+	*recovery = NULL;
 	if (changed && is_bad(status))
 		event = status;
-	else if (changed && is_bad(old_status))
+	else if (recovering)
 		event = "recovered";
 	else if (!changed && is_bad(status) && reminder_due)
 		event = "reminder";
@@ -187,23 +219,29 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 		else
 			message = psprintf("project %s recovered: reachable and its pg_cron scheduler running",
 							   name);
-		totals->alerts += queue_alert(name, NULL, event, project_criticality(name),
-									  message[0] == ' ' ? message + 1 : message,
-									  status, old_status, last_error);
+		if (recovering)
+			*recovery = message;
+		else
+			totals->alerts += queue_alert(name, NULL, event, project_criticality(name),
+										  message[0] == ' ' ? message + 1 : message,
+										  status, old_status, last_error, NULL, HEALTH_NO_TIME, NULL);
 	}
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = CStringGetTextDatum(status);
 	values[2] = BoolGetDatum(event != NULL);
 	values[3] = text_or_null(note, &nulls[3]);
-	if (run_kept(&plans[2], "UPDATE supamon.project SET"
+	values[4] = BoolGetDatum(recovering);
+	if (SupamonRunKept(&plans[2], "UPDATE supamon.project SET"
 							  " status_since = CASE WHEN status IS DISTINCT FROM $2 OR status_since IS NULL"
 							  "   THEN now() ELSE status_since END,"
 							  " status = $2,"
 							  " last_alerted_at = CASE WHEN $3 THEN now() ELSE last_alerted_at END,"
-							  " health_note = $4"
+							  " health_note = $4,"
+							  " outage_from = CASE WHEN $5 THEN status_since ELSE outage_from END,"
+							  " outage_until = CASE WHEN $5 THEN now() ELSE outage_until END"
 							  " WHERE name = $1",
-							  4, types, values, nulls, 0) != SPI_OK_UPDATE)
+							  5, types, values, nulls, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "supamon: could not update project status");
 	if (strcmp(status, "unreachable") == 0)
 		totals->unreachable++;
@@ -213,12 +251,31 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 }
 
 /*
+ * The fire of a job that fell inside the project's last outage and had no
+ * run, or HEALTH_NO_TIME.
+ */
+static int64
+missed_in_outage(const HealthInput *in, const Outage *outage)
+{
+	int64		fire;
+
+	if (outage->from == HEALTH_NO_TIME || in->schedule == NULL || !in->active || in->removed)
+		return HEALTH_NO_TIME;
+	if (sm_prev(in->schedule, outage->until - OUTAGE_SETTLE_SECONDS, in->tz, &fire) != SM_FOUND ||
+		fire < outage->from)
+		return HEALTH_NO_TIME;
+	if (in->last_start != HEALTH_NO_TIME && in->last_start >= fire)
+		return HEALTH_NO_TIME;
+	return fire;
+}
+
+/*
  * Decides every pg_cron job of a reachable project.
  */
 static void
 check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		   SmCronVersion version, bool log_run, bool fold_alerts,
-		   CheckTotals *totals)
+		   const Outage *outage, CheckTotals *totals)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
@@ -227,7 +284,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (run_kept(&plans[3], "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
+	if (SupamonRunKept(&plans[3], "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
 							  " CASE WHEN last_run_status IS NOT NULL THEN coalesce(last_run_started_at,"
 							  "   last_run_ended_at, last_start_at, created_at) END,"
 							  " last_run_status = 'failed', last_run_message,"
@@ -327,9 +384,32 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		else if (!changed && is_bad(new_status) && reminder_due)
 			event = "reminder";
 
+		/*
+		 * A fire missed while the project was down: the recovery said so (or
+		 * says so now); its status is kept, its alert is not sent.
+		 */
+		if (event && out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME &&
+			outage->from != HEALTH_NO_TIME && out.missed_fire >= outage->from &&
+			out.missed_fire <= outage->until - OUTAGE_SETTLE_SECONDS)
+			event = NULL;
+		if (outage->misses)
+		{
+			int64		fire = missed_in_outage(&in, outage);
+
+			if (fire != HEALTH_NO_TIME)
+			{
+				char		when[64];
+
+				health_format_time(fire, when, sizeof(when));
+				appendStringInfo(outage->misses, "%s%s missed %s",
+								 outage->misses->len ? ", " : "", name, when);
+			}
+		}
+
 		if (event && !fold_alerts)
 		{
 			char	   *message;
+			char		meaning[256];
 
 			if (strcmp(event, "recovered") == 0)
 				message = psprintf("%s/%s recovered (was %s)", project, name, old_status);
@@ -337,8 +417,12 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 				message = psprintf("%s/%s is still %s: %s", project, name, new_status, out.reason);
 			else
 				message = psprintf("%s/%s %s: %s", project, name, new_status, out.reason);
+			meaning[0] = '\0';
+			if (in.schedule)
+				sm_describe(in.schedule, meaning, sizeof(meaning));
 			totals->alerts += queue_alert(project, name, event, criticality, message,
-										  new_status, old_status, out.reason);
+										  new_status, old_status, out.reason,
+										  meaning[0] ? meaning : NULL, out.next_expected, NULL);
 		}
 		else
 			event = NULL;
@@ -358,7 +442,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			uvalues[4] = TimestampTzGetDatum(SupamonFromUnixSeconds(out.next_expected));
 			unulls[4] = out.next_expected == HEALTH_NO_TIME ? 'n' : ' ';
 			uvalues[5] = BoolGetDatum(event != NULL);
-			if (run_kept(&plans[4], "UPDATE supamon.job_inventory SET"
+			if (SupamonRunKept(&plans[4], "UPDATE supamon.job_inventory SET"
 									  " status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
 									  "   THEN now() ELSE status_since END,"
 									  " status = $3, status_reason = $4, next_expected_at = $5,"
@@ -379,7 +463,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			lvalues[1] = CStringGetTextDatum(name);
 			lvalues[2] = CStringGetTextDatum(new_status);
 			lvalues[3] = text_or_null(out.reason[0] ? out.reason : NULL, &lnulls[3]);
-			if (run_kept(&plans[5], "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
+			if (SupamonRunKept(&plans[5], "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
 									  "  status, error_message, last_run_at)"
 									  " SELECT $1, 'pg_cron', $2, $3, $4, last_run_started_at"
 									  " FROM supamon.job_inventory"
@@ -400,7 +484,7 @@ count_jobs_as_they_stand(const char *project, CheckTotals *totals)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 
-	if (run_kept(&plans[6], "SELECT status FROM supamon.job_inventory WHERE project_name = $1",
+	if (SupamonRunKept(&plans[6], "SELECT status FROM supamon.job_inventory WHERE project_name = $1",
 							  1, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the inventory");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -434,12 +518,18 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	SmCronVersion version = SM_PGCRON_NEWEST;
 	StringInfoData note;
 	Datum		d;
+	int64		old_since;
+	int64		central_now;
+	Outage		outage;
+	char	   *recovery;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (run_kept(&plans[7], "SELECT reachable, scheduler_running, remote_now, cron_timezone,"
+	if (SupamonRunKept(&plans[7], "SELECT reachable, scheduler_running, remote_now, cron_timezone,"
 							  " pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
-							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2))"
+							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
+							  " extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
+							  " extract(epoch FROM outage_until)::int8, extract(epoch FROM now())::int8"
 							  " FROM supamon.project WHERE name = $1",
 							  2, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
@@ -459,6 +549,14 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	old_status = SPI_getvalue(tup, desc, 7);
 	last_error = SPI_getvalue(tup, desc, 8);
 	reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	d = SPI_getbinval(tup, desc, 10, &isnull);
+	old_since = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
+	d = SPI_getbinval(tup, desc, 11, &isnull);
+	outage.from = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
+	d = SPI_getbinval(tup, desc, 12, &isnull);
+	outage.until = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
+	central_now = DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
+	outage.misses = NULL;
 
 	initStringInfo(&note);
 	if (reachable)
@@ -508,12 +606,27 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 
 	status = check_project_status(name, reachable, scheduler_known, scheduler_running,
 								  last_error, old_status, reminder_due,
-								  note.len ? note.data : NULL, totals);
+								  note.len ? note.data : NULL, &recovery, totals);
+	if (recovery)
+	{
+		/* the outage that ends now */
+		outage.from = old_since != HEALTH_NO_TIME ? old_since : central_now;
+		outage.until = central_now;
+		outage.misses = makeStringInfo();
+	}
 	if (reachable)
 		check_jobs(name, now, &tz, version, log_run,
-				   strcmp(status, "scheduler_down") == 0, totals);
+				   strcmp(status, "scheduler_down") == 0, &outage, totals);
 	else
 		count_jobs_as_they_stand(name, totals);
+	if (recovery)
+	{
+		const char *during = outage.misses->len ? outage.misses->data : NULL;
+
+		totals->alerts += queue_alert(name, NULL, "recovered", project_criticality(name),
+									  during ? psprintf("%s; during the outage %s", recovery, during) : recovery,
+									  status, old_status, NULL, NULL, HEALTH_NO_TIME, during);
+	}
 }
 
 /*
@@ -563,7 +676,7 @@ supamon_check_health(PG_FUNCTION_ARGS)
 		Oid			types[1] = {INT4OID};
 		Datum		values[1] = {Int32GetDatum(supamon_log_retention)};
 
-		if (run_kept(&plans[8], "DELETE FROM supamon.job_health_log"
+		if (SupamonRunKept(&plans[8], "DELETE FROM supamon.job_health_log"
 								  " WHERE collected_at < now() - pg_catalog.make_interval(mins => $1)",
 								  1, types, values, NULL, 0) != SPI_OK_DELETE)
 			elog(ERROR, "supamon: could not purge the health log");
@@ -582,6 +695,20 @@ supamon_check_health(PG_FUNCTION_ARGS)
 					totals.by_status[HEALTH_PAUSED], totals.by_status[HEALTH_REMOVED],
 					totals.unreachable, totals.scheduler_down, totals.alerts,
 					SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
+
+	/* without a worker for this database, what is due leaves now */
+	if (!SupamonWorkerDelivers())
+	{
+		DeliverCounts sent;
+
+		memset(&sent, 0, sizeof(sent));
+		DeliverNow(&sent);
+		if (sent.sent + sent.retrying + sent.dead > 0)
+			ereport(NOTICE,
+					(errmsg("supamon: delivered alerts itself: %d sent in %d message(s), %d to retry, %d dead",
+							sent.sent, sent.messages, sent.retrying, sent.dead),
+					 errdetail("No supamon worker delivers for this database: supamon is not in shared_preload_libraries, or supamon.database is another database.")));
+	}
 	SPI_finish();
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 	PG_RETURN_DATUM(result);

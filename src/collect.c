@@ -187,25 +187,6 @@ rs_text(const RemoteRows *rs, int row, int col, int maxchars)
 	return SupamonCleanText(rs_get(rs, row, col), maxchars);
 }
 
-/*
- * A text that may quote a secret (a command's Authorization header, an error
- * quoting a key) cleaned, capped and redacted: non-owners can read it, and
- * alerts carry it.  Redacted before it is cut, so a secret is seen whole.
- */
-static char *
-redacted(const char *raw, int maxchars)
-{
-	size_t		len;
-	char	   *out;
-
-	if (raw == NULL)
-		return NULL;
-	len = strlen(raw);
-	out = palloc(redact_bound(len));
-	len = redact_secrets(raw, len, out);
-	return SupamonCleanTextLen(out, len, maxchars, NULL);
-}
-
 /* A whole decimal integer that fits in int64; false for anything else. */
 static bool
 parse_int64(const char *s, int64 *out)
@@ -374,7 +355,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		}
 		j->jobname = rs_text(jobs, i, 1, MAX_NAME_CHARS);
 		j->schedule = rs_text(jobs, i, 2, MAX_SCHEDULE_CHARS);
-		j->command = redacted(rs_get(jobs, i, 3), MAX_COMMAND_CHARS);
+		j->command = SupamonRedacted(rs_get(jobs, i, 3), MAX_COMMAND_CHARS);
 		j->username = rs_text(jobs, i, 4, MAX_ROLE_CHARS);
 		j->database = rs_text(jobs, i, 5, MAX_ROLE_CHARS);
 		/* only a clear "false" pauses: a job supamon cannot read is watched */
@@ -405,7 +386,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 			continue;
 		}
 		r->status = pstrdup(status);
-		r->message = redacted(rs_get(runs, i, 3), MAX_MESSAGE_CHARS);
+		r->message = SupamonRedacted(rs_get(runs, i, 3), MAX_MESSAGE_CHARS);
 		if (!parse_epoch(rs_get(runs, i, 4), &r->start_time))
 			r->start_time = COLLECT_NO_TIME;
 		if (!parse_epoch(rs_get(runs, i, 5), &r->end_time))
@@ -441,7 +422,7 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 	if (!r->ok)
 	{
 		snap->ok = false;
-		snap->error = redacted(r->error ? r->error : "failed", 0);
+		snap->error = SupamonRedacted(r->error ? r->error : "failed", 0);
 		return;
 	}
 	if (r->nsets != NSTATEMENTS)
@@ -552,7 +533,7 @@ CollectLocal(ProjectSnapshot *snap)
 	if (edata)
 	{
 		snap->ok = false;
-		snap->error = redacted(edata->message, 1000);
+		snap->error = SupamonRedacted(edata->message, 1000);
 		FreeErrorData(edata);
 		return;
 	}

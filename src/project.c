@@ -14,6 +14,7 @@
 
 #include "libpq-fe.h"
 #include "remote.h"
+#include "supamon.h"
 
 PG_FUNCTION_INFO_V1(supamon_add_project);
 PG_FUNCTION_INFO_V1(supamon_remove_project);
@@ -138,39 +139,13 @@ add_project(FunctionCallInfo fcinfo)
 }
 
 /*
- * Runs f with any error it raises hidden from the server log's statement
- * line, since the statement's text may hold a connection string.
- */
-static void
-without_statement_in_log(void (*f) (FunctionCallInfo), FunctionCallInfo fcinfo)
-{
-	MemoryContext oldcontext = CurrentMemoryContext;
-
-	PG_TRY();
-	{
-		f(fcinfo);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		edata->hide_stmt = true;
-		ReThrowError(edata);
-	}
-	PG_END_TRY();
-}
-
-/*
  * supamon_add_project(name text, conninfo text DEFAULT NULL,
  *					   supabase_ref text DEFAULT NULL) RETURNS void
  */
 Datum
 supamon_add_project(PG_FUNCTION_ARGS)
 {
-	without_statement_in_log(add_project, fcinfo);
+	SupamonHidingStatement(add_project, fcinfo);
 	PG_RETURN_VOID();
 }
 
@@ -218,7 +193,7 @@ set_conninfo(FunctionCallInfo fcinfo)
 Datum
 supamon_set_conninfo(PG_FUNCTION_ARGS)
 {
-	without_statement_in_log(set_conninfo, fcinfo);
+	SupamonHidingStatement(set_conninfo, fcinfo);
 	PG_RETURN_VOID();
 }
 

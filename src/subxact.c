@@ -6,6 +6,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "fmgr.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -49,4 +50,31 @@ SupamonSubtransaction(void (*fn) (void *arg), void *arg,
 	}
 	PG_END_TRY();
 	return edata;
+}
+
+/*
+ * Runs f with any error it raises hidden from the server log's STATEMENT
+ * line: for functions whose arguments are secrets (a connection string, a
+ * webhook URL, a bot token).
+ */
+void
+SupamonHidingStatement(void (*f) (FunctionCallInfo), FunctionCallInfo fcinfo)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		f(fcinfo);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		edata->hide_stmt = true;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
 }

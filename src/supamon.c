@@ -24,6 +24,15 @@ int			supamon_max_connections = 20;
 int			supamon_max_answer_size = 64 * 1024;
 int			supamon_repeat_interval = 3600;
 int			supamon_log_retention = 30 * 24 * 60;
+char	   *supamon_discord_webhook_url = NULL;
+char	   *supamon_telegram_bot_token = NULL;
+char	   *supamon_telegram_chat_id = NULL;
+char	   *supamon_telegram_api_url = NULL;
+int			supamon_http_timeout = 10000;
+int			supamon_max_attempts = 8;
+int			supamon_retry_backoff = 30;
+int			supamon_digest_after = 5;
+int			supamon_max_sends = 20;
 
 void		_PG_init(void);
 
@@ -100,6 +109,85 @@ _PG_init(void)
 							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
+	/*
+	 * The zero-table channels.  Secrets: superuser-only, hidden from SHOW to
+	 * others, and never checked by a hook (PostgreSQL's "invalid value for
+	 * parameter" message would quote the token); a bad value is reported
+	 * when an alert is sent, masked.
+	 */
+	DefineCustomStringVariable("supamon.discord_webhook_url",
+							   "Discord webhook that receives every alert when supamon.alert_config has no Discord channel.",
+							   NULL,
+							   &supamon_discord_webhook_url,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("supamon.telegram_bot_token",
+							   "Telegram bot token for critical alerts when supamon.alert_config has no Telegram channel.",
+							   NULL,
+							   &supamon_telegram_bot_token,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("supamon.telegram_chat_id",
+							   "Telegram chat that receives critical alerts with supamon.telegram_bot_token.",
+							   "A chat id (a number, negative for groups) or @channelname.",
+							   &supamon_telegram_chat_id,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("supamon.telegram_api_url",
+							   "Base URL of the Telegram Bot API.",
+							   NULL,
+							   &supamon_telegram_api_url,
+							   "https://api.telegram.org",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.http_timeout",
+							"How long one alert's HTTP request may take, connection included.",
+							"Also bounds how long supamon_check_health() spends delivering when no worker does.",
+							&supamon_http_timeout,
+							10000, 100, 600000,
+							PGC_SUSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.max_attempts",
+							"How many times an alert is tried before it is dead.",
+							"A 429 answer (wait and retry) does not count.",
+							&supamon_max_attempts,
+							8, 1, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.retry_backoff",
+							"The first wait before an alert is retried; each retry waits about twice as long.",
+							NULL,
+							&supamon_retry_backoff,
+							30, 1, 24 * 3600,
+							PGC_SUSET,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.digest_after",
+							"How many alerts pending for one Discord or Telegram channel go as one digest message (0: never).",
+							"More than this many at once are sent as one message, worst first.",
+							&supamon_digest_after,
+							5, 0, 1000,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.max_sends",
+							"How many alert requests are in flight at once.",
+							NULL,
+							&supamon_max_sends,
+							20, 1, 200,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("supamon");
 #else
@@ -107,5 +195,8 @@ _PG_init(void)
 #endif
 
 	if (process_shared_preload_libraries_in_progress)
+	{
+		SupamonRequestShmem();
 		SupamonRegisterWorker();
+	}
 }

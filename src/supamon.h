@@ -18,6 +18,17 @@ extern int	supamon_max_answer_size;	/* kilobytes */
 extern int	supamon_repeat_interval;
 extern int	supamon_log_retention;
 
+/* Alert settings (secrets, URL, milliseconds, seconds, counts) */
+extern char *supamon_discord_webhook_url;
+extern char *supamon_telegram_bot_token;
+extern char *supamon_telegram_chat_id;
+extern char *supamon_telegram_api_url;
+extern int	supamon_http_timeout;
+extern int	supamon_max_attempts;
+extern int	supamon_retry_backoff;
+extern int	supamon_digest_after;
+extern int	supamon_max_sends;
+
 /* What follows a text that supamon cut. */
 #define SUPAMON_CUT_MARK "... [cut]"
 
@@ -30,13 +41,42 @@ extern char *SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *
 extern char *SupamonCleanText(const char *s, int maxchars);
 
 /*
+ * The same, after every secret in it became "***" (redacted before it is
+ * cut, so that a secret is seen whole); NULL for NULL.  textclean.c.
+ */
+extern char *SupamonRedacted(const char *raw, int maxchars);
+
+/*
  * Runs fn(arg) in a subtransaction; NULL, or the error it raised (rolled
  * back), unless callers_own(sqlerrcode), which is thrown again.  subxact.c.
  */
 extern ErrorData *SupamonSubtransaction(void (*fn) (void *arg), void *arg,
 										bool (*callers_own) (int sqlerrcode));
 
+/*
+ * Runs a statement planned once per backend and kept in *plan (a check and
+ * the worker run the same few statements again and again).  spi.c.
+ */
+struct _SPI_plan;
+extern int	SupamonRunKept(struct _SPI_plan **plan, const char *sql, int nargs,
+						   Oid *types, Datum *values, const char *nulls, long count);
+
+/* Runs f hiding the statement of any error it raises from the log.  subxact.c. */
+struct FunctionCallInfoBaseData;
+extern void SupamonHidingStatement(void (*f) (struct FunctionCallInfoBaseData *),
+								   struct FunctionCallInfoBaseData *fcinfo);
+
 /* Registers the background worker; only valid from _PG_init when preloaded. */
 extern void SupamonRegisterWorker(void);
+
+/*
+ * The worker's shared state (worker.c): asked for while preloading.  Whether
+ * a worker delivers this database's alerts (preloaded, and this is
+ * supamon.database); and the wake-up of that worker when a transaction that
+ * queued alerts commits.
+ */
+extern void SupamonRequestShmem(void);
+extern bool SupamonWorkerDelivers(void);
+extern void SupamonWakeWorkerAtCommit(void);
 
 #endif							/* SUPAMON_H */

@@ -85,3 +85,22 @@ supamon_redact(PG_FUNCTION_ARGS)
 	len = redact_secrets(VARDATA_ANY(in), len, out);
 	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, (int) len));
 }
+
+/*
+ * A text that may quote a secret (a command's Authorization header, an error
+ * quoting a key) cleaned, capped and redacted: non-owners can read it, and
+ * alerts carry it.  Redacted before it is cut, so a secret is seen whole.
+ */
+char *
+SupamonRedacted(const char *raw, int maxchars)
+{
+	size_t		len;
+	char	   *out;
+
+	if (raw == NULL)
+		return NULL;
+	len = strlen(raw);
+	out = palloc(redact_bound(len));
+	len = redact_secrets(raw, len, out);
+	return SupamonCleanTextLen(out, len, maxchars, NULL);
+}

@@ -13,23 +13,35 @@
  * standard procsignal handler, and every wake-up runs CHECK_FOR_INTERRUPTS,
  * so ProcSignalBarriers (DROP DATABASE of any database waits for them) are
  * absorbed promptly.
+ *
+ * Its work is delivering the alert outbox (deliver.c).  A transaction that
+ * queues alerts sets the worker's latch when it commits, so an alert leaves
+ * within milliseconds without polling; the one wait covers the latch and
+ * the sockets of the requests in flight, so SIGTERM, SIGHUP and new alerts
+ * are seen at once even while a webhook is slow.
  */
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/dbcommands.h"
 #include "commands/extension.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/proc.h"
+#include "storage/shmem.h"
 #include "tcop/tcopprot.h"
 #include "utils/backend_status.h"
 #include "utils/memutils.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
 
+#include "deliver.h"
 #include "supamon.h"
 
 /* Seconds before the postmaster restarts a worker that crashed. */
@@ -42,12 +54,125 @@
  */
 #define SUPAMON_IDLE_TIMEOUT_MS 10000L
 
+/* The extension version whose outbox this worker knows how to deliver. */
+#define SUPAMON_DELIVERY_VERSION "0.6.0"
+
 PGDLLEXPORT void supamon_worker_main(Datum main_arg);
+
+/* What backends need to wake the worker. */
+typedef struct SupamonShared
+{
+	Latch	   *worker_latch;	/* NULL while no worker runs */
+} SupamonShared;
+
+static SupamonShared *shared = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+static bool wake_at_commit = false;
+static bool wake_callback_registered = false;
 
 static volatile sig_atomic_t got_sigterm = false;
 
 static void supamon_sigterm(SIGNAL_ARGS);
-static bool ExtensionInstalled(void);
+static int	ExtensionState(void);
+
+static void
+supamon_shmem_request(void)
+{
+#if PG_VERSION_NUM >= 150000
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+#endif
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SupamonShared)));
+}
+
+static void
+supamon_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shared = ShmemInitStruct("supamon", sizeof(SupamonShared), &found);
+	if (!found)
+		shared->worker_latch = NULL;
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Asks for supamon's shared memory; called from _PG_init while preloading.
+ */
+void
+SupamonRequestShmem(void)
+{
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = supamon_shmem_request;
+#else
+	supamon_shmem_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = supamon_shmem_startup;
+}
+
+/*
+ * Whether the worker delivers the alerts of this database: supamon is
+ * preloaded and this is supamon.database.  Otherwise the check delivers
+ * what it queued itself.
+ */
+bool
+SupamonWorkerDelivers(void)
+{
+	char	   *db;
+
+	if (shared == NULL)
+		return false;
+	db = get_database_name(MyDatabaseId);
+	return db != NULL && strcmp(db, supamon_database) == 0;
+}
+
+static void
+wake_worker_callback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_COMMIT && wake_at_commit && shared != NULL)
+	{
+		Latch	   *latch = shared->worker_latch;
+
+		if (latch)
+			SetLatch(latch);
+	}
+	if (event == XACT_EVENT_COMMIT || event == XACT_EVENT_ABORT ||
+		event == XACT_EVENT_PARALLEL_COMMIT || event == XACT_EVENT_PARALLEL_ABORT)
+		wake_at_commit = false;
+}
+
+/*
+ * Wakes the worker when the current transaction commits (its alerts are
+ * visible then, not before).
+ */
+void
+SupamonWakeWorkerAtCommit(void)
+{
+	if (shared == NULL)
+		return;
+	if (!wake_callback_registered)
+	{
+		RegisterXactCallback(wake_worker_callback, NULL);
+		wake_callback_registered = true;
+	}
+	wake_at_commit = true;
+}
+
+static void
+forget_worker_latch(int code, Datum arg)
+{
+	if (shared)
+		shared->worker_latch = NULL;
+}
 
 /*
  * Registers the worker; called from _PG_init while preloading.
@@ -85,21 +210,84 @@ supamon_sigterm(SIGNAL_ARGS)
 }
 
 /*
- * Whether CREATE EXTENSION supamon has been run in this database.
+ * 0: supamon is not installed in this database; 1: installed, at a version
+ * older than this library delivers for (ALTER EXTENSION supamon UPDATE is
+ * due); 2: ready.
  */
-static bool
-ExtensionInstalled(void)
+static int
+ExtensionState(void)
 {
-	bool		installed;
+	int			state = 0;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
-	installed = OidIsValid(get_extension_oid("supamon", true));
+	if (OidIsValid(get_extension_oid("supamon", true)))
+	{
+		SPI_connect();
+		state = 1;
+		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'supamon'"
+						" AND pg_catalog.string_to_array(extversion, '.')::int[]"
+						"  >= pg_catalog.string_to_array('" SUPAMON_DELIVERY_VERSION "', '.')::int[]",
+						true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+			state = 2;
+		SPI_finish();
+	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
 	pgstat_report_stat(true);
-	return installed;
+	return state;
+}
+
+/* Runs fn in a transaction of its own, with SPI. */
+static void
+in_transaction(void (*fn) (void *), void *arg, const char *activity)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, activity);
+	fn(arg);
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_stat(false);
+	pgstat_report_activity(STATE_IDLE, "supamon: delivering alerts");
+}
+
+typedef struct WorkerRound
+{
+	Deliverer  *deliverer;
+	TimestampTz wake;
+	DeliverCounts counts;
+} WorkerRound;
+
+static void
+requeue_step(void *arg)
+{
+	uint64		n = DeliverRequeue();
+
+	if (n > 0)
+		ereport(LOG,
+				(errmsg("supamon worker: %llu alert(s) were being sent when the worker stopped; sending them again",
+						(unsigned long long) n)));
+}
+
+static void
+claim_step(void *arg)
+{
+	WorkerRound *round = arg;
+
+	round->wake = DeliverClaim(round->deliverer);
+}
+
+static void
+record_step(void *arg)
+{
+	WorkerRound *round = arg;
+
+	DeliverRecord(round->deliverer, &round->counts);
 }
 
 /*
@@ -109,13 +297,25 @@ void
 supamon_worker_main(Datum main_arg)
 {
 	MemoryContext loop_context;
-	int			last_state = -1;	/* -1 unknown, 0 not installed, 1 installed */
+	MemoryContext deliver_context;
+	int			last_state = -1;
+	WorkerRound round;
+	TimestampTz next_look = 0;
+	bool		claim_due = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, supamon_sigterm);
 	BackgroundWorkerUnblockSignals();
 
 	BackgroundWorkerInitializeConnection(supamon_database, NULL, 0);
+	/* every statement resolves to pg_catalog and supamon's own objects */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+
+	if (shared)
+	{
+		shared->worker_latch = MyLatch;
+		before_shmem_exit(forget_worker_latch, (Datum) 0);
+	}
 
 	ereport(LOG,
 			(errmsg("supamon worker started in database \"%s\"",
@@ -124,10 +324,22 @@ supamon_worker_main(Datum main_arg)
 	loop_context = AllocSetContextCreate(TopMemoryContext,
 										 "supamon worker loop",
 										 ALLOCSET_DEFAULT_SIZES);
+	/* lives as long as the worker: connections and rate limits */
+	deliver_context = AllocSetContextCreate(TopMemoryContext,
+											"supamon delivery",
+											ALLOCSET_DEFAULT_SIZES);
+	memset(&round, 0, sizeof(round));
+	{
+		MemoryContext old = MemoryContextSwitchTo(deliver_context);
+
+		round.deliverer = DeliverCreate();
+		MemoryContextSwitchTo(old);
+	}
 
 	while (!got_sigterm)
 	{
-		int			state;
+		TimestampTz now;
+		long		timeout;
 		MemoryContext oldcontext;
 
 		CHECK_FOR_INTERRUPTS();
@@ -139,36 +351,66 @@ supamon_worker_main(Datum main_arg)
 		}
 
 		oldcontext = MemoryContextSwitchTo(loop_context);
-		state = ExtensionInstalled() ? 1 : 0;
+		now = GetCurrentTimestamp();
+
+		/* the extension may be created, updated or dropped at any time */
+		if (claim_due || now >= next_look)
+		{
+			int			state = ExtensionState();
+
+			next_look = TimestampTzPlusMilliseconds(now, SUPAMON_IDLE_TIMEOUT_MS);
+			if (state != last_state)
+			{
+				if (state == 2)
+				{
+					ereport(LOG,
+							(errmsg("supamon worker: extension found in database \"%s\"",
+									supamon_database)));
+					in_transaction(requeue_step, NULL, "supamon: requeueing alerts");
+				}
+				else if (state == 1)
+					ereport(LOG,
+							(errmsg("supamon worker: supamon in database \"%s\" is older than %s; alerts wait",
+									supamon_database, SUPAMON_DELIVERY_VERSION),
+							 errhint("Run ALTER EXTENSION supamon UPDATE in that database.")));
+				else
+					ereport(LOG,
+							(errmsg("supamon worker: extension not installed in database \"%s\"; waiting",
+									supamon_database),
+							 errhint("Run CREATE EXTENSION supamon in that database.")));
+				pgstat_report_activity(STATE_IDLE, state == 2 ? "supamon: delivering alerts" :
+									   "supamon: waiting for CREATE EXTENSION supamon");
+				last_state = state;
+				claim_due = true;
+			}
+		}
+
+		if (last_state == 2)
+		{
+			if (DeliverHasResults(round.deliverer))
+			{
+				in_transaction(record_step, &round, "supamon: recording deliveries");
+				claim_due = true;
+			}
+			if (claim_due || (round.wake != 0 && now >= round.wake))
+			{
+				in_transaction(claim_step, &round, "supamon: claiming alerts");
+				claim_due = false;
+			}
+		}
 		MemoryContextSwitchTo(oldcontext);
 		MemoryContextReset(loop_context);
 
-		if (state != last_state)
+		now = GetCurrentTimestamp();
+		timeout = next_look > now ? (long) ((next_look - now) / 1000) : 0;
+		if (last_state == 2 && round.wake != 0)
 		{
-			if (state)
-			{
-				ereport(LOG,
-						(errmsg("supamon worker: extension found in database \"%s\"",
-								supamon_database)));
-				pgstat_report_activity(STATE_IDLE, "supamon: idle");
-			}
-			else
-			{
-				ereport(LOG,
-						(errmsg("supamon worker: extension not installed in database \"%s\"; waiting",
-								supamon_database),
-						 errhint("Run CREATE EXTENSION supamon in that database.")));
-				pgstat_report_activity(STATE_IDLE,
-									   "supamon: waiting for CREATE EXTENSION supamon");
-			}
-			last_state = state;
-		}
+			long		until = round.wake > now ? (long) ((round.wake - now + 999) / 1000) : 0;
 
-		(void) WaitLatch(MyLatch,
-						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 SUPAMON_IDLE_TIMEOUT_MS,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
+			timeout = Min(timeout, until);
+		}
+		if (DeliverWait(round.deliverer, timeout))
+			claim_due = true;
 	}
 
 	ereport(LOG, (errmsg("supamon worker shutting down")));

@@ -11,7 +11,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 packages=(
 	postgresql-15 postgresql-server-dev-15 postgresql-15-cron
 	libpq-dev libcurl4-openssl-dev libipc-run-perl
-	make gcc clang libclang-rt-14-dev
+	make gcc clang libclang-rt-14-dev python3
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,54 @@
+/*
+ * deliver.h
+ *		Delivering the alert outbox to Discord, Telegram and webhooks.
+ */
+#ifndef SUPAMON_DELIVER_H
+#define SUPAMON_DELIVER_H
+
+#include "utils/timestamp.h"
+
+typedef struct Deliverer Deliverer;
+
+typedef struct DeliverCounts
+{
+	int			sent;			/* alerts delivered */
+	int			messages;		/* HTTP messages that carried them */
+	int			retrying;		/* alerts waiting for a retry (429, 5xx, network) */
+	int			dead;			/* alerts given up */
+} DeliverCounts;
+
+/*
+ * A deliverer lives in CurrentMemoryContext: the worker keeps one for its
+ * life (connections and rate limits are remembered), a check makes one.
+ */
+extern Deliverer *DeliverCreate(void);
+extern void DeliverDestroy(Deliverer *d);
+
+/*
+ * In a transaction, SPI connected: claims the alerts that are due and whose
+ * channel may be sent to now, and starts their requests.  Returns when the
+ * next alert will be due or a channel's rate limit ends (0: nothing known).
+ */
+extern TimestampTz DeliverClaim(Deliverer *d);
+
+/* Waits at most timeout_ms for requests, the latch; true when the latch was set. */
+extern bool DeliverWait(Deliverer *d, long timeout_ms);
+extern bool DeliverHasResults(Deliverer *d);
+extern int	DeliverInFlight(Deliverer *d);
+
+/* In a transaction, SPI connected: records what finished. */
+extern void DeliverRecord(Deliverer *d, DeliverCounts *counts);
+
+/*
+ * In a transaction, SPI connected: rows left 'sending' (by a worker that
+ * stopped mid-send, or by a deadline) become due again.  Returns how many.
+ */
+extern uint64 DeliverRequeue(void);
+
+/*
+ * Delivers what is due now, within supamon.http_timeout: what a check does
+ * when no worker delivers for it.  In the caller's transaction, SPI connected.
+ */
+extern void DeliverNow(DeliverCounts *counts);
+
+#endif							/* SUPAMON_DELIVER_H */
