@@ -14,6 +14,7 @@
 #include "utils/builtins.h"
 
 #include "alert_text.h"
+#include "deliver.h"
 #include "supamon.h"
 
 PG_FUNCTION_INFO_V1(supamon_add_channel);
@@ -121,6 +122,9 @@ add_channel(FunctionCallInfo fcinfo)
 			if (!at_check_discord_url(url, err, sizeof(err)))
 				refuse("A Discord webhook URL looks like https://discord.com/api/webhooks/<id>/<token>.",
 					   name, channel, psprintf("bad webhook URL \"%s\": %s", masked, err));
+			if (DeliverClearTextProblem(url))
+				refuse(NULL, name, channel, psprintf("bad webhook URL \"%s\": %s", masked,
+													 DeliverClearTextProblem(url)));
 			if (secret)
 				refuse(NULL, name, channel, "signing_secret is for webhook channels");
 		}

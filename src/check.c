@@ -251,6 +251,29 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 }
 
 /*
+ * Whether a job's miss is only the project's last outage: the fire it missed
+ * lies inside it, and (for an interval schedule, whose missed fire stays
+ * put) it has not had time since to run again.
+ */
+static bool
+missed_only_in_outage(const HealthInput *in, const HealthResult *out, const Outage *outage)
+{
+	int64		fire = out->missed_fire;
+
+	if (fire == HEALTH_NO_TIME || outage->from == HEALTH_NO_TIME ||
+		fire < outage->from || fire > outage->until - OUTAGE_SETTLE_SECONDS)
+		return false;
+	if (in->schedule && in->schedule->kind == SM_KIND_INTERVAL)
+	{
+		int64		every = in->schedule->interval_seconds;
+		int64		grace = in->grace != HEALTH_NO_TIME ? in->grace : health_default_grace(every);
+
+		return in->now <= outage->until + every + grace;
+	}
+	return true;
+}
+
+/*
  * The fire of a job that fell inside the project's last outage and had no
  * run, or HEALTH_NO_TIME.
  */
@@ -381,17 +404,29 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			event = new_status;
 		else if (changed && out.status == HEALTH_SUCCESS && is_bad(old_status) && bad_was_alerted)
 			event = "recovered";	/* only a problem someone was told about */
-		else if (!changed && is_bad(new_status) && reminder_due)
+		else if (!changed && is_bad(new_status) && reminder_due && bad_was_alerted)
 			event = "reminder";
 
 		/*
 		 * A fire missed while the project was down: the recovery said so (or
 		 * says so now); its status is kept, its alert is not sent.
 		 */
-		if (event && out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME &&
-			outage->from != HEALTH_NO_TIME && out.missed_fire >= outage->from &&
-			out.missed_fire <= outage->until - OUTAGE_SETTLE_SECONDS)
-			event = NULL;
+		{
+			bool		in_outage = out.status == HEALTH_MISSED &&
+				missed_only_in_outage(&in, &out, outage);
+
+			if (event && strcmp(event, "missed") == 0 && in_outage)
+				event = NULL;
+
+			/*
+			 * A problem no one was told about (its alert folded into "scheduler
+			 * down", or its miss was the outage's and it still does not run):
+			 * told now, as what it is.
+			 */
+			else if (!event && !changed && is_bad(new_status) && !bad_was_alerted &&
+					 !in_outage && !fold_alerts)
+				event = new_status;
+		}
 		if (outage->misses)
 		{
 			int64		fire = missed_in_outage(&in, outage);
@@ -614,6 +649,12 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 		outage.until = central_now;
 		outage.misses = makeStringInfo();
 	}
+	/* the outage was timed on the central clock; runs are on the project's */
+	if (outage.from != HEALTH_NO_TIME && reachable)
+	{
+		outage.from += now - central_now;
+		outage.until += now - central_now;
+	}
 	if (reachable)
 		check_jobs(name, now, &tz, version, log_run,
 				   strcmp(status, "scheduler_down") == 0, &outage, totals);
@@ -647,6 +688,20 @@ check_project(ProjectSnapshot *snap, void *arg)
 	totals->unreachable += mine.unreachable;
 	totals->scheduler_down += mine.scheduler_down;
 	totals->alerts += mine.alerts;
+}
+
+static void
+deliver_now(void *arg)
+{
+	DeliverNow((DeliverCounts *) arg);
+}
+
+/* A cancel or a shutdown ends the check; any other delivery error does not. */
+static bool
+delivery_must_stop(int sqlerrcode)
+{
+	return sqlerrcode == ERRCODE_QUERY_CANCELED ||
+		ERRCODE_TO_CATEGORY(sqlerrcode) == ERRCODE_OPERATOR_INTERVENTION;
 }
 
 /*
@@ -700,14 +755,20 @@ supamon_check_health(PG_FUNCTION_ARGS)
 	if (!SupamonWorkerDelivers())
 	{
 		DeliverCounts sent;
+		ErrorData  *failed;
 
 		memset(&sent, 0, sizeof(sent));
-		DeliverNow(&sent);
-		if (sent.sent + sent.retrying + sent.dead > 0)
+		/* a delivery that fails is a warning; the check's decisions stand */
+		failed = SupamonSubtransaction(deliver_now, &sent, delivery_must_stop);
+		if (failed)
+			ereport(WARNING,
+					(errmsg("supamon: could not deliver alerts: %s", failed->message),
+					 errdetail("They stay in supamon.alert_outbox for the next check.")));
+		else if (sent.sent + sent.retrying + sent.dead > 0)
 			ereport(NOTICE,
 					(errmsg("supamon: delivered alerts itself: %d sent in %d message(s), %d to retry, %d dead",
 							sent.sent, sent.messages, sent.retrying, sent.dead),
-					 errdetail("No supamon worker delivers for this database: supamon is not in shared_preload_libraries, or supamon.database is another database.")));
+					 errdetail("No supamon worker delivers for this database: supamon is not in shared_preload_libraries, supamon.database is another database, or the worker was terminated.")));
 	}
 	SPI_finish();
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));

@@ -68,28 +68,38 @@ PG_FUNCTION_INFO_V1(supamon_send_test_alert);
 #define KEY_DISCORD_SETTING (-1)
 #define KEY_TELEGRAM_SETTING (-2)
 
-typedef struct Target
-{
-	int64		key;			/* alert_config.id or KEY_*_SETTING */
-	int			in_flight;
-	TimestampTz not_before;		/* rate limit */
-	char	   *chat_override;	/* Telegram setting's chat after a migration */
-} Target;
-
 /* One HTTP request, carrying one alert or a digest of several. */
 typedef struct Outgoing
 {
-	HttpRequest http;			/* first: the request's owner is this */
+	HttpRequest http;			/* the request's owner is this */
 	MemoryContext cxt;
 	int64		key;
 	char		kind;			/* 'd', 't', 'w' */
 	int64		channel_id;		/* 0 for a setting's channel */
 	int			nids;
 	int64	   *ids;
-	const char *secrets[4];		/* to scrub from what comes back */
+	char	   *signature[2];	/* webhooks: the signing headers, or NULLs */
+	char	   *chat;			/* Telegram: the chat it goes to */
+	const char *secrets[5];		/* to scrub from what comes back */
 	int			nsecrets;
 	struct Outgoing *next;
 } Outgoing;
+
+/*
+ * A Discord webhook, Telegram chat or generic webhook, with the requests
+ * claimed for it (state 'sending') that wait for their turn: claimed once,
+ * started as its limits allow, in order.
+ */
+typedef struct Target
+{
+	int64		key;			/* alert_config.id or KEY_*_SETTING */
+	int			in_flight;
+	TimestampTz not_before;		/* rate limit */
+	char	   *chat_override;	/* Telegram setting's chat after a migration */
+	Outgoing   *queue_head;
+	Outgoing   *queue_tail;
+	bool		no_digest;		/* a digest was refused: one by one from now on */
+} Target;
 
 struct Deliverer
 {
@@ -97,6 +107,9 @@ struct Deliverer
 	HTAB	   *targets;
 	HttpClient *http;
 	Outgoing   *finished;
+	int			queued;			/* requests waiting in the targets' queues */
+	TimestampTz deadline;		/* a check's delivery: no request beyond it */
+	bool		claim_again;	/* the last claim was full, or an alert came back */
 };
 
 /* What the outbox row says, for the message. */
@@ -381,10 +394,17 @@ parse_answer(const char *body, size_t len, AnswerFields *out)
 	sem.object_end = answer_object_end;
 	sem.object_field_start = answer_field_start;
 	sem.scalar = answer_scalar;
+	/*
+	 * De-escaping \uXXXX converts to the database encoding, which raises an
+	 * ERROR for what it cannot hold: only in a UTF-8 database.  Elsewhere a
+	 * string's raw token is read (numbers are all supamon needs).
+	 */
 #if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(NULL, (char *) body, len, PG_UTF8, true);
+	lex = makeJsonLexContextCstringLen(NULL, (char *) body, len, PG_UTF8,
+									   GetDatabaseEncoding() == PG_UTF8);
 #else
-	lex = makeJsonLexContextCstringLen((char *) body, len, PG_UTF8, true);
+	lex = makeJsonLexContextCstringLen((char *) body, len, PG_UTF8,
+									   GetDatabaseEncoding() == PG_UTF8);
 #endif
 	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
 	{
@@ -411,6 +431,8 @@ get_target(Deliverer *d, int64 key)
 		t->in_flight = 0;
 		t->not_before = 0;
 		t->chat_override = NULL;
+		t->queue_head = t->queue_tail = NULL;
+		t->no_digest = false;
 	}
 	return t;
 }
@@ -419,6 +441,28 @@ static char *
 nullable_value(HeapTuple tup, TupleDesc desc, int col)
 {
 	return SPI_getvalue(tup, desc, col);
+}
+
+/*
+ * Plain http carries a token in the clear: only to this machine (tests, a
+ * local relay).  NULL, or why not.
+ */
+const char *
+DeliverClearTextProblem(const char *url)
+{
+	static const char *const loopback[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
+
+	if (pg_strncasecmp(url, "http://", 7) != 0)
+		return NULL;
+	for (int i = 0; i < (int) lengthof(loopback); i++)
+	{
+		size_t		n = strlen(loopback[i]);
+
+		if (pg_strncasecmp(url, loopback[i], n) == 0 &&
+			(url[n] == '\0' || url[n] == ':' || url[n] == '/' || url[n] == '?'))
+			return NULL;
+	}
+	return "plain http (the token would travel in the clear) is only for 127.0.0.1, localhost and [::1]";
 }
 
 /*
@@ -442,6 +486,8 @@ channel_problem(OutRow *r, const char *telegram_api)
 							   "the channel has no webhook URL");
 			if (!at_check_discord_url(r->url, err, sizeof(err)))
 				return psprintf("bad Discord webhook URL: %s", err);
+			if (DeliverClearTextProblem(r->url))
+				return psprintf("bad Discord webhook URL: %s", DeliverClearTextProblem(r->url));
 			break;
 		case 't':
 			if (r->bot_token == NULL || r->bot_token[0] == '\0' ||
@@ -455,6 +501,8 @@ channel_problem(OutRow *r, const char *telegram_api)
 				return psprintf("bad Telegram chat id: %s", err);
 			if (!at_check_url(telegram_api, err, sizeof(err)))
 				return psprintf("bad supamon.telegram_api_url: %s", err);
+			if (DeliverClearTextProblem(telegram_api))
+				return psprintf("bad supamon.telegram_api_url: %s", DeliverClearTextProblem(telegram_api));
 			break;
 		default:
 			if (r->url == NULL || !at_check_url(r->url, err, sizeof(err)))
@@ -464,6 +512,10 @@ channel_problem(OutRow *r, const char *telegram_api)
 	return NULL;
 }
 
+/*
+ * The signing headers of a webhook's body.  Computed when the request is
+ * built, in a transaction: PostgreSQL's HMAC needs a resource owner.
+ */
 static void
 sign_body(Outgoing *o, const char *secret)
 {
@@ -487,8 +539,23 @@ sign_body(Outgoing *o, const char *secret)
 		ereport(ERROR, (errmsg("supamon: could not sign a webhook body")));
 	for (int i = 0; i < 32; i++)
 		snprintf(hex + 2 * i, 3, "%02x", mac[i]);
-	HttpAddHeader(&o->http, psprintf("X-Supamon-Timestamp: %s", stamp));
-	HttpAddHeader(&o->http, psprintf("X-Supamon-Signature: sha256=%s", hex));
+	o->signature[0] = psprintf("X-Supamon-Timestamp: %s", stamp);
+	o->signature[1] = psprintf("X-Supamon-Signature: sha256=%s", hex);
+}
+
+/*
+ * A URL as secrets to scrub: whole, and its path (with the query), which is
+ * where a webhook's token is, as libcurl or a service might quote either.
+ */
+static void
+add_url_secrets(Outgoing *o, const char *url)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *path = scheme_end ? strpbrk(scheme_end + 3, "/?") : NULL;
+
+	o->secrets[o->nsecrets++] = pstrdup(url);
+	if (path && strlen(path) > 1 && o->nsecrets < (int) lengthof(o->secrets))
+		o->secrets[o->nsecrets++] = pstrdup(path);
 }
 
 /*
@@ -536,7 +603,7 @@ build_outgoing(MemoryContext parent, OutRow **rows, int n, const char *chat_over
 		body = discord_body_freeing(&m);
 		/* ?wait=true: Discord answers with the message, and its id */
 		o->http.url = psprintf("%s%swait=true", r->url, strchr(r->url, '?') ? "&" : "?");
-		o->secrets[o->nsecrets++] = pstrdup(r->url);
+		add_url_secrets(o, r->url);
 	}
 	else if (r->kind == 't')
 	{
@@ -562,12 +629,13 @@ build_outgoing(MemoryContext parent, OutRow **rows, int n, const char *chat_over
 		o->http.url = psprintf("%.*s/bot%s/sendMessage", (int) api_len, telegram_api,
 							   r->bot_token);
 		o->secrets[o->nsecrets++] = pstrdup(r->bot_token);
+		o->chat = pstrdup(chat);
 	}
 	else
 	{
 		body = pstrdup(r->webhook_json);
 		o->http.url = pstrdup(r->url);
-		o->secrets[o->nsecrets++] = pstrdup(r->url);
+		add_url_secrets(o, r->url);
 	}
 	o->http.body = body;
 	o->http.body_len = strlen(body);
@@ -678,7 +746,7 @@ record_failure(int64 *ids, int n, bool dead, bool counts, double wait_seconds,
 					   "UPDATE supamon.alert_outbox SET"
 					   " state = CASE WHEN $2 OR attempts + $3 >= $7 THEN 'dead' ELSE 'pending' END,"
 					   " attempts = attempts + $3,"
-					   " next_attempt_at = now() + pg_catalog.make_interval(secs => CASE WHEN $4 >= 0 THEN $4"
+					   " next_attempt_at = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => CASE WHEN $4 >= 0 THEN $4"
 					   "   ELSE least($8 * pg_catalog.power(2, least(attempts, 30)), 21600)"
 					   "        * (0.5 + pg_catalog.random() / 2) END),"
 					   " last_http_status = $5, last_error = $6"
@@ -700,19 +768,103 @@ mark_sending(int64 *ids, int n)
 		elog(ERROR, "supamon: could not claim alerts");
 }
 
-static int
-start_outgoing(Deliverer *d, Target *t, OutRow **rows, int n)
+static void
+enqueue(Deliverer *d, Target *t, Outgoing *o, bool at_head)
 {
-	Outgoing   *o;
-	const char *api = supamon_telegram_api_url ? supamon_telegram_api_url : "";
+	if (at_head)
+	{
+		o->next = t->queue_head;
+		t->queue_head = o;
+		if (t->queue_tail == NULL)
+			t->queue_tail = o;
+	}
+	else
+	{
+		o->next = NULL;
+		if (t->queue_tail)
+			t->queue_tail->next = o;
+		else
+			t->queue_head = o;
+		t->queue_tail = o;
+	}
+	d->queued++;
+}
 
-	o = build_outgoing(d->cxt, rows, n, t->chat_override, api);
+static void
+claim_rows(Deliverer *d, Target *t, OutRow **rows, int n)
+{
+	const char *api = supamon_telegram_api_url ? supamon_telegram_api_url : "";
+	Outgoing   *o = build_outgoing(d->cxt, rows, n, t->chat_override, api);
+
 	mark_sending(o->ids, n);
-	HttpStart(d->http, &o->http, supamon_http_timeout);
+	enqueue(d, t, o, false);
+}
+
+static void
+start_outgoing(Deliverer *d, Target *t, Outgoing *o)
+{
+	MemoryContext old = MemoryContextSwitchTo(o->cxt);
+
+	long		timeout = supamon_http_timeout;
+
+	/* within a check's deadline, so that curl's timeout is what ends it */
+	if (d->deadline != 0)
+	{
+		long		left = (long) ((d->deadline - GetCurrentTimestamp()) / 1000);
+
+		timeout = Max(Min(timeout, left), 100);
+	}
+	if (o->signature[0])
+	{
+		HttpAddHeader(&o->http, o->signature[0]);
+		HttpAddHeader(&o->http, o->signature[1]);
+	}
+	HttpStart(d->http, &o->http, timeout);
+	MemoryContextSwitchTo(old);
 	t->in_flight++;
-	if (rows[0]->kind == 't')
+	if (o->kind == 't')
 		t->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), TELEGRAM_CHAT_GAP_MS);
-	return n;
+}
+
+/*
+ * Starts what the targets' limits allow now.  Returns when a target that
+ * waits may go on (0: none waits for the clock).  No transaction needed.
+ */
+TimestampTz
+DeliverPump(Deliverer *d)
+{
+	HASH_SEQ_STATUS seq;
+	Target	   *t;
+	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz wake = 0;
+
+	if (d->queued == 0)
+		return 0;
+	hash_seq_init(&seq, d->targets);
+	while ((t = hash_seq_search(&seq)) != NULL)
+	{
+		while (t->queue_head && HttpInFlight(d->http) < supamon_max_sends)
+		{
+			Outgoing   *o = t->queue_head;
+			int			parallel = o->kind == 'w' ? WEBHOOK_PARALLEL : 1;
+
+			if (t->in_flight >= parallel)
+				break;
+			if (t->not_before > now)
+			{
+				if (wake == 0 || t->not_before < wake)
+					wake = t->not_before;
+				break;
+			}
+			t->queue_head = o->next;
+			if (t->queue_head == NULL)
+				t->queue_tail = NULL;
+			o->next = NULL;
+			d->queued--;
+			start_outgoing(d, t, o);
+		}
+	}
+	return wake;
 }
 
 Deliverer *
@@ -729,7 +881,7 @@ DeliverCreate(void)
 	d->targets = hash_create("supamon alert targets", 64, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	/* curl may open two sockets a request (happy eyeballs), and resolves */
-	d->http = HttpClientCreate(4 * supamon_max_sends + 16);
+	d->http = HttpClientCreate(4 * 200 + 16);
 	return d;
 }
 
@@ -753,7 +905,6 @@ DeliverClaim(Deliverer *d)
 	uint64		nrows;
 	OutRow	   *rows;
 	OutRow	  **group;
-	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz wake = 0;
 	const char *api = supamon_telegram_api_url ? supamon_telegram_api_url : "";
 	MemoryContext round_cxt = AllocSetContextCreate(CurrentMemoryContext, "supamon claim",
@@ -776,13 +927,14 @@ DeliverClaim(Deliverer *d)
 					   "   'created_at', o.created_at))::text,"
 					   " c.enabled, c.webhook_url, c.bot_token, c.chat_id, c.message_thread_id, c.signing_secret"
 					   " FROM supamon.alert_outbox o LEFT JOIN supamon.alert_config c ON c.id = o.channel_id"
-					   " WHERE o.state = 'pending' AND o.next_attempt_at <= pg_catalog.now()"
+					   " WHERE o.state = 'pending' AND o.next_attempt_at <= pg_catalog.clock_timestamp()"
 					   " ORDER BY o.id LIMIT $1"
 					   " FOR UPDATE OF o SKIP LOCKED",
 					   1, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the alert outbox");
 	tab = SPI_tuptable;
 	nrows = SPI_processed;
+	d->claim_again = nrows == CLAIM_LIMIT;
 	rows = palloc0(sizeof(OutRow) * Max(nrows, 1));
 	for (i = 0; i < nrows; i++)
 		fill_row(&rows[i], tab->vals[i], tab->tupdesc);
@@ -818,24 +970,12 @@ DeliverClaim(Deliverer *d)
 		else
 		{
 			t = get_target(d, r->key);
-			if (t->not_before > now)
-			{
-				if (wake == 0 || t->not_before < wake)
-					wake = t->not_before;
-			}
-			else if (r->kind == 'w')
-			{
-				for (int k = 0; k < n && t->in_flight < WEBHOOK_PARALLEL &&
-					 HttpInFlight(d->http) < supamon_max_sends; k++)
-					start_outgoing(d, t, &group[k], 1);
-			}
-			else if (t->in_flight == 0 && HttpInFlight(d->http) < supamon_max_sends)
-			{
-				if (supamon_digest_after > 0 && n > supamon_digest_after)
-					start_outgoing(d, t, group, n);
-				else
-					start_outgoing(d, t, group, 1);
-			}
+			if (r->kind != 'w' && supamon_digest_after > 0 && !t->no_digest &&
+				n > supamon_digest_after)
+				claim_rows(d, t, group, n);
+			else
+				for (int k = 0; k < n; k++)
+					claim_rows(d, t, &group[k], 1);
 		}
 		for (int k = 0; k < n; k++)
 			group[k]->id = 0;
@@ -843,7 +983,7 @@ DeliverClaim(Deliverer *d)
 
 	/* when the next retry falls due */
 	if (SPI_execute("SELECT pg_catalog.min(next_attempt_at) FROM supamon.alert_outbox"
-					" WHERE state = 'pending' AND next_attempt_at > pg_catalog.now()",
+					" WHERE state = 'pending' AND next_attempt_at > pg_catalog.clock_timestamp()",
 					false, 1) == SPI_OK_SELECT && SPI_processed == 1)
 	{
 		bool		isnull;
@@ -873,6 +1013,38 @@ DeliverWait(Deliverer *d, long timeout_ms)
 		d->finished = o;
 	}
 	return latch;
+}
+
+/*
+ * Forgets the requests waiting in the queues (the extension was dropped:
+ * their rows are gone).
+ */
+void
+DeliverDiscardQueued(Deliverer *d)
+{
+	HASH_SEQ_STATUS seq;
+	Target	   *t;
+
+	hash_seq_init(&seq, d->targets);
+	while ((t = hash_seq_search(&seq)) != NULL)
+	{
+		while (t->queue_head)
+		{
+			Outgoing   *o = t->queue_head;
+
+			t->queue_head = o->next;
+			MemoryContextDelete(o->cxt);
+		}
+		t->queue_tail = NULL;
+	}
+	d->queued = 0;
+}
+
+bool
+DeliverWantsClaim(Deliverer *d)
+{
+	/* a full claim left more behind; claim again once the queues run low */
+	return d->claim_again && d->queued < CLAIM_LIMIT / 10;
 }
 
 bool
@@ -908,7 +1080,7 @@ record_sent(Outgoing *o, long status, const char *remote_id)
 	values[3] = remote_id ? CStringGetTextDatum(remote_id) : (Datum) 0;
 	nulls[3] = remote_id ? ' ' : 'n';
 	if (SupamonRunKept(&plans[3],
-					   "UPDATE supamon.alert_outbox SET state = 'sent', sent_at = pg_catalog.now(),"
+					   "UPDATE supamon.alert_outbox SET state = 'sent', sent_at = pg_catalog.clock_timestamp(),"
 					   " attempts = attempts + 1, last_http_status = $2, last_error = NULL,"
 					   " delivery_id = (SELECT pg_catalog.nextval('supamon.alert_delivery_seq')),"
 					   " delivered_with = $3, remote_message_id = $4"
@@ -943,7 +1115,33 @@ record_migration(Deliverer *d, Outgoing *o, const char *new_chat, Target *t)
 	record_failure(o->ids, o->nids, false, false, 0, 400, note);
 }
 
+/* A 429: the rows stay 'sending' (their request waits in its queue), and say why. */
 static void
+record_rate_limited(Outgoing *o, const char *error)
+{
+	Oid			types[2] = {INT8ARRAYOID, TEXTOID};
+	Datum		values[2];
+
+	values[0] = id_array(o->ids, o->nids);
+	values[1] = CStringGetTextDatum(error);
+	if (SupamonRunKept(&plans[5],
+					   "UPDATE supamon.alert_outbox SET last_http_status = 429, last_error = $2"
+					   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+					   2, types, values, NULL, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not record a rate limit");
+}
+
+/* Errors that no retry can mend: the URL, the protocol, the certificate. */
+static bool
+permanent_curl_error(CURLcode rc)
+{
+	return rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_URL_MALFORMAT ||
+		rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+		rc == CURLE_SSL_CERTPROBLEM;
+}
+
+/* Records one finished request; false when it waits to be sent again. */
+static bool
 record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 {
 	HttpRequest *req = &o->http;
@@ -976,18 +1174,22 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 			req->rl_reset_after >= 0 ? req->rl_reset_after : DEFAULT_RETRY_AFTER;
 		TimestampTz until;
 
+		/* waited out in place: still this target's next message, in order */
 		wait = Min(wait, 3600.0);
 		until = TimestampTzPlusMilliseconds(now, (int64) ceil(wait * 1000));
 		if (until > t->not_before)
 			t->not_before = until;
-		record_failure(o->ids, o->nids, false, false, wait, 429,
-					   psprintf("rate limited: retry after %.3g s", wait));
+		record_rate_limited(o, psprintf("rate limited: retry after %.3g s", wait));
 		counts->retrying += o->nids;
+		enqueue(d, t, o, true);
+		return false;
 	}
-	else if (o->kind == 't' && req->status == 400 && a.migrate_to)
+	else if (o->kind == 't' && req->status == 400 && a.migrate_to &&
+			 strcmp(a.migrate_to, o->chat) != 0)
 	{
 		record_migration(d, o, a.migrate_to, t);
 		t->not_before = 0;
+		d->claim_again = true;
 		counts->retrying += o->nids;
 	}
 	else if (req->status >= 500 || req->status == 0 || req->status == 408)
@@ -999,6 +1201,24 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 
 		record_failure(o->ids, o->nids, false, true, -1, (int) req->status, err);
 		counts->retrying += o->nids;
+	}
+	else if (o->nids > 1 && req->status >= 400 && req->status < 500)
+	{
+		/*
+		 * A digest the service refused: its alerts go again one by one, each
+		 * to its own fate, rather than all dying with it.
+		 */
+		t->no_digest = true;
+		record_failure(o->ids, o->nids, false, false, 0, (int) req->status,
+					   psprintf("HTTP %ld for a digest of %d: sent again one by one", req->status, o->nids));
+		d->claim_again = true;
+		counts->retrying += o->nids;
+	}
+	else if (req->status == 0 && permanent_curl_error(req->result))
+	{
+		record_failure(o->ids, o->nids, true, true, 0, 0,
+					   psprintf("no answer: %s", scrubbed(o, req->error)));
+		counts->dead += o->nids;
 	}
 	else
 	{
@@ -1013,6 +1233,7 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 		record_failure(o->ids, o->nids, true, true, 0, (int) req->status, err);
 		counts->dead += o->nids;
 	}
+	return true;
 }
 
 void
@@ -1023,15 +1244,15 @@ DeliverRecord(Deliverer *d, DeliverCounts *counts)
 		Outgoing   *o = d->finished;
 
 		d->finished = o->next;
-		record_one(d, o, counts);
-		MemoryContextDelete(o->cxt);
+		if (record_one(d, o, counts))
+			MemoryContextDelete(o->cxt);
 	}
 }
 
 uint64
 DeliverRequeue(void)
 {
-	if (SPI_execute("UPDATE supamon.alert_outbox SET state = 'pending', next_attempt_at = pg_catalog.now()"
+	if (SPI_execute("UPDATE supamon.alert_outbox SET state = 'pending', next_attempt_at = pg_catalog.clock_timestamp()"
 					" WHERE state = 'sending'", false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "supamon: could not requeue alerts");
 	return SPI_processed;
@@ -1048,7 +1269,7 @@ DeliverNow(DeliverCounts *counts)
 	 * statement would not see the alerts this very check queued.)
 	 */
 	if (SPI_execute("SELECT 1 FROM supamon.alert_outbox WHERE state IN ('pending', 'sending')"
-					" AND next_attempt_at <= pg_catalog.now() LIMIT 1", false, 1) != SPI_OK_SELECT)
+					" AND next_attempt_at <= pg_catalog.clock_timestamp() LIMIT 1", false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the alert outbox");
 	if (SPI_processed == 0)
 		return;
@@ -1056,29 +1277,34 @@ DeliverNow(DeliverCounts *counts)
 
 	PG_TRY();
 	{
-		TimestampTz wake;
+		TimestampTz db_wake;
 
 		d = DeliverCreate();
-		wake = DeliverClaim(d);
+		d->deadline = deadline;
+		db_wake = DeliverClaim(d);
 		for (;;)
 		{
+			TimestampTz pump_wake = DeliverPump(d);
 			TimestampTz now = GetCurrentTimestamp();
+			TimestampTz wake = pump_wake;
 			long		timeout;
 
-			if (now >= deadline)
+			if (db_wake != 0 && (wake == 0 || db_wake < wake))
+				wake = db_wake;
+			/* the margin lets curl's own timeouts end what is in flight */
+			if (now >= deadline + 500 * INT64CONST(1000))
 				break;
 			if (DeliverInFlight(d) == 0 && (wake == 0 || wake > deadline))
 				break;
-			timeout = (long) ((deadline - now) / 1000);
-			if (wake != 0 && wake > now && (wake - now) / 1000 < timeout)
-				timeout = (long) ((wake - now + 999) / 1000);
+			timeout = (long) ((deadline + 500 * INT64CONST(1000) - now) / 1000);
+			if (wake != 0 && (wake - now) / 1000 < timeout)
+				timeout = wake > now ? (long) ((wake - now + 999) / 1000) : 0;
 			if (DeliverWait(d, timeout))
 				CHECK_FOR_INTERRUPTS();
-			if (DeliverHasResults(d) || (wake != 0 && GetCurrentTimestamp() >= wake))
-			{
+			if (DeliverHasResults(d))
 				DeliverRecord(d, counts);
-				wake = DeliverClaim(d);
-			}
+			if (DeliverWantsClaim(d) || (db_wake != 0 && GetCurrentTimestamp() >= db_wake))
+				db_wake = DeliverClaim(d);
 		}
 		DeliverRecord(d, counts);
 	}
@@ -1194,6 +1420,11 @@ supamon_send_test_alert(PG_FUNCTION_ARGS)
 	PG_TRY();
 	{
 		http = HttpClientCreate(8);
+		if (o->signature[0])
+		{
+			HttpAddHeader(&o->http, o->signature[0]);
+			HttpAddHeader(&o->http, o->signature[1]);
+		}
 		HttpStart(http, &o->http, supamon_http_timeout);
 		while (!o->http.done)
 		{

@@ -31,6 +31,18 @@ extern void DeliverDestroy(Deliverer *d);
  */
 extern TimestampTz DeliverClaim(Deliverer *d);
 
+/*
+ * Starts the claimed requests that their channels' limits allow now; returns
+ * when one that waits may go (0: none waits for the clock).
+ */
+extern TimestampTz DeliverPump(Deliverer *d);
+
+/* Forgets the claimed requests not started yet (their rows are gone). */
+extern void DeliverDiscardQueued(Deliverer *d);
+
+/* Whether a claim should follow without waiting (more is due than was claimed). */
+extern bool DeliverWantsClaim(Deliverer *d);
+
 /* Waits at most timeout_ms for requests, the latch; true when the latch was set. */
 extern bool DeliverWait(Deliverer *d, long timeout_ms);
 extern bool DeliverHasResults(Deliverer *d);
@@ -50,5 +62,11 @@ extern uint64 DeliverRequeue(void);
  * when no worker delivers for it.  In the caller's transaction, SPI connected.
  */
 extern void DeliverNow(DeliverCounts *counts);
+
+/*
+ * Why a URL that carries a token (a Discord webhook, the Telegram API) may
+ * not be used over plain http (only loopback may), or NULL.
+ */
+extern const char *DeliverClearTextProblem(const char *url);
 
 #endif							/* SUPAMON_DELIVER_H */

@@ -236,17 +236,45 @@ HttpAddHeader(HttpRequest *req, const char *header)
 	req->headers = l;
 }
 
+/* an option that did not take is a setting (TLS, protocols...) silently lost */
+#define SETOPT(easy, opt, val) (curl_easy_setopt((easy), (opt), (val)) == CURLE_OK)
+
+/*
+ * Hosts never reached through a proxy: loopback, and what the environment's
+ * no_proxy names (which CURLOPT_NOPROXY would otherwise replace).
+ */
+static const char *
+noproxy(void)
+{
+	static char *value = NULL;
+
+	if (value == NULL)
+	{
+		const char *env = getenv("no_proxy");
+
+		if (env == NULL)
+			env = getenv("NO_PROXY");
+		value = MemoryContextStrdup(TopMemoryContext,
+									psprintf("localhost,127.0.0.1,::1%s%s",
+											 env && env[0] ? "," : "", env ? env : ""));
+	}
+	return value;
+}
+
 void
 HttpStart(HttpClient *client, HttpRequest *req, long timeout_ms)
 {
 	CURL	   *easy;
 	CURLMcode	mc;
+	bool		ok = true;
 
 	req->done = false;
 	req->status = 0;
 	req->result = CURLE_OK;
 	req->error[0] = '\0';
-	req->answer = MemoryContextAlloc(client->cxt, HTTP_MAX_ANSWER + 1);
+	/* the caller's context: the request's, not the client's (which lives long) */
+	if (req->answer == NULL)
+		req->answer = palloc(HTTP_MAX_ANSWER + 1);
 	req->answer[0] = '\0';
 	req->answer_len = 0;
 	req->retry_after = -1;
@@ -265,34 +293,42 @@ HttpStart(HttpClient *client, HttpRequest *req, long timeout_ms)
 		req->headers = NULL;
 		ereport(ERROR, (errmsg("supamon: could not create a libcurl handle")));
 	}
-	curl_easy_setopt(easy, CURLOPT_PRIVATE, req);
-	curl_easy_setopt(easy, CURLOPT_URL, req->url);
-	curl_easy_setopt(easy, CURLOPT_POST, 1L);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body);
-	curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
-	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers);
-	curl_easy_setopt(easy, CURLOPT_USERAGENT, "supamon");
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	ok &= SETOPT(easy, CURLOPT_PRIVATE, req);
+	ok &= SETOPT(easy, CURLOPT_URL, req->url);
+	ok &= SETOPT(easy, CURLOPT_POST, 1L);
+	ok &= SETOPT(easy, CURLOPT_POSTFIELDS, req->body);
+	ok &= SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+	ok &= SETOPT(easy, CURLOPT_HTTPHEADER, req->headers);
+	ok &= SETOPT(easy, CURLOPT_USERAGENT, "supamon");
+	ok &= SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
+	ok &= SETOPT(easy, CURLOPT_TIMEOUT_MS, timeout_ms);
+	ok &= SETOPT(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	ok &= SETOPT(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	ok &= SETOPT(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	ok &= SETOPT(easy, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	ok &= SETOPT(easy, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
 	/* loopback through a proxy is never what was meant */
-	curl_easy_setopt(easy, CURLOPT_NOPROXY, "localhost,127.0.0.1,::1");
+	ok &= SETOPT(easy, CURLOPT_NOPROXY, noproxy());
 	/* a redirect could carry the body, secrets included, anywhere */
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error);
-	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, write_callback);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, header_callback);
-	curl_easy_setopt(easy, CURLOPT_HEADERDATA, req);
+	ok &= SETOPT(easy, CURLOPT_FOLLOWLOCATION, 0L);
+	ok &= SETOPT(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	ok &= SETOPT(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	ok &= SETOPT(easy, CURLOPT_ERRORBUFFER, req->error);
+	ok &= SETOPT(easy, CURLOPT_WRITEFUNCTION, write_callback);
+	ok &= SETOPT(easy, CURLOPT_WRITEDATA, req);
+	ok &= SETOPT(easy, CURLOPT_HEADERFUNCTION, header_callback);
+	ok &= SETOPT(easy, CURLOPT_HEADERDATA, req);
+
+	if (!ok)
+	{
+		curl_easy_cleanup(easy);
+		curl_slist_free_all(req->headers);
+		req->headers = NULL;
+		ereport(ERROR, (errmsg("supamon: this libcurl does not take an option supamon needs (protocols, timeouts or TLS checks)")));
+	}
 
 	mc = curl_multi_add_handle(client->multi, easy);
 	if (mc != CURLM_OK)
@@ -325,13 +361,14 @@ collect_done(HttpClient *client)
 	{
 		HttpRequest *req = NULL;
 		curl_off_t	total = 0;
+		CURL	   *easy = msg->easy_handle;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &req);
+		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &req);
 		req->result = msg->data.result;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &req->status);
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_TOTAL_TIME_T, &total);
+		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &req->status);
+		curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total);
 		req->elapsed_ms = (long) (total / 1000);
 		if (req->result != CURLE_OK && req->error[0] == '\0')
 			strlcpy(req->error, curl_easy_strerror(req->result), sizeof(req->error));
@@ -341,8 +378,9 @@ collect_done(HttpClient *client)
 				*p = req->next_active;
 				break;
 			}
-		curl_multi_remove_handle(client->multi, msg->easy_handle);
-		curl_easy_cleanup(msg->easy_handle);
+		/* msg is not valid past curl_multi_remove_handle */
+		curl_multi_remove_handle(client->multi, easy);
+		curl_easy_cleanup(easy);
 		curl_slist_free_all(req->headers);
 		req->headers = NULL;
 		req->easy = NULL;

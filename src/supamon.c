@@ -37,6 +37,31 @@ int			supamon_max_sends = 20;
 void		_PG_init(void);
 
 /*
+ * What SHOW and pg_settings say of a secret setting: members of
+ * pg_read_all_settings (pg_monitor among them) may read settings marked
+ * superuser-only, so the value itself is for superusers only.
+ */
+static const char *
+show_secret(const char *value)
+{
+	if (value == NULL || value[0] == '\0')
+		return "";
+	return superuser() ? value : "********";
+}
+
+static const char *
+show_discord_webhook_url(void)
+{
+	return show_secret(supamon_discord_webhook_url);
+}
+
+static const char *
+show_telegram_bot_token(void)
+{
+	return show_secret(supamon_telegram_bot_token);
+}
+
+/*
  * Defines supamon's settings and registers the worker when preloaded.
  */
 void
@@ -122,7 +147,7 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
-							   NULL, NULL, NULL);
+							   NULL, NULL, show_discord_webhook_url);
 	DefineCustomStringVariable("supamon.telegram_bot_token",
 							   "Telegram bot token for critical alerts when supamon.alert_config has no Telegram channel.",
 							   NULL,
@@ -130,7 +155,7 @@ _PG_init(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
-							   NULL, NULL, NULL);
+							   NULL, NULL, show_telegram_bot_token);
 	DefineCustomStringVariable("supamon.telegram_chat_id",
 							   "Telegram chat that receives critical alerts with supamon.telegram_bot_token.",
 							   "A chat id (a number, negative for groups) or @channelname.",

@@ -54,7 +54,7 @@
  */
 #define SUPAMON_IDLE_TIMEOUT_MS 10000L
 
-/* The extension version whose outbox this worker knows how to deliver. */
+/* The first extension version whose outbox the worker delivers. */
 #define SUPAMON_DELIVERY_VERSION "0.6.0"
 
 PGDLLEXPORT void supamon_worker_main(Datum main_arg);
@@ -75,6 +75,9 @@ static bool wake_at_commit = false;
 static bool wake_callback_registered = false;
 
 static volatile sig_atomic_t got_sigterm = false;
+
+/* The worker's per-loop memory, reset at each turn. */
+static MemoryContext loop_context = NULL;
 
 static void supamon_sigterm(SIGNAL_ARGS);
 static int	ExtensionState(void);
@@ -121,15 +124,17 @@ SupamonRequestShmem(void)
 
 /*
  * Whether the worker delivers the alerts of this database: supamon is
- * preloaded and this is supamon.database.  Otherwise the check delivers
- * what it queued itself.
+ * preloaded, this is supamon.database and the worker runs (it is restarted
+ * after a crash, not after pg_terminate_backend).  Otherwise the check
+ * delivers what is due itself.
  */
 bool
 SupamonWorkerDelivers(void)
 {
 	char	   *db;
 
-	if (shared == NULL)
+	/* a worker ended for good (pg_terminate_backend) delivers nothing */
+	if (shared == NULL || shared->worker_latch == NULL)
 		return false;
 	db = get_database_name(MyDatabaseId);
 	return db != NULL && strcmp(db, supamon_database) == 0;
@@ -227,19 +232,22 @@ ExtensionState(void)
 		SPI_connect();
 		state = 1;
 		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'supamon'"
-						" AND pg_catalog.string_to_array(extversion, '.')::int[]"
-						"  >= pg_catalog.string_to_array('" SUPAMON_DELIVERY_VERSION "', '.')::int[]",
+						" AND extversion NOT IN ('0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0')",
 						true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 			state = 2;
 		SPI_finish();
 	}
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	MemoryContextSwitchTo(loop_context);
 	pgstat_report_stat(true);
 	return state;
 }
 
-/* Runs fn in a transaction of its own, with SPI. */
+/* Set when the extension was found dropped: its state is looked at again. */
+static bool extension_gone = false;
+
+/* Runs fn in a transaction of its own, with SPI, if supamon is still there. */
 static void
 in_transaction(void (*fn) (void *), void *arg, const char *activity)
 {
@@ -248,10 +256,15 @@ in_transaction(void (*fn) (void *), void *arg, const char *activity)
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, activity);
-	fn(arg);
+	if (OidIsValid(get_extension_oid("supamon", true)))
+		fn(arg);
+	else
+		extension_gone = true;
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/* the commit left TopMemoryContext current; the loop's is wanted */
+	MemoryContextSwitchTo(loop_context);
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, "supamon: delivering alerts");
 }
@@ -296,11 +309,11 @@ record_step(void *arg)
 void
 supamon_worker_main(Datum main_arg)
 {
-	MemoryContext loop_context;
 	MemoryContext deliver_context;
 	int			last_state = -1;
 	WorkerRound round;
 	TimestampTz next_look = 0;
+	TimestampTz pump_wake = 0;
 	bool		claim_due = true;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -310,6 +323,15 @@ supamon_worker_main(Datum main_arg)
 	BackgroundWorkerInitializeConnection(supamon_database, NULL, 0);
 	/* every statement resolves to pg_catalog and supamon's own objects */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
+	/* a database's statement or lock timeout would turn a slow moment into a resend */
+	SetConfigOption("statement_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+	SetConfigOption("lock_timeout", "0", PGC_SUSET, PGC_S_OVERRIDE);
+
+	/*
+	 * Its commits need not wait for the disk: one lost in a crash leaves an
+	 * alert 'pending' or 'sending', which is sent again (at least once).
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	if (shared)
 	{
@@ -354,13 +376,18 @@ supamon_worker_main(Datum main_arg)
 		now = GetCurrentTimestamp();
 
 		/* the extension may be created, updated or dropped at any time */
-		if (claim_due || now >= next_look)
+		if (now >= next_look || last_state != 2 || extension_gone)
 		{
 			int			state = ExtensionState();
 
 			next_look = TimestampTzPlusMilliseconds(now, SUPAMON_IDLE_TIMEOUT_MS);
+			extension_gone = false;
+			/* a wake-up someone else's wait swallowed is caught up here */
+			claim_due = true;
 			if (state != last_state)
 			{
+				if (last_state == 2)
+					DeliverDiscardQueued(round.deliverer);
 				if (state == 2)
 				{
 					ereport(LOG,
@@ -389,25 +416,34 @@ supamon_worker_main(Datum main_arg)
 		{
 			if (DeliverHasResults(round.deliverer))
 			{
+				int			retrying_before = round.counts.retrying + round.counts.dead;
+
 				in_transaction(record_step, &round, "supamon: recording deliveries");
-				claim_due = true;
+				/* a failure's retry time is to be learnt */
+				if (round.counts.retrying + round.counts.dead > retrying_before)
+					claim_due = true;
 			}
-			if (claim_due || (round.wake != 0 && now >= round.wake))
+			if (claim_due || DeliverWantsClaim(round.deliverer) ||
+				(round.wake != 0 && now >= round.wake))
 			{
 				in_transaction(claim_step, &round, "supamon: claiming alerts");
 				claim_due = false;
 			}
+			pump_wake = DeliverPump(round.deliverer);
 		}
 		MemoryContextSwitchTo(oldcontext);
 		MemoryContextReset(loop_context);
 
 		now = GetCurrentTimestamp();
 		timeout = next_look > now ? (long) ((next_look - now) / 1000) : 0;
-		if (last_state == 2 && round.wake != 0)
+		if (last_state == 2)
 		{
-			long		until = round.wake > now ? (long) ((round.wake - now + 999) / 1000) : 0;
+			TimestampTz wake = round.wake;
 
-			timeout = Min(timeout, until);
+			if (pump_wake != 0 && (wake == 0 || pump_wake < wake))
+				wake = pump_wake;
+			if (wake != 0)
+				timeout = Min(timeout, wake > now ? (long) ((wake - now + 999) / 1000) : 0);
 		}
 		if (DeliverWait(round.deliverer, timeout))
 			claim_due = true;

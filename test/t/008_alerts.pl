@@ -329,6 +329,47 @@ ok($node->poll_query_until('postgres',
 all_delivered('sigkill', 20);
 
 # ---------------------------------------------------------------------------
+# 9a. While a request hangs: a reload and a new alert for another channel are
+# seen at once, supamon.http_timeout ends the hang (a retry), and a fast
+# shutdown does not wait for it.
+$r->reset;
+$r->control('/hook/1', [ { hang => 20 } ]);
+$node->safe_psql('postgres', q{
+INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
+SELECT id, 'webhook', 'local', 'hanging', 'failed', 'important', 'x' FROM supamon.alert_config WHERE name = 'hook';
+SELECT pg_reload_conf();
+});
+ok($r->wait_for(sub { grep { ($_->{json}{job} // '') eq 'hanging' } @_ }, 30), 'a request hangs');
+$node->safe_psql('postgres', q{
+INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
+SELECT id, 'discord', 'local', 'meanwhile', 'failed', 'critical', 'x' FROM supamon.alert_config WHERE name = 'ops';
+SELECT pg_reload_conf();
+});
+my $t9 = time;
+my $meanwhile = $r->wait_for(sub {
+	my ($m) = grep { ($_->{json}{embeds}[0]{title} // '') =~ /meanwhile/ } @_;
+	return $m; }, 30);
+ok($meanwhile && $meanwhile->{t} - $t9 < 1.0,
+	sprintf('another alert leaves while one hangs: %.0f ms', 1000 * (($meanwhile ? $meanwhile->{t} : 0) - $t9)));
+wait_rows("bool_or(job_name = 'hanging' AND state = 'sent' AND attempts = 2)", 'the hung request timed out and was retried');
+is($node->safe_psql('postgres', "SELECT coalesce(last_error, 'none') || ' ' || last_http_status FROM supamon.alerts WHERE job = 'hanging'"),
+	'none 200', 'sent at last: its error cleared');
+$r->control('/hook/1', [ { hang => 20 } ]);
+$node->safe_psql('postgres', q{
+INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
+SELECT id, 'webhook', 'local', 'hanging-at-stop', 'failed', 'important', 'x' FROM supamon.alert_config WHERE name = 'hook';
+SELECT pg_reload_conf();
+});
+ok($r->wait_for(sub { grep { ($_->{json}{job} // '') eq 'hanging-at-stop' } @_ }, 30), 'a request hangs again');
+my $t_stop = time;
+$node->stop('fast');
+my $stop_s = time - $t_stop;
+ok($stop_s < 3, sprintf('a fast shutdown with a request in flight: %.2f s', $stop_s));
+$r->reset;
+$node->start;
+wait_rows("bool_or(job_name = 'hanging-at-stop' AND state = 'sent')", 'the interrupted alert is sent after the restart');
+
+# ---------------------------------------------------------------------------
 # 9. Where no worker delivers (another database than supamon.database), the
 # check delivers what it queued itself, and says so.
 $node->safe_psql('postgres', 'CREATE DATABASE other');
