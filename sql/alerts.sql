@@ -65,4 +65,18 @@ SELECT supamon_send_test_alert('by-hand');
 SELECT supamon_send_test_alert('setting:telegram');
 \set VERBOSITY default
 
+-- A secret setting's value is for superusers: pg_monitor reads every setting,
+-- and sees it masked.
+SET supamon.discord_webhook_url = 'https://discord.com/api/webhooks/1/secret-setting-token';
+CREATE ROLE alerts_watcher IN ROLE pg_monitor;
+SET ROLE alerts_watcher;
+SHOW supamon.discord_webhook_url;
+SELECT current_setting('supamon.discord_webhook_url') AS via_function;
+SELECT count(*) AS leaks FROM pg_settings WHERE setting ~ 'secret';
+SELECT count(*) AS readable_alerts FROM supamon.alerts;
+RESET ROLE;
+SHOW supamon.discord_webhook_url;
+RESET supamon.discord_webhook_url;
+DROP ROLE alerts_watcher;
+
 DROP EXTENSION supamon;

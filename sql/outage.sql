@@ -62,6 +62,21 @@ SELECT add_run('after-outage', supamon_prev_run('*/5 * * * *', now() - interval 
 SELECT s ->> 'alerts_queued' AS queued FROM supamon_check_health() s;
 SELECT event, job_name FROM supamon.alert_outbox WHERE event <> 'recovered' ORDER BY id;
 
+-- An interval job whose miss was the outage's, still not running long after
+-- it: that is news, alerted once.
+DELETE FROM cron.job WHERE jobname = 'after-outage';
+UPDATE supamon.project SET outage_from = now() - interval '20 minutes', outage_until = now() - interval '10 minutes';
+SELECT add_job('every-30-seconds', '30 seconds');
+SELECT add_run('every-30-seconds', now() - interval '19 minutes');
+SELECT s ->> 'alerts_queued' AS queued FROM supamon_check_health() s;
+SELECT event, job_name FROM supamon.alert_outbox WHERE job_name = 'every-30-seconds';
+-- and one still inside its outage (it ended a moment ago) is not
+UPDATE supamon.project SET outage_from = now() - interval '20 minutes', outage_until = now() - interval '5 seconds';
+SELECT add_job('every-50-seconds', '50 seconds');
+SELECT add_run('every-50-seconds', now() - interval '15 minutes');
+SELECT s ->> 'alerts_queued' AS queued FROM supamon_check_health() s;
+SELECT name, status FROM supamon.job_status WHERE name = 'every-50-seconds';
+
 DROP EXTENSION supamon;
 DROP SCHEMA cron CASCADE;
 DROP FUNCTION add_job, add_run;
