@@ -72,10 +72,10 @@ test/unit/test_health: test/unit/test_health.c test/unit/unit.h $(PURE_SRCS) src
 test/unit/test_conninfo_mask: test/unit/test_conninfo_mask.c test/unit/unit.h src/conninfo_mask.c src/conninfo_mask.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_conninfo_mask.c src/conninfo_mask.c
 
-test/unit/test_redact: test/unit/test_redact.c test/unit/unit.h $(PURE_SRCS) src/redact.h
+test/unit/test_redact: test/unit/test_redact.c test/unit/unit.h test/unit/utf8_check.h $(PURE_SRCS) src/redact.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_redact.c $(PURE_SRCS)
 
-test/unit/test_alert_text: test/unit/test_alert_text.c test/unit/unit.h test/unit/alert_check.h $(PURE_SRCS) src/alert_text.h
+test/unit/test_alert_text: test/unit/test_alert_text.c test/unit/unit.h test/unit/alert_check.h test/unit/utf8_check.h $(PURE_SRCS) src/alert_text.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_alert_text.c $(PURE_SRCS)
 
 .PHONY: unitcheck
@@ -95,10 +95,10 @@ FUZZ_THIRD = $(shell echo $$(( $(FUZZ_SECONDS) >= 3 ? $(FUZZ_SECONDS) / 3 : 1 ))
 test/fuzz/fuzz_schedule: test/fuzz/fuzz_schedule.c $(PURE_SRCS) src/schedule.h
 	clang -g -O1 -Isrc -fsanitize=fuzzer,address,undefined -o $@ test/fuzz/fuzz_schedule.c $(PURE_SRCS)
 
-test/fuzz/fuzz_redact: test/fuzz/fuzz_redact.c $(PURE_SRCS) src/redact.h
+test/fuzz/fuzz_redact: test/fuzz/fuzz_redact.c test/unit/utf8_check.h $(PURE_SRCS) src/redact.h
 	clang -g -O1 -Wall -Wextra -Werror -Isrc -fsanitize=fuzzer,address,undefined -o $@ test/fuzz/fuzz_redact.c $(PURE_SRCS)
 
-test/fuzz/fuzz_alert_text: test/fuzz/fuzz_alert_text.c test/unit/alert_check.h $(PURE_SRCS) src/alert_text.h
+test/fuzz/fuzz_alert_text: test/fuzz/fuzz_alert_text.c test/unit/alert_check.h test/unit/utf8_check.h $(PURE_SRCS) src/alert_text.h
 	clang -g -O1 -Wall -Wextra -Werror -Isrc -fsanitize=fuzzer,address,undefined -o $@ test/fuzz/fuzz_alert_text.c $(PURE_SRCS)
 
 .PHONY: fuzzcheck

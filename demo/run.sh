@@ -97,7 +97,7 @@ psql -c "SELECT project_name AS project, job_name AS job, schedule, supamon_pars
 
 echo "== the supamon worker"
 for _ in $(seq 1 30); do
-	[ "$(psql -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'supamon worker' AND query = 'supamon: delivering alerts'")" = 1 ] && break
+	[ "$(psql -Atc "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'supamon worker' AND query = 'supamon: idle'")" = 1 ] && break
 	psql -c 'SELECT pg_reload_conf()' >/dev/null
 	sleep 1
 done

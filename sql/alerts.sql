@@ -50,8 +50,17 @@ INSERT INTO supamon.alert_outbox (channel, via_setting, project_name, event, cri
 	VALUES ('discord', true, 'alpha', 'unreachable', 'important', 'project alpha is unreachable');
 SELECT channel_name, target, project, job, event, state, attempts
 FROM supamon.alerts ORDER BY id;
+-- channels written by hand: whatever is not a plain scheme://host is hidden whole
+INSERT INTO supamon.alert_config (name, channel, webhook_url) VALUES
+	('hand-creds', 'webhook', 'https://user:secret-pw@example.com/x'),
+	('hand-noscheme', 'webhook', 'example.com/secret-no-scheme');
+INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, event, criticality, message)
+SELECT id, 'webhook', 'alpha', 'failed', 'critical', 'm' FROM supamon.alert_config WHERE name LIKE 'hand-%';
+SELECT channel_name, target FROM supamon.alerts WHERE channel_name LIKE 'hand-%' ORDER BY id;
 SELECT count(*) AS leaks FROM supamon.alerts a
 WHERE a::text ~ 'secret';
+DELETE FROM supamon.alert_outbox WHERE channel_id IN (SELECT id FROM supamon.alert_config WHERE name LIKE 'hand-%');
+DELETE FROM supamon.alert_config WHERE name LIKE 'hand-%';
 
 -- Removing a channel: what it had not delivered is dead, saying why.
 SELECT supamon_remove_channel('hook');

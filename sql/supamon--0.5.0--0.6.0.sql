@@ -87,7 +87,11 @@ SELECT o.id,
 		   WHEN o.via_setting THEN 'supamon.telegram_chat_id'
 		   WHEN c.id IS NULL THEN NULL
 		   WHEN c.channel = 'telegram' THEN 'chat ' OPERATOR(pg_catalog.||) c.chat_id
-		   ELSE pg_catalog.regexp_replace(c.webhook_url, '^([A-Za-z]+://[^/?#@]*).*$', '\1/****')
+		   -- only a plain scheme://host[:port] is shown; anything else
+		   -- (credentials, no scheme: rows written by hand) is all secret
+		   WHEN c.webhook_url ~* '^https?://[a-z0-9.-]+(:[0-9]+)?([/?]|$)'
+			   THEN pg_catalog.regexp_replace(c.webhook_url, '^([A-Za-z]+://[^/?]*).*$', '\1/****')
+		   ELSE '****'
 	   END AS target,
 	   o.project_name AS project,
 	   o.job_name AS job,

@@ -52,8 +52,11 @@ PG_FUNCTION_INFO_V1(supamon_send_test_alert);
 
 /* How many requests one generic webhook gets at once (Discord, Telegram: 1). */
 #define WEBHOOK_PARALLEL 8
-/* Alerts looked at per round; a digest carries at most this many. */
+/* Alerts claimed per channel and round (a digest carries at most this many), and in all. */
 #define CLAIM_LIMIT 1000
+#define CLAIM_TOTAL 5000
+/* 429s in a row before one counts as a failed attempt. */
+#define MAX_RATE_LIMITED 20
 /* A 429 without a usable wait. */
 #define DEFAULT_RETRY_AFTER 5.0
 /*
@@ -80,7 +83,8 @@ typedef struct Outgoing
 	int64	   *ids;
 	char	   *signature[2];	/* webhooks: the signing headers, or NULLs */
 	char	   *chat;			/* Telegram: the chat it goes to */
-	const char *secrets[5];		/* to scrub from what comes back */
+	int			rate_limited;	/* 429s in a row */
+	const char *secrets[16];	/* to scrub from what comes back */
 	int			nsecrets;
 	struct Outgoing *next;
 } Outgoing;
@@ -99,6 +103,7 @@ typedef struct Target
 	Outgoing   *queue_head;
 	Outgoing   *queue_tail;
 	bool		no_digest;		/* a digest was refused: one by one from now on */
+	bool		more_due;		/* its last claim hit CLAIM_LIMIT: more wait in the outbox */
 } Target;
 
 struct Deliverer
@@ -109,7 +114,7 @@ struct Deliverer
 	Outgoing   *finished;
 	int			queued;			/* requests waiting in the targets' queues */
 	TimestampTz deadline;		/* a check's delivery: no request beyond it */
-	bool		claim_again;	/* the last claim was full, or an alert came back */
+	bool		claim_again;	/* alerts came back to the outbox, due now */
 };
 
 /* What the outbox row says, for the message. */
@@ -375,6 +380,40 @@ answer_scalar(void *state, char *token, JsonTokenType type)
 }
 
 /*
+ * Whether an answer nests deeper than any service's: PostgreSQL's parser
+ * recurses, and 32,000 '[' would end in "stack depth limit exceeded".
+ */
+static bool
+json_too_deep(const char *body, size_t len)
+{
+	int			depth = 0;
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = body[i];
+
+		if (in_string)
+		{
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == '[' || c == '{')
+		{
+			if (++depth > 32)
+				return true;
+		}
+		else if (c == ']' || c == '}')
+			depth--;
+	}
+	return false;
+}
+
+/*
  * Reads the few fields supamon needs from an answer, with PostgreSQL's JSON
  * parser; an answer that is not JSON (or was cut) yields nothing.
  */
@@ -386,7 +425,8 @@ parse_answer(const char *body, size_t len, AnswerFields *out)
 
 	memset(out, 0, sizeof(*out));
 	out->retry_after = -1;
-	if (len == 0 || pg_verify_mbstr(PG_UTF8, body, len, true) == false)
+	if (len == 0 || pg_verify_mbstr(PG_UTF8, body, len, true) == false ||
+		json_too_deep(body, len))
 		return;
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = out;
@@ -433,6 +473,7 @@ get_target(Deliverer *d, int64 key)
 		t->chat_override = NULL;
 		t->queue_head = t->queue_tail = NULL;
 		t->no_digest = false;
+		t->more_due = false;
 	}
 	return t;
 }
@@ -554,8 +595,19 @@ add_url_secrets(Outgoing *o, const char *url)
 	const char *path = scheme_end ? strpbrk(scheme_end + 3, "/?") : NULL;
 
 	o->secrets[o->nsecrets++] = pstrdup(url);
-	if (path && strlen(path) > 1 && o->nsecrets < (int) lengthof(o->secrets))
+	if (path && strlen(path) > 1)
 		o->secrets[o->nsecrets++] = pstrdup(path);
+	/* and any long piece of it alone (a service may quote just its token) */
+	for (const char *p = path; p && *p && o->nsecrets < (int) lengthof(o->secrets) - 1;)
+	{
+		size_t		n;
+
+		p += strspn(p, "/?&=");
+		n = strcspn(p, "/?&=");
+		if (n >= 16)
+			o->secrets[o->nsecrets++] = pnstrdup(p, n);
+		p += n;
+	}
 }
 
 /*
@@ -898,6 +950,22 @@ DeliverInFlight(Deliverer *d)
 	return HttpInFlight(d->http);
 }
 
+/* The channels with claimed requests still waiting, as an int8[]. */
+static Datum
+busy_keys(Deliverer *d)
+{
+	HASH_SEQ_STATUS seq;
+	Target	   *t;
+	int64	   *keys = palloc(sizeof(int64) * (hash_get_num_entries(d->targets) + 1));
+	int			n = 0;
+
+	hash_seq_init(&seq, d->targets);
+	while ((t = hash_seq_search(&seq)) != NULL)
+		if (t->queue_head)
+			keys[n++] = t->key;
+	return id_array(keys, n);
+}
+
 TimestampTz
 DeliverClaim(Deliverer *d)
 {
@@ -911,9 +979,17 @@ DeliverClaim(Deliverer *d)
 													ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(round_cxt);
 	uint64		i = 0;
-	Datum		values[1] = {Int32GetDatum(CLAIM_LIMIT)};
-	Oid			types[1] = {INT4OID};
+	Datum		values[3];
+	Oid			types[3] = {INT4OID, INT8ARRAYOID, INT4OID};
 
+	/*
+	 * Per channel, the first CLAIM_LIMIT due; none for a channel that still
+	 * has claimed requests waiting (a backlog behind a slow webhook must not
+	 * hold a critical alert for another channel back).
+	 */
+	values[0] = Int32GetDatum(CLAIM_LIMIT);
+	values[1] = busy_keys(d);
+	values[2] = Int32GetDatum(CLAIM_TOTAL);
 	if (SupamonRunKept(&plans[0],
 					   "SELECT o.id, o.channel, o.channel_id, o.via_setting, o.project_name, o.job_name,"
 					   " o.event, o.criticality, o.details->>'status', o.details->>'previous',"
@@ -927,14 +1003,22 @@ DeliverClaim(Deliverer *d)
 					   "   'created_at', o.created_at))::text,"
 					   " c.enabled, c.webhook_url, c.bot_token, c.chat_id, c.message_thread_id, c.signing_secret"
 					   " FROM supamon.alert_outbox o LEFT JOIN supamon.alert_config c ON c.id = o.channel_id"
-					   " WHERE o.state = 'pending' AND o.next_attempt_at <= pg_catalog.clock_timestamp()"
-					   " ORDER BY o.id LIMIT $1"
+					   " WHERE o.state = 'pending' AND o.id OPERATOR(pg_catalog.=) ANY (ARRAY("
+					   "   SELECT id FROM (SELECT id, pg_catalog.row_number() OVER (PARTITION BY key ORDER BY id) AS n"
+					   "     FROM (SELECT id, CASE WHEN via_setting THEN CASE channel WHEN 'discord' THEN -1 ELSE -2 END"
+					   "                      ELSE coalesce(channel_id, 0) END AS key"
+					   "           FROM supamon.alert_outbox"
+					   "           WHERE state = 'pending' AND next_attempt_at <= pg_catalog.clock_timestamp()) k"
+					   "     WHERE key OPERATOR(pg_catalog.<>) ALL ($2)) r"
+					   "   WHERE n <= $1))"
+					   " ORDER BY o.id LIMIT $3"
 					   " FOR UPDATE OF o SKIP LOCKED",
-					   1, types, values, NULL, 0) != SPI_OK_SELECT)
+					   3, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the alert outbox");
 	tab = SPI_tuptable;
 	nrows = SPI_processed;
-	d->claim_again = nrows == CLAIM_LIMIT;
+	/* the total cut some channel short: claim again at once */
+	d->claim_again = nrows >= CLAIM_TOTAL;
 	rows = palloc0(sizeof(OutRow) * Max(nrows, 1));
 	for (i = 0; i < nrows; i++)
 		fill_row(&rows[i], tab->vals[i], tab->tupdesc);
@@ -970,6 +1054,7 @@ DeliverClaim(Deliverer *d)
 		else
 		{
 			t = get_target(d, r->key);
+			t->more_due = n >= CLAIM_LIMIT;
 			if (r->kind != 'w' && supamon_digest_after > 0 && !t->no_digest &&
 				n > supamon_digest_after)
 				claim_rows(d, t, group, n);
@@ -1043,8 +1128,16 @@ DeliverDiscardQueued(Deliverer *d)
 bool
 DeliverWantsClaim(Deliverer *d)
 {
-	/* a full claim left more behind; claim again once the queues run low */
-	return d->claim_again && d->queued < CLAIM_LIMIT / 10;
+	HASH_SEQ_STATUS seq;
+	Target	   *t;
+	bool		wants = d->claim_again;
+
+	/* a channel whose claim was full, once its queue has run dry */
+	hash_seq_init(&seq, d->targets);
+	while ((t = hash_seq_search(&seq)) != NULL)
+		if (t->more_due && t->queue_head == NULL)
+			wants = true;
+	return wants;
 }
 
 bool
@@ -1112,7 +1205,8 @@ record_migration(Deliverer *d, Outgoing *o, const char *new_chat, Target *t)
 		ereport(WARNING, (errmsg("supamon: the Telegram chat of supamon.telegram_chat_id became a supergroup: set supamon.telegram_chat_id to %s",
 								 new_chat)));
 	}
-	record_failure(o->ids, o->nids, false, false, 0, 400, note);
+	/* an attempt: a service that keeps saying "moved" ends in dead */
+	record_failure(o->ids, o->nids, false, true, 0, 400, note);
 }
 
 /* A 429: the rows stay 'sending' (their request waits in its queue), and say why. */
@@ -1155,7 +1249,9 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 	/* stay under Discord's limit before being told */
 	if (req->rl_remaining == 0 && req->rl_reset_after > 0)
 	{
-		TimestampTz until = TimestampTzPlusMilliseconds(now, (int64) ceil(req->rl_reset_after * 1000));
+		/* a bucket resets within seconds; more is a lie that would silence the channel */
+		TimestampTz until = TimestampTzPlusMilliseconds(now,
+														(int64) ceil(Min(req->rl_reset_after, 5.0) * 1000));
 
 		if (until > t->not_before)
 			t->not_before = until;
@@ -1174,8 +1270,16 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 			req->rl_reset_after >= 0 ? req->rl_reset_after : DEFAULT_RETRY_AFTER;
 		TimestampTz until;
 
+		/* a service that only ever says "later" is a failure, in the end */
+		if (++o->rate_limited > MAX_RATE_LIMITED)
+		{
+			record_failure(o->ids, o->nids, false, true, -1, 429,
+						   psprintf("rate limited %d times in a row", o->rate_limited));
+			counts->retrying += o->nids;
+			return true;
+		}
 		/* waited out in place: still this target's next message, in order */
-		wait = Min(wait, 3600.0);
+		wait = Max(Min(wait, 3600.0), 1.0);
 		until = TimestampTzPlusMilliseconds(now, (int64) ceil(wait * 1000));
 		if (until > t->not_before)
 			t->not_before = until;
@@ -1188,7 +1292,6 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 			 strcmp(a.migrate_to, o->chat) != 0)
 	{
 		record_migration(d, o, a.migrate_to, t);
-		t->not_before = 0;
 		d->claim_again = true;
 		counts->retrying += o->nids;
 	}

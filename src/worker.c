@@ -244,6 +244,9 @@ ExtensionState(void)
 	return state;
 }
 
+/* What pg_stat_activity last said of requests in flight (-1: something else). */
+static int	reported_in_flight = -1;
+
 /* Set when the extension was found dropped: its state is looked at again. */
 static bool extension_gone = false;
 
@@ -266,7 +269,7 @@ in_transaction(void (*fn) (void *), void *arg, const char *activity)
 	/* the commit left TopMemoryContext current; the loop's is wanted */
 	MemoryContextSwitchTo(loop_context);
 	pgstat_report_stat(false);
-	pgstat_report_activity(STATE_IDLE, "supamon: delivering alerts");
+	reported_in_flight = -1;
 }
 
 typedef struct WorkerRound
@@ -405,8 +408,9 @@ supamon_worker_main(Datum main_arg)
 							(errmsg("supamon worker: extension not installed in database \"%s\"; waiting",
 									supamon_database),
 							 errhint("Run CREATE EXTENSION supamon in that database.")));
-				pgstat_report_activity(STATE_IDLE, state == 2 ? "supamon: delivering alerts" :
-									   "supamon: waiting for CREATE EXTENSION supamon");
+				if (state != 2)
+					pgstat_report_activity(STATE_IDLE, "supamon: waiting for CREATE EXTENSION supamon");
+				reported_in_flight = -1;
 				last_state = state;
 				claim_due = true;
 			}
@@ -444,6 +448,20 @@ supamon_worker_main(Datum main_arg)
 				wake = pump_wake;
 			if (wake != 0)
 				timeout = Min(timeout, wake > now ? (long) ((wake - now + 999) / 1000) : 0);
+		}
+		if (last_state == 2 && DeliverInFlight(round.deliverer) != reported_in_flight)
+		{
+			reported_in_flight = DeliverInFlight(round.deliverer);
+			if (reported_in_flight == 0)
+				pgstat_report_activity(STATE_IDLE, "supamon: idle");
+			else
+			{
+				char		activity[64];
+
+				snprintf(activity, sizeof(activity), "supamon: %d alert request(s) in flight",
+						 reported_in_flight);
+				pgstat_report_activity(STATE_IDLE, activity);
+			}
 		}
 		if (DeliverWait(round.deliverer, timeout))
 			claim_due = true;

@@ -80,6 +80,22 @@ sub wait_rows
 		'SELECT id, channel_name, state, attempts, last_http_status, last_error FROM supamon.alerts ORDER BY id'));
 }
 
+# Queues alerts by hand for a channel of the table and wakes the worker
+# (a reload sets its latch): $job is an SQL expression over g, 1..$n.
+sub queue
+{
+	my ($channel, $job, %o) = @_;
+	my $n = $o{n} // 1;
+	my $event = $o{event} // "'failed'";
+	my $criticality = $o{criticality} // 'critical';
+	$node->safe_psql('postgres', qq{
+INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
+SELECT c.id, c.channel, 'local', $job, $event, '$criticality', 'local/' || $job || ' failed'
+FROM supamon.alert_config c, generate_series(1, $n) g WHERE c.name = '$channel';
+SELECT pg_reload_conf();
+});
+}
+
 # ---------------------------------------------------------------------------
 # 1. The settings' channels: Discord gets every alert, Telegram the critical
 # ones; hostile error texts are escaped, defused and cut.
@@ -196,12 +212,7 @@ ALTER SYSTEM SET supamon.digest_after = 0;
 SELECT pg_reload_conf();
 });
 my $seq4 = last_seq();
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT c.id, 'discord', 'local', 'burst-' || g, 'failed', 'critical', 'local/burst-' || g || ' failed'
-FROM supamon.alert_config c, generate_series(1, 30) g WHERE c.name = 'ops';
-SELECT pg_reload_conf();
-});
+queue('ops', "'burst-' || g", n => 30);
 my $t4 = time;
 wait_rows("count(*) FILTER (WHERE job_name LIKE 'burst-%' AND state = 'sent') = 30", '30 alerts sent one by one');
 my @burst = grep { $_->{path} =~ m{/webhooks/200/} } since($seq4, $r->requests);
@@ -219,13 +230,7 @@ SELECT pg_reload_conf();
 });
 sleep 0.5;
 my $seq5 = last_seq();
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT c.id, 'discord', 'local', 'outage-' || g, CASE WHEN g % 4 = 0 THEN 'failed' ELSE 'recovered' END,
-	'critical', 'local/outage-' || g
-FROM supamon.alert_config c, generate_series(1, 12) g WHERE c.name = 'ops';
-SELECT pg_reload_conf();
-});
+queue('ops', "'outage-' || g", n => 12, event => "CASE WHEN g % 4 = 0 THEN 'failed' ELSE 'recovered' END");
 wait_rows("count(*) FILTER (WHERE job_name LIKE 'outage-%' AND state = 'sent') = 12", 'the 12 alerts sent');
 my @digest = grep { $_->{path} =~ m{/webhooks/200/} } since($seq5, $r->requests);
 is(scalar @digest, 1, 'as one digest message');
@@ -241,11 +246,7 @@ SELECT count(DISTINCT delivery_id) || '/' || min(delivered_with) FROM supamon.al
 # 6. 5xx: backoff with jitter, then dead; a Discord 404: dead at once.
 $r->control('/hook/1', [ { status => 500 } ], 1);
 my $seq6 = last_seq();
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT id, 'webhook', 'local', 'five-hundred', 'failed', 'important', 'x' FROM supamon.alert_config WHERE name = 'hook';
-SELECT pg_reload_conf();
-});
+queue('hook', "'five-hundred'", criticality => 'important');
 wait_rows("bool_or(job_name = 'five-hundred' AND state = 'dead')", '500 three times: dead');
 my @tries = grep { $_->{path} eq '/hook/1' } since($seq6, $r->requests);
 is(scalar @tries, 3, 'supamon.max_attempts = 3 attempts');
@@ -259,11 +260,7 @@ is($node->safe_psql('postgres', "SELECT attempts || ' ' || last_http_status FROM
 	'3 500', 'dead letter keeps its attempts and status');
 $r->reset;
 $r->control('/webhooks/200/', [ { status => 404 } ]);
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT id, 'discord', 'local', 'deleted-webhook', 'failed', 'critical', 'x' FROM supamon.alert_config WHERE name = 'ops';
-SELECT pg_reload_conf();
-});
+queue('ops', "'deleted-webhook'");
 wait_rows("bool_or(job_name = 'deleted-webhook' AND state = 'dead')", 'Discord 404: dead');
 like($node->safe_psql('postgres', "SELECT attempts || ' ' || last_error FROM supamon.alerts WHERE job = 'deleted-webhook'"),
 	qr/^1 HTTP 404/, 'after one attempt, saying why');
@@ -275,11 +272,7 @@ SELECT supamon_add_channel('tg', 'telegram', bot_token => '$table_bot', chat_id 
 });
 $r->control("/bot$table_bot/", [ { migrate_to_chat_id => -1001234567890 } ]);
 my $seq7 = last_seq();
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT id, 'telegram', 'local', 'migrating', 'failed', 'critical', 'x' FROM supamon.alert_config WHERE name = 'tg';
-SELECT pg_reload_conf();
-});
+queue('tg', "'migrating'");
 wait_rows("bool_or(job_name = 'migrating' AND state = 'sent')", 'migrated chat: sent');
 my @mig = grep { $_->{path} =~ /^\/bot300:/ } since($seq7, $r->requests);
 is_deeply([ map { $_->{json}{chat_id} } @mig ], [ '-200', '-1001234567890' ], 'resent to the new chat');
@@ -293,12 +286,7 @@ sub queue_slow_batch
 {
 	my ($tag, $n) = @_;
 	$r->control('/hook/1', [ { delay => 1.5 } ], 1);
-	$node->safe_psql('postgres', qq{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT id, 'webhook', 'local', '$tag-' || g, 'failed', 'important', 'x'
-FROM supamon.alert_config, generate_series(1, $n) g WHERE name = 'hook';
-SELECT pg_reload_conf();
-});
+	queue('hook', "'$tag-' || g", n => $n, criticality => 'important');
 	ok($r->wait_for(sub { grep { ($_->{json}{job} // '') =~ /^$tag-/ } @_ }, 30), "$tag: a send in flight");
 }
 
@@ -334,17 +322,9 @@ all_delivered('sigkill', 20);
 # shutdown does not wait for it.
 $r->reset;
 $r->control('/hook/1', [ { hang => 20 } ]);
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT id, 'webhook', 'local', 'hanging', 'failed', 'important', 'x' FROM supamon.alert_config WHERE name = 'hook';
-SELECT pg_reload_conf();
-});
+queue('hook', "'hanging'", criticality => 'important');
 ok($r->wait_for(sub { grep { ($_->{json}{job} // '') eq 'hanging' } @_ }, 30), 'a request hangs');
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT id, 'discord', 'local', 'meanwhile', 'failed', 'critical', 'x' FROM supamon.alert_config WHERE name = 'ops';
-SELECT pg_reload_conf();
-});
+queue('ops', "'meanwhile'");
 my $t9 = time;
 my $meanwhile = $r->wait_for(sub {
 	my ($m) = grep { ($_->{json}{embeds}[0]{title} // '') =~ /meanwhile/ } @_;
@@ -355,11 +335,7 @@ wait_rows("bool_or(job_name = 'hanging' AND state = 'sent' AND attempts = 2)", '
 is($node->safe_psql('postgres', "SELECT coalesce(last_error, 'none') || ' ' || last_http_status FROM supamon.alerts WHERE job = 'hanging'"),
 	'none 200', 'sent at last: its error cleared');
 $r->control('/hook/1', [ { hang => 20 } ]);
-$node->safe_psql('postgres', q{
-INSERT INTO supamon.alert_outbox (channel_id, channel, project_name, job_name, event, criticality, message)
-SELECT id, 'webhook', 'local', 'hanging-at-stop', 'failed', 'important', 'x' FROM supamon.alert_config WHERE name = 'hook';
-SELECT pg_reload_conf();
-});
+queue('hook', "'hanging-at-stop'", criticality => 'important');
 ok($r->wait_for(sub { grep { ($_->{json}{job} // '') eq 'hanging-at-stop' } @_ }, 30), 'a request hangs again');
 my $t_stop = time;
 $node->stop('fast');

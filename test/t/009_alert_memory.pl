@@ -76,7 +76,9 @@ diag(sprintf('worker RssAnon / memory contexts after 1,000 deliveries: %d kB / %
 	. '10,000: %d kB / %d bytes; the last 4,500 in %.1f s',
 	$rss0, $ctx0, $rss1, $ctx1, $rss2, $ctx2, $secs));
 ok($ctx2 - $ctx1 < 128 * 1024, 'memory contexts did not grow over the last 4,500 (under 128 kB)');
-ok($rss2 - $rss1 < 1024, 'private memory did not grow over the last 4,500 (under 1 MB)');
+# malloc's arenas move by a few hundred kB either way; a leak of even one kB
+# a delivery would add 4.5 MB
+ok($rss2 - $rss1 < 3072, 'private memory did not grow over the last 4,500 (under 3 MB)');
 
 $r->stop;
 done_testing();
