@@ -22,6 +22,7 @@ OBJS = \
 	src/http.o \
 	src/deliver.o \
 	src/channel.o \
+	src/silence.o \
 	src/conninfo_mask.o \
 	src/remote.o \
 	src/collect.o \

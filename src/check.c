@@ -29,6 +29,7 @@
 #include "deliver.h"
 #include "health.h"
 #include "schedule_sql.h"
+#include "silence.h"
 #include "supamon.h"
 
 PG_FUNCTION_INFO_V1(supamon_check_health);
@@ -187,7 +188,7 @@ static char *
 check_project_status(const char *name, bool reachable, bool scheduler_known,
 					 bool scheduler_running, const char *last_error,
 					 const char *old_status, bool reminder_due, const char *note,
-					 char **recovery, CheckTotals *totals)
+					 bool silenced, char **recovery, CheckTotals *totals)
 {
 	const char *status = !reachable ? "unreachable" :
 		(scheduler_known && !scheduler_running) ? "scheduler_down" : "ok";
@@ -200,7 +201,10 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 	bool		recovering = changed && is_bad(old_status) && !is_bad(status);
 
 	*recovery = NULL;
-	if (changed && is_bad(status))
+	/* silenced: decided and recorded, not told (a reminder follows the silence) */
+	if (silenced)
+		event = NULL;
+	else if (changed && is_bad(status))
 		event = status;
 	else if (recovering)
 		event = "recovered";
@@ -298,7 +302,8 @@ missed_in_outage(const HealthInput *in, const Outage *outage)
 static void
 check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		   SmCronVersion version, bool log_run, bool fold_alerts,
-		   const Outage *outage, CheckTotals *totals)
+		   const Outage *outage, const Silences *silences, int64 central_now,
+		   CheckTotals *totals)
 {
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
@@ -317,7 +322,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
 							  " status_reason, next_expected_at,"
 							  " removed_at IS NULL AND last_seen_at IS DISTINCT FROM now(),"
-							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since"
+							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
+							  " acked_at IS NOT NULL AND acked_at >= status_since"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
 							  " ORDER BY job_name",
 							  2, types, values, NULL, 0) != SPI_OK_SELECT)
@@ -343,6 +349,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		bool		reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
 		bool		unseen = DatumGetBool(SPI_getbinval(tup, desc, 21, &isnull));
 		bool		bad_was_alerted = DatumGetBool(SPI_getbinval(tup, desc, 22, &isnull));
+		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, 23, &isnull));
+		const char *window;
 		const char *new_status;
 		const char *event = NULL;
 		bool		changed;
@@ -392,6 +400,22 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		in.max_runtime = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
 
 		health_decide(&in, &out);
+
+		/*
+		 * A fire inside a maintenance window was not expected to run: not a
+		 * miss, then or afterwards.
+		 */
+		if (out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME &&
+			(window = SilenceAt(silences, name, out.missed_fire, true, NULL)) != NULL)
+		{
+			char		when[64];
+
+			health_format_time(out.missed_fire, when, sizeof(when));
+			out.status = HEALTH_SUCCESS;
+			out.missed_fire = HEALTH_NO_TIME;
+			snprintf(out.reason, sizeof(out.reason),
+					 "its run due at %s fell in a maintenance window (%s)", when, window);
+		}
 		/* the reason may quote project text cut to fit: never half a character */
 		out.reason[pg_mbcliplen(out.reason, strlen(out.reason), sizeof(out.reason) - 1)] = '\0';
 		new_status = health_status_name(out.status);
@@ -404,7 +428,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			event = new_status;
 		else if (changed && out.status == HEALTH_SUCCESS && is_bad(old_status) && bad_was_alerted)
 			event = "recovered";	/* only a problem someone was told about */
-		else if (!changed && is_bad(new_status) && reminder_due && bad_was_alerted)
+		else if (!changed && is_bad(new_status) && reminder_due && bad_was_alerted && !acked)
 			event = "reminder";
 
 		/*
@@ -440,6 +464,10 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 								 outage->misses->len ? ", " : "", name, when);
 			}
 		}
+
+		/* silenced: decided and recorded, not told; told after, if still bad */
+		if (event && SilenceAt(silences, name, central_now, false, NULL))
+			event = NULL;
 
 		if (event && !fold_alerts)
 		{
@@ -557,6 +585,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	int64		central_now;
 	Outage		outage;
 	char	   *recovery;
+	Silences   *silences;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
@@ -639,9 +668,12 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 			appendStringInfoString(&note, "the pg_cron scheduler is not visible to supamon's role (it needs pg_read_all_stats). ");
 	}
 
+	silences = SilencesLoad(name);
 	status = check_project_status(name, reachable, scheduler_known, scheduler_running,
 								  last_error, old_status, reminder_due,
-								  note.len ? note.data : NULL, &recovery, totals);
+								  note.len ? note.data : NULL,
+								  SilenceAt(silences, NULL, central_now, false, NULL) != NULL,
+								  &recovery, totals);
 	if (recovery)
 	{
 		/* the outage that ends now */
@@ -657,7 +689,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	}
 	if (reachable)
 		check_jobs(name, now, &tz, version, log_run,
-				   strcmp(status, "scheduler_down") == 0, &outage, totals);
+				   strcmp(status, "scheduler_down") == 0, &outage, silences, central_now, totals);
 	else
 		count_jobs_as_they_stand(name, totals);
 	if (recovery)

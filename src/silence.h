@@ -1,0 +1,21 @@
+/*
+ * silence.h
+ *		Silences and maintenance windows (silence.c).
+ */
+#ifndef SUPAMON_SILENCE_H
+#define SUPAMON_SILENCE_H
+
+typedef struct Silences Silences;
+
+/* A project's silences and windows, in the caller's context; SPI connected. */
+extern Silences *SilencesLoad(const char *project);
+
+/*
+ * The reason of the silence or window holding job's alerts (NULL job: the
+ * project's own) at t, seconds since 1970; NULL if none.  windows_only: only
+ * maintenance windows count.  *until (if given): when it lets go.
+ */
+extern const char *SilenceAt(const Silences *s, const char *job, int64 t,
+							 bool windows_only, int64 *until);
+
+#endif							/* SUPAMON_SILENCE_H */
