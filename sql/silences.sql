@@ -117,16 +117,41 @@ SELECT * FROM queued();
 SELECT name, status, reason ~ 'fell in a maintenance window \(weekly upgrade\)' AS in_window
 FROM supamon.job_status WHERE name = 'every-5';
 
--- An outage inside a window is not alerted; after the window, one reminder.
+-- A window excuses only its own fires: an earlier fire outside it, with no
+-- run, is still missed.
+DELETE FROM supamon.silence WHERE schedule = '* * * * *';
+SELECT add_job('hourly-stopped', '0 * * * *');
+SELECT add_run('hourly-stopped', 'succeeded', supamon_prev_run('0 * * * *', now() - interval '31 minutes') - interval '2 hours' + interval '1 second');
+SELECT supamon_check_health() IS NOT NULL AS discovered;
+SELECT supamon_add_maintenance('here', 'hourly-stopped',
+	format('0 %s * * *', extract(hour FROM supamon_prev_run('0 * * * *', now() - interval '31 minutes') AT TIME ZONE 'UTC')),
+	'10 minutes', 'UTC', 'only the latest fire') > 0 AS window;
+SELECT supamon_check_health() IS NOT NULL AS checked;
+SELECT status, reason !~ 'fell in a maintenance window \(' AS not_excused
+FROM supamon.job_status WHERE name = 'hourly-stopped';
+
+-- An outage inside a window is not alerted; after the window, one alert.
 SELECT supamon_add_project('down', 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=2');
 SELECT supamon_add_maintenance('down', NULL, '* * * * *', '1 hour', NULL, 'host rebuilt') > 0 AS window;
 SELECT mark();
 SELECT (supamon_check_health('down') ->> 'unreachable_projects')::int AS unreachable;
 SELECT * FROM queued();
+-- (told even with reminders off: it was never told)
+SET supamon.repeat_interval = 0;
 SELECT supamon_remove_maintenance(id) FROM supamon.silence WHERE project_name = 'down';
 SELECT mark();
 SELECT (supamon_check_health('down') ->> 'unreachable_projects')::int AS unreachable;
 SELECT * FROM queued();
+
+SELECT mark();
+SELECT (supamon_check_health('down') ->> 'unreachable_projects')::int AS unreachable;
+SELECT count(*) AS told_again FROM queued();
+RESET supamon.repeat_interval;
+
+-- A silence without end cannot be written, even by hand.
+\set VERBOSITY terse
+INSERT INTO supamon.silence (project_name, kind, until, reason) VALUES ('here', 'silence', 'infinity', 'forever');
+\set VERBOSITY default
 
 -- A weekly window in a zone with DST opens when pg_cron's clock says:
 -- Sundays 02:00 Berlin time, for two hours (01:00 UTC in winter, 00:00 in summer;

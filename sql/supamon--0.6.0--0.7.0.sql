@@ -11,7 +11,8 @@ CREATE TABLE supamon.silence (
 	job_pattern text,
 	kind text NOT NULL
 		CONSTRAINT silence_kind_check CHECK (kind IN ('silence', 'maintenance')),
-	until timestamptz,
+	until timestamptz
+		CONSTRAINT silence_until_check CHECK (until < 'infinity'),
 	schedule text,
 	duration interval
 		CONSTRAINT silence_duration_check CHECK (duration > interval '0'),
@@ -47,6 +48,8 @@ CREATE FUNCTION @extschema@.supamon_silenced(project text, job text DEFAULT NULL
 RETURNS record
 AS 'MODULE_PATHNAME', 'supamon_silenced'
 LANGUAGE C STABLE
+-- a role granted job_status alone reads it; what it returns is no secret
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
 CREATE FUNCTION @extschema@.supamon_silence(project text, job text DEFAULT NULL,
@@ -162,7 +165,7 @@ DECLARE
 	current_status text;
 BEGIN
 	SELECT j.status INTO current_status FROM supamon.job_inventory j
-	WHERE j.project_name = supamon_ack.project AND j.job_name = supamon_ack.job
+	WHERE j.project_name = supamon_ack.project AND j.job_type = 'pg_cron' AND j.job_name = supamon_ack.job
 	FOR UPDATE;
 	IF NOT FOUND THEN
 		RAISE EXCEPTION 'supamon: no job "%" in project "%"', job, project USING ERRCODE = 'undefined_object';
@@ -171,8 +174,10 @@ BEGIN
 		RAISE EXCEPTION 'supamon: job "%" of project "%" is %: nothing to acknowledge', job, project, current_status
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	UPDATE supamon.job_inventory j SET acked_at = now(), ack_reason = reason, acked_by = current_user
-	WHERE j.project_name = supamon_ack.project AND j.job_name = supamon_ack.job;
+	-- the clock, not the transaction's start: a status that changed while
+	-- this waited for the row is not the one acknowledged
+	UPDATE supamon.job_inventory j SET acked_at = clock_timestamp(), ack_reason = reason, acked_by = current_user
+	WHERE j.project_name = supamon_ack.project AND j.job_type = 'pg_cron' AND j.job_name = supamon_ack.job;
 END $$;
 
 REVOKE ALL ON FUNCTION @extschema@.supamon_silence(text, text, timestamptz, text),

@@ -187,8 +187,8 @@ project_criticality(const char *project)
 static char *
 check_project_status(const char *name, bool reachable, bool scheduler_known,
 					 bool scheduler_running, const char *last_error,
-					 const char *old_status, bool reminder_due, const char *note,
-					 bool silenced, char **recovery, CheckTotals *totals)
+					 const char *old_status, bool reminder_due, bool bad_was_alerted,
+					 const char *note, bool silenced, char **recovery, CheckTotals *totals)
 {
 	const char *status = !reachable ? "unreachable" :
 		(scheduler_known && !scheduler_running) ? "scheduler_down" : "ok";
@@ -201,13 +201,15 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 	bool		recovering = changed && is_bad(old_status) && !is_bad(status);
 
 	*recovery = NULL;
-	/* silenced: decided and recorded, not told (a reminder follows the silence) */
+	/* silenced: decided and recorded, not told (told when the silence ends) */
 	if (silenced)
 		event = NULL;
 	else if (changed && is_bad(status))
 		event = status;
 	else if (recovering)
 		event = "recovered";
+	else if (!changed && is_bad(status) && !bad_was_alerted)
+		event = status;			/* a problem no one was told about: told now */
 	else if (!changed && is_bad(status) && reminder_due)
 		event = "reminder";
 
@@ -275,6 +277,63 @@ missed_only_in_outage(const HealthInput *in, const HealthResult *out, const Outa
 		return in->now <= outage->until + every + grace;
 	}
 	return true;
+}
+
+/*
+ * A miss whose fire lies in a maintenance window: the fires before it are
+ * walked back while they fall in windows too; the first one outside that had
+ * no run is the real miss.  None: the job is judged on its last finished run.
+ * An interval job is excused only until its next start after the window is
+ * due (its missed fire does not move).
+ */
+static void
+excuse_window_misses(const HealthInput *in, HealthResult *out, const Silences *silences,
+					 const char *name)
+{
+	int64		fire = out->missed_fire;
+	int64		window_end = 0;
+	const char *window = SilenceAt(silences, name, fire, true, &window_end);
+	char		when[64];
+
+	if (window == NULL)
+		return;
+	if (in->schedule->kind == SM_KIND_INTERVAL)
+	{
+		int64		every = in->schedule->interval_seconds;
+		int64		grace = in->grace != HEALTH_NO_TIME ? in->grace : health_default_grace(every);
+
+		if (in->now > window_end + every + grace)
+			return;
+	}
+	else
+	{
+		for (int steps = 0; steps < 10000; steps++)
+		{
+			int64_t		prev;
+
+			/* (a job never seen running is not missed before supamon knew it) */
+			if (sm_prev(in->schedule, fire - 1, in->tz, &prev) != SM_FOUND ||
+				(in->last_start != HEALTH_NO_TIME && in->last_start >= prev) ||
+				(in->last_start == HEALTH_NO_TIME && prev < in->known_since))
+				break;
+			if (!SilenceAt(silences, name, prev, true, NULL))
+			{
+				char		t1[64];
+
+				health_format_time(prev, t1, sizeof(t1));
+				out->missed_fire = prev;
+				snprintf(out->reason, sizeof(out->reason),
+						 "no run started for its fire at %s (later fires fell in a maintenance window)", t1);
+				return;
+			}
+			fire = prev;
+		}
+	}
+	health_format_time(out->missed_fire, when, sizeof(when));
+	out->missed_fire = HEALTH_NO_TIME;
+	out->status = in->last_finished_start != HEALTH_NO_TIME ? HEALTH_SUCCESS : HEALTH_UNKNOWN;
+	snprintf(out->reason, sizeof(out->reason),
+			 "its run due at %s fell in a maintenance window (%s)", when, window);
 }
 
 /*
@@ -350,7 +409,6 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		bool		unseen = DatumGetBool(SPI_getbinval(tup, desc, 21, &isnull));
 		bool		bad_was_alerted = DatumGetBool(SPI_getbinval(tup, desc, 22, &isnull));
 		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, 23, &isnull));
-		const char *window;
 		const char *new_status;
 		const char *event = NULL;
 		bool		changed;
@@ -403,19 +461,10 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 
 		/*
 		 * A fire inside a maintenance window was not expected to run: not a
-		 * miss, then or afterwards.
+		 * miss, then or afterwards; an earlier fire outside it still is.
 		 */
-		if (out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME &&
-			(window = SilenceAt(silences, name, out.missed_fire, true, NULL)) != NULL)
-		{
-			char		when[64];
-
-			health_format_time(out.missed_fire, when, sizeof(when));
-			out.status = HEALTH_SUCCESS;
-			out.missed_fire = HEALTH_NO_TIME;
-			snprintf(out.reason, sizeof(out.reason),
-					 "its run due at %s fell in a maintenance window (%s)", when, window);
-		}
+		if (out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME)
+			excuse_window_misses(&in, &out, silences, name);
 		/* the reason may quote project text cut to fit: never half a character */
 		out.reason[pg_mbcliplen(out.reason, strlen(out.reason), sizeof(out.reason) - 1)] = '\0';
 		new_status = health_status_name(out.status);
@@ -448,14 +497,16 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			 * told now, as what it is.
 			 */
 			else if (!event && !changed && is_bad(new_status) && !bad_was_alerted &&
-					 !in_outage && !fold_alerts)
+					 !in_outage && !fold_alerts && !acked)
 				event = new_status;
 		}
 		if (outage->misses)
 		{
 			int64		fire = missed_in_outage(&in, outage);
 
-			if (fire != HEALTH_NO_TIME)
+			/* a fire inside a window, or a job held now, is no news */
+			if (fire != HEALTH_NO_TIME && !SilenceAt(silences, name, fire, true, NULL) &&
+				!SilenceAt(silences, name, central_now, false, NULL))
 			{
 				char		when[64];
 
@@ -586,6 +637,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	Outage		outage;
 	char	   *recovery;
 	Silences   *silences;
+	bool		project_told;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
@@ -593,7 +645,8 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 							  " pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
 							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
 							  " extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
-							  " extract(epoch FROM outage_until)::int8, extract(epoch FROM now())::int8"
+							  " extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
+							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since"
 							  " FROM supamon.project WHERE name = $1",
 							  2, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
@@ -613,6 +666,9 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	old_status = SPI_getvalue(tup, desc, 7);
 	last_error = SPI_getvalue(tup, desc, 8);
 	reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+	d = SPI_getbinval(tup, desc, 14, &isnull);
+	/* a status with no since (a row from before 0.4.0) counts as told */
+	project_told = isnull || DatumGetBool(d);
 	d = SPI_getbinval(tup, desc, 10, &isnull);
 	old_since = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
 	d = SPI_getbinval(tup, desc, 11, &isnull);
@@ -668,9 +724,9 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 			appendStringInfoString(&note, "the pg_cron scheduler is not visible to supamon's role (it needs pg_read_all_stats). ");
 	}
 
-	silences = SilencesLoad(name);
+	silences = SilencesLoad(name, GetCurrentTransactionStartTimestamp());
 	status = check_project_status(name, reachable, scheduler_known, scheduler_running,
-								  last_error, old_status, reminder_due,
+								  last_error, old_status, reminder_due, project_told,
 								  note.len ? note.data : NULL,
 								  SilenceAt(silences, NULL, central_now, false, NULL) != NULL,
 								  &recovery, totals);

@@ -86,26 +86,28 @@ pattern_matches(const char *p, const char *s)
 }
 
 /*
- * The project's silences that may matter now or later (one-off silences not
- * over yet, every window), in the caller's memory context.  SPI connected.
+ * The project's silences that may matter from since on (one-off silences not
+ * over by then, every window), in the caller's memory context.  SPI
+ * connected.
  */
 Silences *
-SilencesLoad(const char *project)
+SilencesLoad(const char *project, TimestampTz since)
 {
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(project)};
+	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
+	Datum		values[2] = {CStringGetTextDatum(project), TimestampTzGetDatum(since)};
 	Silences   *s = palloc0(sizeof(Silences));
 	MemoryContext cxt = CurrentMemoryContext;
 
 	if (SupamonRunKept(&load_plan,
 					   "SELECT s.id, s.kind = 'maintenance', s.job_pattern,"
-					   " extract(epoch FROM s.created_at)::int8, extract(epoch FROM s.until)::int8,"
+					   " pg_catalog.floor(extract(epoch FROM s.created_at))::int8,"
+					   " pg_catalog.ceil(extract(epoch FROM s.until))::int8,"
 					   " s.schedule, coalesce(s.tz, p.cron_timezone, 'GMT'),"
 					   " extract(epoch FROM s.duration)::int8, s.reason"
 					   " FROM supamon.silence s JOIN supamon.project p ON p.name = s.project_name"
-					   " WHERE s.project_name = $1 AND (s.kind = 'maintenance' OR s.until > pg_catalog.now())"
+					   " WHERE s.project_name = $1 AND (s.kind = 'maintenance' OR s.until > $2)"
 					   " ORDER BY s.id",
-					   1, types, values, NULL, 0) != SPI_OK_SELECT)
+					   2, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the silences");
 	s->items = MemoryContextAllocZero(cxt, sizeof(Silence) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -138,9 +140,11 @@ SilencesLoad(const char *project)
 			/* checked when added; a row written by hand that is wrong opens nothing */
 			if (sched == NULL || x->duration <= 0 ||
 				!sm_parse(sched, strlen(sched), SM_PGCRON_NEWEST, &x->schedule, err, sizeof(err)) ||
-				x->schedule.kind != SM_KIND_CRON ||
-				!SupamonLookupTimeZone(tz, &x->tz))
+				x->schedule.kind != SM_KIND_CRON)
 				continue;
+			/* a project zone PostgreSQL does not know: GMT, as the check does */
+			if (!SupamonLookupTimeZone(tz, &x->tz))
+				SupamonLookupTimeZone("GMT", &x->tz);
 		}
 		s->n++;
 	}
@@ -201,10 +205,14 @@ SilenceAt(const Silences *s, const char *job, int64 t, bool windows_only, int64 
 Datum
 supamon_silenced(PG_FUNCTION_ARGS)
 {
+	/* a view asks for every job: each project's silences are read once */
 	typedef struct Cache
 	{
-		char	   *project;
-		Silences   *silences;
+		int			n;
+		int			size;
+		char	  **projects;
+		TimestampTz *at;
+		Silences  **silences;
 	} Cache;
 	Cache	   *c = fcinfo->flinfo->fn_extra;
 	char	   *project;
@@ -212,6 +220,7 @@ supamon_silenced(PG_FUNCTION_ARGS)
 	TimestampTz at;
 	int64		until = 0;
 	const char *reason;
+	Silences   *silences = NULL;
 	TupleDesc	desc;
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
@@ -224,22 +233,42 @@ supamon_silenced(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(at))
 		PG_RETURN_NULL();
 
-	if (c == NULL || strcmp(c->project, project) != 0)
+	if (c == NULL)
+	{
+		c = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(Cache));
+		fcinfo->flinfo->fn_extra = c;
+	}
+	for (int i = 0; i < c->n; i++)
+		if (c->at[i] == at && strcmp(c->projects[i], project) == 0)
+			silences = c->silences[i];
+	if (silences == NULL)
 	{
 		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
 
-		if (c == NULL)
-			c = fcinfo->flinfo->fn_extra = palloc0(sizeof(Cache));
-		c->project = pstrdup(project);
+		if (c->n == c->size)
+		{
+			c->size = Max(8, c->size * 2);
+			c->projects = c->projects ? repalloc(c->projects, sizeof(char *) * c->size) :
+				palloc(sizeof(char *) * c->size);
+			c->at = c->at ? repalloc(c->at, sizeof(TimestampTz) * c->size) :
+				palloc(sizeof(TimestampTz) * c->size);
+			c->silences = c->silences ? repalloc(c->silences, sizeof(Silences *) * c->size) :
+				palloc(sizeof(Silences *) * c->size);
+		}
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "supamon: could not connect to SPI");
 		MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-		c->silences = SilencesLoad(project);
+		silences = SilencesLoad(project, at);
 		SPI_finish();
+		MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		c->projects[c->n] = pstrdup(project);
+		c->at[c->n] = at;
+		c->silences[c->n] = silences;
+		c->n++;
 		MemoryContextSwitchTo(old);
 	}
 
-	reason = SilenceAt(c->silences, job, SupamonUnixSeconds(at), false, &until);
+	reason = SilenceAt(silences, job, SupamonUnixSeconds(at), false, &until);
 	if (reason == NULL)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)

@@ -7,8 +7,13 @@
 
 typedef struct Silences Silences;
 
-/* A project's silences and windows, in the caller's context; SPI connected. */
-extern Silences *SilencesLoad(const char *project);
+#include "datatype/timestamp.h"
+
+/*
+ * A project's silences and windows that matter from since on, in the
+ * caller's context; SPI connected.
+ */
+extern Silences *SilencesLoad(const char *project, TimestampTz since);
 
 /*
  * The reason of the silence or window holding job's alerts (NULL job: the
