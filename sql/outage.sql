@@ -4,24 +4,7 @@
 CREATE EXTENSION supamon;
 SET timezone = 'UTC';
 SET client_min_messages = warning;
-DO $$
-BEGIN
-	FOR i IN 1..300 LOOP
-		EXIT WHEN EXISTS (SELECT 1 FROM pg_stat_activity
-						  WHERE backend_type = 'pg_cron launcher' AND datname = current_database());
-		PERFORM pg_sleep(0.1);
-		PERFORM pg_stat_clear_snapshot();
-	END LOOP;
-END $$;
-CREATE SCHEMA cron;
-CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL,
-	command text NOT NULL, nodename text NOT NULL DEFAULT 'localhost',
-	nodeport int NOT NULL DEFAULT 5432, database text NOT NULL DEFAULT current_database(),
-	username text NOT NULL DEFAULT current_user, active boolean NOT NULL DEFAULT true,
-	jobname name);
-CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY,
-	job_pid int, database text, username text, command text, status text,
-	return_message text, start_time timestamptz, end_time timestamptz);
+\i test/regress_cron.sql
 CREATE FUNCTION add_job(name text, sched text) RETURNS void
 LANGUAGE sql AS $$
 	INSERT INTO cron.job (schedule, command, jobname) VALUES (sched, 'SELECT 1', name) $$;
