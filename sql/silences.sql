@@ -131,10 +131,16 @@ SELECT (supamon_check_health('down') ->> 'unreachable_projects')::int AS unreach
 SELECT count(*) AS told_again FROM queued();
 RESET supamon.repeat_interval;
 
--- A silence without end cannot be written, even by hand.
+-- A silence without end, or a window off the clock, cannot be written, even
+-- by hand; a project's zone PostgreSQL does not know is GMT in the views.
 \set VERBOSITY terse
 INSERT INTO supamon.silence (project_name, kind, until, reason) VALUES ('here', 'silence', 'infinity', 'forever');
+INSERT INTO supamon.silence (project_name, kind, schedule, duration, reason) VALUES ('here', 'maintenance', '30 seconds', '1 hour', 'x');
+INSERT INTO supamon.silence (project_name, kind, schedule, duration, reason) VALUES ('here', 'maintenance', '61 * * * *', '1 hour', 'x');
 \set VERBOSITY default
+UPDATE supamon.project SET cron_timezone = 'Mars/Olympus' WHERE name = 'down';
+SELECT supamon_add_maintenance('down', NULL, '0 2 * * 0', '1 hour', NULL, 'zone from the project') > 0 AS window;
+SELECT tz, next_window IS NOT NULL AS has_next FROM supamon.silences WHERE project = 'down';
 
 -- A weekly window in a zone with DST opens when pg_cron's clock says:
 -- Sundays 02:00 Berlin time, for two hours (01:00 UTC in winter, 00:00 in summer;

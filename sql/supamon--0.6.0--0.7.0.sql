@@ -13,7 +13,10 @@ CREATE TABLE supamon.silence (
 		CONSTRAINT silence_kind_check CHECK (kind IN ('silence', 'maintenance')),
 	until timestamptz
 		CONSTRAINT silence_until_check CHECK (until < 'infinity'),
-	schedule text,
+	-- a window opens on the clock: pg_cron's language, no interval schedules
+	schedule text
+		CONSTRAINT silence_schedule_check
+		CHECK (schedule IS NULL OR (@extschema@.supamon_parse_schedule(schedule) ->> 'kind') = 'cron'),
 	duration interval
 		CONSTRAINT silence_duration_check CHECK (duration > interval '0'),
 	tz text,
@@ -198,16 +201,17 @@ SELECT s.id,
 	   s.until,
 	   s.schedule,
 	   s.duration,
-	   CASE WHEN s.kind = 'maintenance' THEN coalesce(s.tz, p.cron_timezone, 'GMT') END AS tz,
+	   CASE WHEN s.kind = 'maintenance' THEN z.zone END AS tz,
 	   CASE WHEN s.kind = 'silence' THEN now() >= s.created_at
-			ELSE now() < @extschema@.supamon_prev_run(s.schedule, now(), coalesce(s.tz, p.cron_timezone, 'GMT'))
-						 OPERATOR(pg_catalog.+) s.duration
+			ELSE now() < @extschema@.supamon_prev_run(s.schedule, now(), z.zone) OPERATOR(pg_catalog.+) s.duration
 	   END AS active,
-	   CASE WHEN s.kind = 'maintenance'
-			THEN @extschema@.supamon_next_run(s.schedule, now(), coalesce(s.tz, p.cron_timezone, 'GMT'))
-	   END AS next_window
+	   CASE WHEN s.kind = 'maintenance' THEN @extschema@.supamon_next_run(s.schedule, now(), z.zone) END AS next_window
 FROM supamon.silence s
 JOIN supamon.project p ON p.name = s.project_name
+-- a zone PostgreSQL does not know (a project's cron.timezone is the
+-- project's to say) is GMT, as in the check, rather than an error for all
+CROSS JOIN LATERAL (SELECT coalesce((SELECT n.name FROM pg_catalog.pg_timezone_names n
+									 WHERE n.name = coalesce(s.tz, p.cron_timezone)), 'GMT') AS zone) z
 WHERE s.kind = 'maintenance' OR s.until > now();
 
 -- job_status says when a job is silenced, until when and why, and whether
