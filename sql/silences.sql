@@ -32,6 +32,9 @@ SELECT supamon_silence('nowhere', NULL, now() + interval '1 hour', 'x');
 SELECT supamon_silence('here', 'no-such-job', now() + interval '1 hour', 'x');
 SELECT supamon_silence('here', 'nightly', now() - interval '1 hour', 'in the past');
 SELECT supamon_silence('here', 'nightly', NULL, 'no end');
+SELECT supamon_silence('here', 'nightly', now() + interval '2 years', 'too far');
+SELECT supamon_add_maintenance('here', NULL, '0 2 * * 0', '1 mon', NULL, 'a month is no fixed length');
+SELECT supamon_add_maintenance('here', NULL, '0 2 * * 0', '1 microsecond', NULL, 'too short');
 SELECT supamon_silence('here', 'nightly', now() + interval '1 hour', '  ');
 SELECT supamon_add_maintenance('here', NULL, '61 * * * *', '1 hour', NULL, 'bad schedule');
 SELECT supamon_add_maintenance('here', NULL, '30 seconds', '1 hour', NULL, 'not a clock');
@@ -57,6 +60,9 @@ SELECT * FROM queued();
 SELECT name, status, silenced_until > now() AS silenced, silence_reason FROM supamon.job_status
 WHERE name IN ('nightly', 'backup-db', 'backup-files', 'flaps') ORDER BY name;
 SELECT project, job, kind, reason, created_by = current_user AS by_me, active FROM supamon.silences ORDER BY id;
+-- the view and supamon_silenced() (the check's own code) agree on every job
+SELECT count(*) AS disagreements FROM supamon.job_status js
+WHERE (js.silence_reason IS NOT DISTINCT FROM (supamon_silenced(js.project, js.name, now())).reason) IS NOT TRUE;
 
 -- The silences end: still bad, one alert each; recovered meanwhile, none.
 SELECT add_run('flaps', 'succeeded', now() - interval '30 seconds');
@@ -90,7 +96,12 @@ RESET supamon.repeat_interval;
 
 -- A maintenance window open now: failures are not alerted; a fire inside it
 -- is not missed.
-SELECT supamon_add_maintenance('here', NULL, '* * * * *', '2 hours', NULL, 'weekly upgrade') > 0 AS window;
+-- (a daily window that opened half an hour ago, set a day ago: a window
+-- excuses nothing from before it was set)
+SELECT supamon_add_maintenance('here', NULL,
+	format('%s %s * * *', extract(minute FROM now() - interval '30 minutes'), extract(hour FROM now() - interval '30 minutes')),
+	'2 hours', 'UTC', 'weekly upgrade') > 0 AS window;
+UPDATE supamon.silence SET created_at = now() - interval '1 day' WHERE reason = 'weekly upgrade';
 SELECT add_job('every-5', '*/5 * * * *');
 SELECT add_run('every-5', 'succeeded', supamon_prev_run('*/5 * * * *', now() - interval '12 minutes') + interval '1 second');
 SELECT add_run('nightly', 'failed', now() - interval '5 seconds');
@@ -102,16 +113,30 @@ FROM supamon.job_status WHERE name = 'every-5';
 
 -- A window excuses only its own fires: an earlier fire outside it, with no
 -- run, is still missed.
-DELETE FROM supamon.silence WHERE schedule = '* * * * *';
+DELETE FROM supamon.silence WHERE reason = 'weekly upgrade';
 SELECT add_job('hourly-stopped', '0 * * * *');
 SELECT add_run('hourly-stopped', 'succeeded', supamon_prev_run('0 * * * *', now() - interval '31 minutes') - interval '2 hours' + interval '1 second');
 SELECT supamon_check_health() IS NOT NULL AS discovered;
 SELECT supamon_add_maintenance('here', 'hourly-stopped',
 	format('0 %s * * *', extract(hour FROM supamon_prev_run('0 * * * *', now() - interval '31 minutes') AT TIME ZONE 'UTC')),
 	'10 minutes', 'UTC', 'only the latest fire') > 0 AS window;
+UPDATE supamon.silence SET created_at = now() - interval '1 day' WHERE reason = 'only the latest fire';
 SELECT supamon_check_health() IS NOT NULL AS checked;
 SELECT status, reason !~ 'fell in a maintenance window \(' AS not_excused
 FROM supamon.job_status WHERE name = 'hourly-stopped';
+-- nor a window set after the miss: nothing is excused after the fact
+SELECT add_job('daily-stopped', '0 3 * * *');
+SELECT add_run('daily-stopped', 'succeeded', supamon_prev_run('0 3 * * *', now()) - interval '2 days');
+SELECT supamon_check_health() IS NOT NULL AS discovered;
+SELECT supamon_add_maintenance('here', 'daily-stopped', '0 3 * * *', '1 hour', 'UTC', 'added after the miss') > 0 AS window;
+SELECT mark();
+SELECT supamon_check_health() IS NOT NULL AS checked;
+SELECT status FROM supamon.job_status WHERE name = 'daily-stopped';
+SELECT count(*) AS recovered_falsely FROM queued() WHERE job = 'daily-stopped';
+-- and a job that never runs is missed whatever window covers its fires
+UPDATE supamon.silence SET created_at = now() - interval '30 days' WHERE reason = 'added after the miss';
+SELECT supamon_check_health() IS NOT NULL AS checked;
+SELECT status FROM supamon.job_status WHERE name = 'daily-stopped';
 
 -- An outage inside a window is not alerted; after the window, one alert.
 SELECT supamon_add_project('down', 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=2');
@@ -147,7 +172,8 @@ SELECT tz, next_window IS NOT NULL AS has_next FROM supamon.silences WHERE proje
 -- on the Sunday clocks spring forward, 02:00 never happens there: pg_cron does
 -- not fire, and the window does not open).
 SELECT supamon_add_maintenance('here', 'nightly', '0 2 * * 0', '2 hours', 'Europe/Berlin', 'Sunday patching') > 0 AS window;
-DELETE FROM supamon.silence WHERE schedule = '* * * * *';
+UPDATE supamon.silence SET created_at = '2026-01-01 00:00+00' WHERE reason = 'Sunday patching';
+DELETE FROM supamon.silence WHERE reason <> 'Sunday patching';
 SELECT t AS at_utc, (supamon_silenced('here', 'nightly', t)).until AS open_until
 FROM unnest(ARRAY['2026-11-01 00:59:59+00', '2026-11-01 01:00:00+00', '2026-11-01 02:59:59+00',
 				  '2026-11-01 03:00:00+00', '2026-07-05 00:00:00+00', '2026-07-05 01:59:59+00',

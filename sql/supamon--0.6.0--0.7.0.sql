@@ -17,8 +17,11 @@ CREATE TABLE supamon.silence (
 	schedule text
 		CONSTRAINT silence_schedule_check
 		CHECK (schedule IS NULL OR (@extschema@.supamon_parse_schedule(schedule) ->> 'kind') = 'cron'),
+	-- whole seconds to a month, in days: what the check and the views
+	-- count alike (a "1 mon" is no fixed length)
 	duration interval
-		CONSTRAINT silence_duration_check CHECK (duration > interval '0'),
+		CONSTRAINT silence_duration_check CHECK (duration >= interval '1 second' AND duration <= interval '31 days'
+			AND extract(month FROM duration) = 0 AND extract(year FROM duration) = 0),
 	tz text,
 	reason text NOT NULL
 		CONSTRAINT silence_reason_check CHECK (btrim(reason) <> ''),
@@ -51,9 +54,13 @@ CREATE FUNCTION @extschema@.supamon_silenced(project text, job text DEFAULT NULL
 RETURNS record
 AS 'MODULE_PATHNAME', 'supamon_silenced'
 LANGUAGE C STABLE
--- a role granted job_status alone reads it; what it returns is no secret
-SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
+
+-- The zone supamon evaluates a name as: itself if PostgreSQL knows it, else GMT.
+CREATE FUNCTION @extschema@.supamon_time_zone(name text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'supamon_time_zone'
+LANGUAGE C STABLE PARALLEL SAFE;
 
 CREATE FUNCTION @extschema@.supamon_silence(project text, job text DEFAULT NULL,
 											until timestamptz DEFAULT NULL, reason text DEFAULT NULL)
@@ -67,8 +74,8 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM supamon.project p WHERE p.name = supamon_silence.project) THEN
 		RAISE EXCEPTION 'supamon: no project "%"', project USING ERRCODE = 'undefined_object';
 	END IF;
-	IF until IS NULL OR until <= now() OR until = 'infinity' THEN
-		RAISE EXCEPTION 'supamon: a silence must end in the future'
+	IF until IS NULL OR until <= now() OR until > now() + interval '1 year' THEN
+		RAISE EXCEPTION 'supamon: a silence must end in the future, within a year'
 			USING ERRCODE = 'invalid_parameter_value',
 				  HINT = 'For a recurring quiet time, use supamon_add_maintenance().';
 	END IF;
@@ -124,8 +131,9 @@ BEGIN
 		RAISE EXCEPTION 'supamon: a maintenance window opens at the fire times of a clock schedule, not "%"', schedule
 			USING ERRCODE = 'invalid_parameter_value';
 	END IF;
-	IF duration IS NULL OR duration <= interval '0' OR duration > interval '31 days' THEN
-		RAISE EXCEPTION 'supamon: a maintenance window lasts more than nothing and at most 31 days, not %',
+	IF duration IS NULL OR duration < interval '1 second' OR duration > interval '31 days'
+		OR extract(month FROM duration) <> 0 OR extract(year FROM duration) <> 0 THEN
+		RAISE EXCEPTION 'supamon: a maintenance window lasts from a second to 31 days (in days, not months), not %',
 			coalesce(duration::text, 'NULL') USING ERRCODE = 'invalid_parameter_value';
 	END IF;
 	IF tz IS NOT NULL AND NOT EXISTS (SELECT FROM pg_timezone_names z WHERE z.name = tz) THEN
@@ -203,15 +211,13 @@ SELECT s.id,
 	   s.duration,
 	   CASE WHEN s.kind = 'maintenance' THEN z.zone END AS tz,
 	   CASE WHEN s.kind = 'silence' THEN now() >= s.created_at
-			ELSE now() < @extschema@.supamon_prev_run(s.schedule, now(), z.zone) OPERATOR(pg_catalog.+) s.duration
+			ELSE now() >= s.created_at AND
+				 now() < @extschema@.supamon_prev_run(s.schedule, now(), z.zone) OPERATOR(pg_catalog.+) s.duration
 	   END AS active,
 	   CASE WHEN s.kind = 'maintenance' THEN @extschema@.supamon_next_run(s.schedule, now(), z.zone) END AS next_window
 FROM supamon.silence s
 JOIN supamon.project p ON p.name = s.project_name
--- a zone PostgreSQL does not know (a project's cron.timezone is the
--- project's to say) is GMT, as in the check, rather than an error for all
-CROSS JOIN LATERAL (SELECT coalesce((SELECT n.name FROM pg_catalog.pg_timezone_names n
-									 WHERE n.name = coalesce(s.tz, p.cron_timezone)), 'GMT') AS zone) z
+CROSS JOIN LATERAL (SELECT @extschema@.supamon_time_zone(coalesce(s.tz, p.cron_timezone)) AS zone) z
 WHERE s.kind = 'maintenance' OR s.until > now();
 
 -- job_status says when a job is silenced, until when and why, and whether
@@ -238,7 +244,25 @@ SELECT j.project_name AS project,
 	   (j.acked_at IS NOT NULL AND j.acked_at >= j.status_since) AS acknowledged,
 	   CASE WHEN j.acked_at >= j.status_since THEN j.ack_reason END AS ack_reason
 FROM supamon.job_inventory j
-LEFT JOIN LATERAL @extschema@.supamon_silenced(j.project_name, j.job_name, now()) sl ON true;
+-- what supamon_silenced() says, read with the view's (owner's) privileges, so
+-- that a role granted job_status alone reads it and no one else reads reasons
+LEFT JOIN LATERAL (
+	SELECT CASE WHEN s.kind = 'silence' THEN s.until
+				ELSE @extschema@.supamon_prev_run(s.schedule, now(), z.zone) OPERATOR(pg_catalog.+) s.duration
+		   END AS until,
+		   s.reason
+	FROM supamon.silence s
+	JOIN supamon.project p ON p.name = s.project_name
+	CROSS JOIN LATERAL (SELECT @extschema@.supamon_time_zone(coalesce(s.tz, p.cron_timezone)) AS zone) z
+	WHERE s.project_name = j.project_name
+	  AND (s.job_pattern IS NULL OR
+		   j.job_name LIKE pg_catalog.replace(pg_catalog.replace(s.job_pattern, '\', '\\'), '_', '\_'))
+	  AND now() >= s.created_at
+	  AND CASE WHEN s.kind = 'silence' THEN now() < s.until
+			   ELSE now() < @extschema@.supamon_prev_run(s.schedule, now(), z.zone) OPERATOR(pg_catalog.+) s.duration
+		  END
+	ORDER BY s.id
+	LIMIT 1) sl ON true;
 
 REVOKE ALL ON supamon.silences FROM PUBLIC;
 GRANT SELECT ON supamon.silences TO pg_monitor;

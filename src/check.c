@@ -280,19 +280,20 @@ missed_only_in_outage(const HealthInput *in, const HealthResult *out, const Outa
 }
 
 /*
- * A miss whose fire lies in a maintenance window: the fires before it are
- * walked back while they fall in windows too; the first one outside that had
- * no run is the real miss.  None: the job is judged on its last finished run.
- * An interval job is excused only until its next start after the window is
- * due (its missed fire does not move).
+ * A miss whose fire lies in a maintenance window: the window excuses the
+ * fires of that one opening, no more.  The last fire before the window
+ * opened must have had its run (else that is the real miss), so a job that
+ * never runs is missed whatever windows cover its fires.  An interval job is
+ * excused only until its next start after the window is due (its missed
+ * fire does not move).
  */
 static void
 excuse_window_misses(const HealthInput *in, HealthResult *out, const Silences *silences,
 					 const char *name)
 {
-	int64		fire = out->missed_fire;
-	int64		window_end = 0;
-	const char *window = SilenceAt(silences, name, fire, true, &window_end);
+	int64		opened = 0;
+	int64		closes = 0;
+	const char *window = SilenceAt(silences, name, out->missed_fire, true, &opened, &closes);
 	char		when[64];
 
 	if (window == NULL)
@@ -302,31 +303,24 @@ excuse_window_misses(const HealthInput *in, HealthResult *out, const Silences *s
 		int64		every = in->schedule->interval_seconds;
 		int64		grace = in->grace != HEALTH_NO_TIME ? in->grace : health_default_grace(every);
 
-		if (in->now > window_end + every + grace)
+		if (in->now > closes + every + grace)
 			return;
 	}
 	else
 	{
-		for (int steps = 0; steps < 10000; steps++)
+		int64_t		before;
+
+		/* (a job never seen running is not missed before supamon knew it) */
+		if (sm_prev(in->schedule, opened - 1, in->tz, &before) == SM_FOUND &&
+			(in->last_start == HEALTH_NO_TIME ? before >= in->known_since : in->last_start < before))
 		{
-			int64_t		prev;
+			char		t1[64];
 
-			/* (a job never seen running is not missed before supamon knew it) */
-			if (sm_prev(in->schedule, fire - 1, in->tz, &prev) != SM_FOUND ||
-				(in->last_start != HEALTH_NO_TIME && in->last_start >= prev) ||
-				(in->last_start == HEALTH_NO_TIME && prev < in->known_since))
-				break;
-			if (!SilenceAt(silences, name, prev, true, NULL))
-			{
-				char		t1[64];
-
-				health_format_time(prev, t1, sizeof(t1));
-				out->missed_fire = prev;
-				snprintf(out->reason, sizeof(out->reason),
-						 "no run started for its fire at %s (later fires fell in a maintenance window)", t1);
-				return;
-			}
-			fire = prev;
+			health_format_time(before, t1, sizeof(t1));
+			out->missed_fire = before;
+			snprintf(out->reason, sizeof(out->reason),
+					 "no run started for its fire at %s, before a maintenance window", t1);
+			return;
 		}
 	}
 	health_format_time(out->missed_fire, when, sizeof(when));
@@ -505,8 +499,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			int64		fire = missed_in_outage(&in, outage);
 
 			/* a fire inside a window, or a job held now, is no news */
-			if (fire != HEALTH_NO_TIME && !SilenceAt(silences, name, fire, true, NULL) &&
-				!SilenceAt(silences, name, central_now, false, NULL))
+			if (fire != HEALTH_NO_TIME && !SilenceAt(silences, name, fire, true, NULL, NULL) &&
+				!SilenceAt(silences, name, central_now, false, NULL, NULL))
 			{
 				char		when[64];
 
@@ -517,7 +511,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		}
 
 		/* silenced: decided and recorded, not told; told after, if still bad */
-		if (event && SilenceAt(silences, name, central_now, false, NULL))
+		if (event && SilenceAt(silences, name, central_now, false, NULL, NULL))
 			event = NULL;
 
 		if (event && !fold_alerts)
@@ -559,6 +553,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			if (SupamonRunKept(&plans[4], "UPDATE supamon.job_inventory SET"
 									  " status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
 									  "   THEN now() ELSE status_since END,"
+									  " acked_at = CASE WHEN status IS DISTINCT FROM $3 THEN NULL ELSE acked_at END,"
 									  " status = $3, status_reason = $4, next_expected_at = $5,"
 									  " last_alerted_at = CASE WHEN $6 THEN now() ELSE last_alerted_at END"
 									  " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2"
@@ -728,7 +723,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	status = check_project_status(name, reachable, scheduler_known, scheduler_running,
 								  last_error, old_status, reminder_due, project_told,
 								  note.len ? note.data : NULL,
-								  SilenceAt(silences, NULL, central_now, false, NULL) != NULL,
+								  SilenceAt(silences, NULL, central_now, false, NULL, NULL) != NULL,
 								  &recovery, totals);
 	if (recovery)
 	{

@@ -29,6 +29,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "common/hashfn.h"
 #include "common/hmac.h"
 #include "common/jsonapi.h"
 #include "executor/spi.h"
@@ -98,7 +99,7 @@ typedef struct Target
 {
 	int64		key;			/* alert_config.id or KEY_*_SETTING */
 	int			in_flight;
-	TimestampTz not_before;		/* rate limit */
+	TimestampTz *not_before;	/* rate limit: its Pace's, shared with channels of the same target */
 	char	   *chat_override;	/* Telegram setting's chat after a migration */
 	Outgoing   *queue_head;
 	Outgoing   *queue_tail;
@@ -106,10 +107,22 @@ typedef struct Target
 	bool		more_due;		/* its last claim hit CLAIM_LIMIT: more wait in the outbox */
 } Target;
 
+/*
+ * When a service may next be sent to, per real target (a webhook URL, a bot
+ * and chat), whatever channel rows name it: two rows for one chat share its
+ * one message a second.
+ */
+typedef struct Pace
+{
+	uint64		identity;		/* hash of the target */
+	TimestampTz not_before;
+} Pace;
+
 struct Deliverer
 {
 	MemoryContext cxt;
 	HTAB	   *targets;
+	HTAB	   *paces;
 	HttpClient *http;
 	Outgoing   *finished;
 	int			queued;			/* requests waiting in the targets' queues */
@@ -469,7 +482,7 @@ get_target(Deliverer *d, int64 key)
 	if (!found)
 	{
 		t->in_flight = 0;
-		t->not_before = 0;
+		t->not_before = NULL;
 		t->chat_override = NULL;
 		t->queue_head = t->queue_tail = NULL;
 		t->no_digest = false;
@@ -875,7 +888,7 @@ start_outgoing(Deliverer *d, Target *t, Outgoing *o)
 	MemoryContextSwitchTo(old);
 	t->in_flight++;
 	if (o->kind == 't')
-		t->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), TELEGRAM_CHAT_GAP_MS);
+		*t->not_before = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), TELEGRAM_CHAT_GAP_MS);
 }
 
 /*
@@ -902,10 +915,10 @@ DeliverPump(Deliverer *d)
 
 			if (t->in_flight >= parallel)
 				break;
-			if (t->not_before > now)
+			if (*t->not_before > now)
 			{
-				if (wake == 0 || t->not_before < wake)
-					wake = t->not_before;
+				if (wake == 0 || *t->not_before < wake)
+					wake = *t->not_before;
 				break;
 			}
 			t->queue_head = o->next;
@@ -932,6 +945,10 @@ DeliverCreate(void)
 	ctl.hcxt = d->cxt;
 	d->targets = hash_create("supamon alert targets", 64, &ctl,
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(Pace);
+	d->paces = hash_create("supamon alert paces", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	/* curl may open two sockets a request (happy eyeballs), and resolves */
 	d->http = HttpClientCreate(4 * 200 + 16);
 	return d;
@@ -948,6 +965,22 @@ int
 DeliverInFlight(Deliverer *d)
 {
 	return HttpInFlight(d->http);
+}
+
+/* The pace of the real target of a row (its URL, or its bot and chat). */
+static TimestampTz *
+pace_for(Deliverer *d, const OutRow *r, const char *chat_override)
+{
+	char	   *identity = r->kind == 't' ?
+		psprintf("t %s %s", r->bot_token, chat_override ? chat_override : r->chat_id) :
+		psprintf("%c %s", r->kind, r->url);
+	uint64		h = hash_bytes_extended((const unsigned char *) identity, strlen(identity), 0);
+	bool		found;
+	Pace	   *p = hash_search(d->paces, &h, HASH_ENTER, &found);
+
+	if (!found)
+		p->not_before = 0;
+	return &p->not_before;
 }
 
 /* The channels with claimed requests still waiting, as an int8[]. */
@@ -1054,6 +1087,7 @@ DeliverClaim(Deliverer *d)
 		else
 		{
 			t = get_target(d, r->key);
+			t->not_before = pace_for(d, r, t->chat_override);
 			t->more_due = n >= CLAIM_LIMIT;
 			if (r->kind != 'w' && supamon_digest_after > 0 && !t->no_digest &&
 				n > supamon_digest_after)
@@ -1253,8 +1287,8 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 		TimestampTz until = TimestampTzPlusMilliseconds(now,
 														(int64) ceil(Min(req->rl_reset_after, 5.0) * 1000));
 
-		if (until > t->not_before)
-			t->not_before = until;
+		if (until > *t->not_before)
+			*t->not_before = until;
 	}
 
 	if (req->status >= 200 && req->status < 300)
@@ -1281,8 +1315,8 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 		/* waited out in place: still this target's next message, in order */
 		wait = Max(Min(wait, 3600.0), 1.0);
 		until = TimestampTzPlusMilliseconds(now, (int64) ceil(wait * 1000));
-		if (until > t->not_before)
-			t->not_before = until;
+		if (until > *t->not_before)
+			*t->not_before = until;
 		record_rate_limited(o, psprintf("rate limited: retry after %.3g s", wait));
 		counts->retrying += o->nids;
 		enqueue(d, t, o, true);

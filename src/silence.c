@@ -28,6 +28,7 @@
 #include "supamon.h"
 
 PG_FUNCTION_INFO_V1(supamon_silenced);
+PG_FUNCTION_INFO_V1(supamon_time_zone);
 
 typedef struct Silence
 {
@@ -165,13 +166,17 @@ applies(const Silence *x, const char *job)
  * (they hide alerts, they do not excuse a miss).
  */
 const char *
-SilenceAt(const Silences *s, const char *job, int64 t, bool windows_only, int64 *until)
+SilenceAt(const Silences *s, const char *job, int64 t, bool windows_only,
+		  int64 *from, int64 *until)
 {
 	for (int i = 0; s && i < s->n; i++)
 	{
 		const Silence *x = &s->items[i];
 
 		if (!applies(x, job))
+			continue;
+		/* neither kind reaches back before it was set: it excuses nothing past */
+		if (t < x->from)
 			continue;
 		if (x->window)
 		{
@@ -180,13 +185,17 @@ SilenceAt(const Silences *s, const char *job, int64 t, bool windows_only, int64 
 			if (sm_prev(&x->schedule, t, &x->tz, &opened) == SM_FOUND &&
 				t < opened + x->duration)
 			{
+				if (from)
+					*from = opened;
 				if (until)
 					*until = opened + x->duration;
 				return x->reason;
 			}
 		}
-		else if (!windows_only && t >= x->from && t < x->until)
+		else if (!windows_only && t < x->until)
 		{
+			if (from)
+				*from = x->from;
 			if (until)
 				*until = x->until;
 			return x->reason;
@@ -268,7 +277,7 @@ supamon_silenced(PG_FUNCTION_ARGS)
 		MemoryContextSwitchTo(old);
 	}
 
-	reason = SilenceAt(silences, job, SupamonUnixSeconds(at), false, &until);
+	reason = SilenceAt(silences, job, SupamonUnixSeconds(at), false, NULL, &until);
 	if (reason == NULL)
 		PG_RETURN_NULL();
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -277,4 +286,21 @@ supamon_silenced(PG_FUNCTION_ARGS)
 	values[0] = TimestampTzGetDatum(SupamonFromUnixSeconds(until));
 	values[1] = CStringGetTextDatum(reason);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/*
+ * supamon_time_zone(name text) RETURNS text: the zone supamon evaluates a
+ * name as: itself when PostgreSQL knows it, else GMT (a project's
+ * cron.timezone is the project's to say; the check falls back the same way).
+ */
+Datum
+supamon_time_zone(PG_FUNCTION_ARGS)
+{
+	char	   *name;
+	SmTimeZone	tz;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_TEXT_P(cstring_to_text("GMT"));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	PG_RETURN_TEXT_P(cstring_to_text(SupamonLookupTimeZone(name, &tz) ? name : "GMT"));
 }

@@ -18,9 +18,11 @@ extern Silences *SilencesLoad(const char *project, TimestampTz since);
 /*
  * The reason of the silence or window holding job's alerts (NULL job: the
  * project's own) at t, seconds since 1970; NULL if none.  windows_only: only
- * maintenance windows count.  *until (if given): when it lets go.
+ * maintenance windows count.  *from and *until (if given): when it took
+ * hold (a window: when this opening began) and when it lets go.  Neither
+ * kind counts before it was set.
  */
 extern const char *SilenceAt(const Silences *s, const char *job, int64 t,
-							 bool windows_only, int64 *until);
+							 bool windows_only, int64 *from, int64 *until);
 
 #endif							/* SUPAMON_SILENCE_H */

@@ -279,6 +279,19 @@ is_deeply([ map { $_->{json}{chat_id} } @mig ], [ '-200', '-1001234567890' ], 'r
 is($node->safe_psql('postgres', "SELECT chat_id FROM supamon.alert_config WHERE name = 'tg'"),
 	'-1001234567890', 'the channel now names the new chat');
 
+# Two channels naming the same bot and chat share its one message a second.
+$node->safe_psql('postgres', qq{
+SELECT supamon_add_channel('tg-twin', 'telegram', bot_token => '$table_bot', chat_id => '-1001234567890');
+});
+my $seq7b = last_seq();
+queue('tg', "'twin-a'");
+queue('tg-twin', "'twin-b'");
+wait_rows("count(*) FILTER (WHERE job_name IN ('twin-a', 'twin-b') AND state = 'sent') = 2", 'both twins sent');
+my @twins = grep { $_->{path} =~ /^\/bot300:/ } since($seq7b, $r->requests);
+is(scalar(grep { $_->{status} == 429 } @twins), 0, 'twin channels of one chat: no 429');
+ok(@twins == 2 && $twins[1]{t} - $twins[0]{t} >= 1.0,
+	sprintf('and one message a second between them: %.2f s', @twins == 2 ? $twins[1]{t} - $twins[0]{t} : 0));
+
 # ---------------------------------------------------------------------------
 # 8. At least once: an immediate restart and a SIGKILLed worker mid-send lose
 # nothing (duplicates are counted and reported).
