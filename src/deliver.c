@@ -128,6 +128,7 @@ struct Deliverer
 	int			queued;			/* requests waiting in the targets' queues */
 	TimestampTz deadline;		/* a check's delivery: no request beyond it */
 	bool		claim_again;	/* alerts came back to the outbox, due now */
+	bool		retry_scheduled;	/* an alert will be due again: when, a claim says */
 };
 
 /* What the outbox row says, for the message. */
@@ -491,12 +492,6 @@ get_target(Deliverer *d, int64 key)
 	return t;
 }
 
-static char *
-nullable_value(HeapTuple tup, TupleDesc desc, int col)
-{
-	return SPI_getvalue(tup, desc, col);
-}
-
 /*
  * Plain http carries a token in the clear: only to this machine (tests, a
  * local relay).  NULL, or why not.
@@ -727,22 +722,22 @@ fill_row(OutRow *r, HeapTuple tup, TupleDesc desc)
 	r->channel_id = isnull ? 0 : DatumGetInt64(d);
 	r->via_setting = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	r->kind = strcmp(channel, "discord") == 0 ? 'd' : strcmp(channel, "telegram") == 0 ? 't' : 'w';
-	r->info.project = nullable_value(tup, desc, 5);
+	r->info.project = SPI_getvalue(tup, desc, 5);
 	if (r->info.project == NULL)
 		r->info.project = "";
-	r->info.job = nullable_value(tup, desc, 6);
+	r->info.job = SPI_getvalue(tup, desc, 6);
 	r->info.event = SPI_getvalue(tup, desc, 7);
-	r->info.criticality = nullable_value(tup, desc, 8);
-	r->info.status = nullable_value(tup, desc, 9);
-	r->info.previous = nullable_value(tup, desc, 10);
-	r->info.reason = nullable_value(tup, desc, 11);
-	r->info.schedule = nullable_value(tup, desc, 12);
-	r->info.schedule_meaning = nullable_value(tup, desc, 13);
-	r->info.last_run = nullable_value(tup, desc, 14);
-	r->info.error = nullable_value(tup, desc, 15);
-	r->info.next_expected = nullable_value(tup, desc, 16);
-	r->info.during_outage = nullable_value(tup, desc, 17);
-	r->info.at = nullable_value(tup, desc, 18);
+	r->info.criticality = SPI_getvalue(tup, desc, 8);
+	r->info.status = SPI_getvalue(tup, desc, 9);
+	r->info.previous = SPI_getvalue(tup, desc, 10);
+	r->info.reason = SPI_getvalue(tup, desc, 11);
+	r->info.schedule = SPI_getvalue(tup, desc, 12);
+	r->info.schedule_meaning = SPI_getvalue(tup, desc, 13);
+	r->info.last_run = SPI_getvalue(tup, desc, 14);
+	r->info.error = SPI_getvalue(tup, desc, 15);
+	r->info.next_expected = SPI_getvalue(tup, desc, 16);
+	r->info.during_outage = SPI_getvalue(tup, desc, 17);
+	r->info.at = SPI_getvalue(tup, desc, 18);
 	r->webhook_json = SPI_getvalue(tup, desc, 19);
 	d = SPI_getbinval(tup, desc, 20, &isnull);
 	r->channel_gone = !r->via_setting && isnull;
@@ -760,12 +755,12 @@ fill_row(OutRow *r, HeapTuple tup, TupleDesc desc)
 	}
 	else
 	{
-		r->url = nullable_value(tup, desc, 21);
-		r->bot_token = nullable_value(tup, desc, 22);
-		r->chat_id = nullable_value(tup, desc, 23);
+		r->url = SPI_getvalue(tup, desc, 21);
+		r->bot_token = SPI_getvalue(tup, desc, 22);
+		r->chat_id = SPI_getvalue(tup, desc, 23);
 		d = SPI_getbinval(tup, desc, 24, &isnull);
 		r->thread_id = isnull ? 0 : DatumGetInt64(d);
-		r->signing_secret = nullable_value(tup, desc, 25);
+		r->signing_secret = SPI_getvalue(tup, desc, 25);
 		r->key = r->channel_id;
 	}
 }
@@ -785,14 +780,10 @@ static void
 record_failure(int64 *ids, int n, bool dead, bool counts, double wait_seconds,
 			   int http_status, const char *error)
 {
-	Oid			types[6] = {INT8ARRAYOID, BOOLOID, INT4OID, FLOAT8OID, INT4OID, TEXTOID};
+	Oid			types[8] = {INT8ARRAYOID, BOOLOID, INT4OID, FLOAT8OID, INT4OID, TEXTOID,
+	INT4OID, INT4OID};
 	Datum		values[8];
 	char		nulls[9] = "        ";
-	Oid			all_types[8];
-
-	memcpy(all_types, types, sizeof(types));
-	all_types[6] = INT4OID;
-	all_types[7] = INT4OID;
 	values[0] = id_array(ids, n);
 	values[1] = BoolGetDatum(dead);
 	values[2] = Int32GetDatum(counts ? 1 : 0);
@@ -816,7 +807,7 @@ record_failure(int64 *ids, int n, bool dead, bool counts, double wait_seconds,
 					   "        * (0.5 + pg_catalog.random() / 2) END),"
 					   " last_http_status = $5, last_error = $6"
 					   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-					   8, all_types, values, nulls, 0) != SPI_OK_UPDATE)
+					   8, types, values, nulls, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "supamon: could not record an alert's failure");
 }
 
@@ -1050,6 +1041,7 @@ DeliverClaim(Deliverer *d)
 		elog(ERROR, "supamon: could not read the alert outbox");
 	tab = SPI_tuptable;
 	nrows = SPI_processed;
+	d->retry_scheduled = false;
 	/* the total cut some channel short: claim again at once */
 	d->claim_again = nrows >= CLAIM_TOTAL;
 	rows = palloc0(sizeof(OutRow) * Max(nrows, 1));
@@ -1164,7 +1156,7 @@ DeliverWantsClaim(Deliverer *d)
 {
 	HASH_SEQ_STATUS seq;
 	Target	   *t;
-	bool		wants = d->claim_again;
+	bool		wants = d->claim_again || d->retry_scheduled;
 
 	/* a channel whose claim was full, once its queue has run dry */
 	hash_seq_init(&seq, d->targets);
@@ -1309,6 +1301,7 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 		{
 			record_failure(o->ids, o->nids, false, true, -1, 429,
 						   psprintf("rate limited %d times in a row", o->rate_limited));
+			d->retry_scheduled = true;
 			counts->retrying += o->nids;
 			return true;
 		}
@@ -1337,6 +1330,7 @@ record_one(Deliverer *d, Outgoing *o, DeliverCounts *counts)
 					 a.message ? scrubbed(o, a.message) : "");
 
 		record_failure(o->ids, o->nids, false, true, -1, (int) req->status, err);
+		d->retry_scheduled = true;
 		counts->retrying += o->nids;
 	}
 	else if (o->nids > 1 && req->status >= 400 && req->status < 500)

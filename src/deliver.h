@@ -40,7 +40,10 @@ extern TimestampTz DeliverPump(Deliverer *d);
 /* Forgets the claimed requests not started yet (their rows are gone). */
 extern void DeliverDiscardQueued(Deliverer *d);
 
-/* Whether a claim should follow without waiting (more is due than was claimed). */
+/*
+ * Whether a claim should follow without waiting: more is due than was
+ * claimed, or a failure's retry time is to be learnt.
+ */
 extern bool DeliverWantsClaim(Deliverer *d);
 
 /* Waits at most timeout_ms for requests, the latch; true when the latch was set. */

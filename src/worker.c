@@ -419,14 +419,7 @@ supamon_worker_main(Datum main_arg)
 		if (last_state == 2)
 		{
 			if (DeliverHasResults(round.deliverer))
-			{
-				int			retrying_before = round.counts.retrying + round.counts.dead;
-
 				in_transaction(record_step, &round, "supamon: recording deliveries");
-				/* a failure's retry time is to be learnt */
-				if (round.counts.retrying + round.counts.dead > retrying_before)
-					claim_due = true;
-			}
 			if (claim_due || DeliverWantsClaim(round.deliverer) ||
 				(round.wake != 0 && now >= round.wake))
 			{
