@@ -20,6 +20,8 @@ OBJS = \
 	src/subxact.o \
 	src/spi.o \
 	src/http.o \
+	src/json_read.o \
+	src/edge.o \
 	src/deliver.o \
 	src/channel.o \
 	src/silence.o \
@@ -27,6 +29,7 @@ OBJS = \
 	src/remote.o \
 	src/collect.o \
 	src/inventory.o \
+	src/edge_record.o \
 	src/audit.o \
 	src/project.o \
 	src/check.o \

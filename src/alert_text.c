@@ -494,9 +494,12 @@ typedef struct EventKind
 static const EventKind events[] = {
 	{"unreachable", "unreachable", 0, "\xF0\x9F\x94\xB4", RED},
 	{"scheduler_down", "scheduler down", 0, "\xF0\x9F\x94\xB4", RED},
+	{"paused", "paused by Supabase", 0, "\xF0\x9F\x94\xB4", RED},
+	{"api_refused", "Edge Functions unreadable", 1, "\xF0\x9F\x94\xB4", RED},
 	{"failed", "failed", 1, "\xF0\x9F\x94\xB4", RED},
 	{"stuck", "stuck", 1, "\xF0\x9F\x94\xB4", RED},
 	{"missed", "missed", 2, "\xF0\x9F\x9F\xA0", AMBER},
+	{"removed", "removed", 2, "\xF0\x9F\x9F\xA0", AMBER},
 	{"reminder", "reminder", 3, "\xF0\x9F\x9F\xA0", AMBER},
 	{"recovered", "recovered", 4, "\xF0\x9F\x9F\xA2", GREEN},
 	{"test", "test", 5, "\xF0\x9F\x94\xB5", BLUE},

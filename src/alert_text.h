@@ -29,8 +29,9 @@ typedef struct AlertInfo
 {
 	const char *project;		/* never NULL */
 	const char *job;			/* NULL: a project-wide alert */
-	const char *event;			/* failed, missed, stuck, unreachable,
-								 * scheduler_down, recovered, reminder, test */
+	const char *event;			/* failed, missed, stuck, removed, unreachable,
+								 * scheduler_down, paused, api_refused,
+								 * recovered, reminder, test */
 	const char *status;			/* the new status (may be NULL) */
 	const char *previous;		/* the status before (may be NULL) */
 	const char *criticality;	/* critical, important, low (may be NULL) */

@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
 #include "audit.h"
@@ -43,7 +44,8 @@ load_projects(const char *only, int *n)
 	values[0] = only ? CStringGetTextDatum(only) : (Datum) 0;
 	nulls[0] = only ? ' ' : 'n';
 	rc = SPI_execute_with_args(
-							   "SELECT name, conninfo, run_high_water, open_run_ids FROM supamon.project"
+							   "SELECT name, conninfo, run_high_water, open_run_ids, supabase_ref,"
+							   " coalesce(api_blocked_until, '-infinity') FROM supamon.project"
 							   " WHERE CASE WHEN $1 IS NULL THEN enabled ELSE name = $1 END"
 							   " ORDER BY name FOR NO KEY UPDATE",
 							   1, types, values, nulls, false, 0);
@@ -82,6 +84,8 @@ load_projects(const char *only, int *n)
 			for (int k = 0; k < p->nopen; k++)
 				p->open_runs[k] = DatumGetInt64(elems[k]);
 		}
+		p->supabase_ref = SPI_getvalue(tup, desc, 5);
+		p->api_blocked_until = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
 	}
 	return projects;
 }
@@ -95,6 +99,11 @@ AuditProjects(const char *only, int *nprojects)
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
 	int		   *req_of = palloc(sizeof(int) * Max(n, 1));
 	int			nreq = 0;
+	const char **refs = palloc(sizeof(char *) * Max(n, 1));
+	TimestampTz *blocked = palloc(sizeof(TimestampTz) * Max(n, 1));
+	EdgeSnapshot *edges = palloc0(sizeof(EdgeSnapshot) * Max(n, 1));
+	RemoteSideWork side;
+	EdgeFleet  *volatile fleet = NULL;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -110,18 +119,31 @@ AuditProjects(const char *only, int *nprojects)
 		}
 	}
 
+	for (int i = 0; i < n; i++)
+	{
+		refs[i] = projects[i].supabase_ref;
+		blocked[i] = projects[i].api_blocked_until;
+	}
+	memset(&side, 0, sizeof(side));
+
 	PG_TRY();
 	{
+		/* the Management API is asked while the databases are read */
+		fleet = EdgeFleetPlan(refs, blocked, edges, n, &side);
 		RemoteExecuteAll(reqs, nreq, supamon_max_connections,
-						 supamon_connect_timeout, supamon_query_timeout);
+						 supamon_connect_timeout, supamon_query_timeout,
+						 fleet ? &side : NULL);
 		for (int r = 0; r < nreq; r++)
 			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
 	}
 	PG_FINALLY();
 	{
 		RemoteReleaseAll(reqs, nreq);
+		EdgeFleetRelease(fleet);
 	}
 	PG_END_TRY();
+	for (int i = 0; i < n; i++)
+		snaps[i].edge = edges[i];
 
 	*nprojects = n;
 	return snaps;
@@ -166,6 +188,7 @@ record_work(void *arg)
 		InventoryRecord(w->snap, w->counts);
 	else
 		InventoryRecordFailure(w->snap);
+	InventoryRecordEdge(w->snap);
 	if (w->hook)
 		w->hook(w->snap, w->arg);
 }
@@ -192,6 +215,8 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 	snap->ok = false;
 	snap->error = SupamonCleanText(psprintf("supamon could not record this project's data: %s",
 											edata->message), 1000);
+	/* the Management API's answer may have been the culprit: left out too */
+	memset(&snap->edge, 0, sizeof(EdgeSnapshot));
 	FreeErrorData(edata);
 	return false;
 }

@@ -27,6 +27,7 @@
 
 #include "audit.h"
 #include "deliver.h"
+#include "edge.h"
 #include "health.h"
 #include "schedule_sql.h"
 #include "silence.h"
@@ -35,7 +36,7 @@
 PG_FUNCTION_INFO_V1(supamon_check_health);
 
 /* Each statement's plan, kept for the backend's life. */
-static SPIPlanPtr plans[9];
+static SPIPlanPtr plans[12];
 
 /* How far past the project's clock a run's start may be (a clock's jitter). */
 #define FUTURE_SLACK_SECONDS (5 * 60)
@@ -46,6 +47,7 @@ typedef struct CheckTotals
 	int			by_status[HEALTH_REMOVED + 1];
 	int			unreachable;
 	int			scheduler_down;
+	int			paused;
 	int			alerts;
 } CheckTotals;
 
@@ -92,6 +94,13 @@ is_bad(const char *status)
 		strcmp(status, "scheduler_down") == 0;
 }
 
+/* A project's bad statuses: a job's "paused" is its own choice, a project's is not. */
+static bool
+is_bad_project(const char *status)
+{
+	return is_bad(status) || strcmp(status, "paused") == 0;
+}
+
 /*
  * Queues an alert for every enabled channel whose criticality filter lets it
  * through ('all', or a level at or below the alert's), and for the
@@ -101,15 +110,15 @@ is_bad(const char *status)
  * Returns the number of outbox rows.
  */
 static int
-queue_alert(const char *project, const char *job_name, const char *event,
+queue_alert(const char *project, const char *job_type, const char *job_name, const char *event,
 			const char *criticality, const char *message, const char *status,
 			const char *previous, const char *reason, const char *meaning,
 			int64 next_expected, const char *during_outage)
 {
-	Oid			types[13] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID};
-	Datum		values[13];
-	char		nulls[14] = "             ";
+	Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, TEXTOID};
+	Datum		values[14];
+	char		nulls[15] = "              ";
 	int			rc;
 
 	values[0] = CStringGetTextDatum(project);
@@ -127,11 +136,13 @@ queue_alert(const char *project, const char *job_name, const char *event,
 	values[11] = BoolGetDatum(supamon_discord_webhook_url && supamon_discord_webhook_url[0]);
 	values[12] = BoolGetDatum(supamon_telegram_bot_token && supamon_telegram_bot_token[0] &&
 							  supamon_telegram_chat_id && supamon_telegram_chat_id[0]);
+	values[13] = CStringGetTextDatum(job_type);
 	rc = SupamonRunKept(&plans[0], "INSERT INTO supamon.alert_outbox (channel_id, channel, via_setting,"
 							   "  project_name, job_type, job_name, event, criticality, message, details)"
-							   " SELECT t.id, t.channel, t.via_setting, $1, CASE WHEN $2 IS NOT NULL THEN 'pg_cron' END,"
+							   " SELECT t.id, t.channel, t.via_setting, $1, CASE WHEN $2 IS NOT NULL THEN $14 END,"
 							   "   $2, $3, $4, $5,"
 							   "   jsonb_strip_nulls(jsonb_build_object('project', $1, 'job', $2, 'event', $3,"
+							   "     'type', CASE WHEN $2 IS NOT NULL THEN $14 END,"
 							   "     'status', $6, 'previous', $7, 'reason', $8, 'criticality', $4,"
 							   "     'schedule', j.schedule, 'schedule_meaning', $9,"
 							   "     'last_run', to_char(j.last_run_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')"
@@ -151,8 +162,8 @@ queue_alert(const char *project, const char *job_name, const char *event,
 							   "       SELECT NULL, 'telegram', true WHERE $13 AND $4 = 'critical' AND NOT EXISTS"
 							   "         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t"
 							   " LEFT JOIN supamon.job_inventory j"
-							   "   ON j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_name = $2",
-							   13, types, values, nulls, 0);
+							   "   ON j.project_name = $1 AND j.job_type = $14 AND j.job_name = $2",
+							   14, types, values, nulls, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "supamon: could not queue an alert: %s", SPI_result_code_string(rc));
 	if (SPI_processed > 0)
@@ -185,12 +196,12 @@ project_criticality(const char *project)
  * said what they missed during the outage (no echo afterwards).
  */
 static char *
-check_project_status(const char *name, bool reachable, bool scheduler_known,
-					 bool scheduler_running, const char *last_error,
+check_project_status(const char *name, bool reachable, const char *paused_as,
+					 bool scheduler_known, bool scheduler_running, const char *last_error,
 					 const char *old_status, bool reminder_due, bool bad_was_alerted,
 					 const char *note, bool silenced, char **recovery, CheckTotals *totals)
 {
-	const char *status = !reachable ? "unreachable" :
+	const char *status = !reachable ? (paused_as ? "paused" : "unreachable") :
 		(scheduler_known && !scheduler_running) ? "scheduler_down" : "ok";
 	const char *event = NULL;
 	char	   *message = NULL;
@@ -198,19 +209,19 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 	Datum		values[5];
 	char		nulls[6] = "     ";
 	bool		changed = strcmp(status, old_status) != 0;
-	bool		recovering = changed && is_bad(old_status) && !is_bad(status);
+	bool		recovering = changed && is_bad_project(old_status) && !is_bad_project(status);
 
 	*recovery = NULL;
 	/* silenced: decided and recorded, not told (told when the silence ends) */
 	if (silenced)
 		event = NULL;
-	else if (changed && is_bad(status))
+	else if (changed && is_bad_project(status))
 		event = status;
 	else if (recovering)
 		event = "recovered";
-	else if (!changed && is_bad(status) && !bad_was_alerted)
+	else if (!changed && is_bad_project(status) && !bad_was_alerted)
 		event = status;			/* a problem no one was told about: told now */
-	else if (!changed && is_bad(status) && reminder_due)
+	else if (!changed && is_bad_project(status) && reminder_due)
 		event = "reminder";
 
 	if (event)
@@ -219,6 +230,9 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 			message = psprintf("%s project %s is unreachable: %s",
 							   strcmp(event, "reminder") == 0 ? "Still:" : "",
 							   name, last_error ? last_error : "no answer");
+		else if (strcmp(status, "paused") == 0)
+			message = psprintf("%s project %s is paused by Supabase (its status there: %s): its database does not answer and no job runs; restore it from the Supabase dashboard",
+							   strcmp(event, "reminder") == 0 ? "Still:" : "", name, paused_as);
 		else if (strcmp(status, "scheduler_down") == 0)
 			message = psprintf("%s project %s: the pg_cron scheduler is not running, no job runs",
 							   strcmp(event, "reminder") == 0 ? "Still:" : "", name);
@@ -228,7 +242,7 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 		if (recovering)
 			*recovery = message;
 		else
-			totals->alerts += queue_alert(name, NULL, event, project_criticality(name),
+			totals->alerts += queue_alert(name, "pg_cron", NULL, event, project_criticality(name),
 										  message[0] == ' ' ? message + 1 : message,
 										  status, old_status, last_error, NULL, HEALTH_NO_TIME, NULL);
 	}
@@ -251,6 +265,8 @@ check_project_status(const char *name, bool reachable, bool scheduler_known,
 		elog(ERROR, "supamon: could not update project status");
 	if (strcmp(status, "unreachable") == 0)
 		totals->unreachable++;
+	else if (strcmp(status, "paused") == 0)
+		totals->paused++;
 	else if (strcmp(status, "scheduler_down") == 0)
 		totals->scheduler_down++;
 	return pstrdup(status);
@@ -347,6 +363,59 @@ missed_in_outage(const HealthInput *in, const Outage *outage)
 	if (in->last_start != HEALTH_NO_TIME && in->last_start >= fire)
 		return HEALTH_NO_TIME;
 	return fire;
+}
+
+/*
+ * Records a job's status (and when someone was told), and a transition in
+ * the health log.
+ */
+static void
+record_status(const char *project, const char *job_type, const char *name,
+			  const char *new_status, const char *reason, int64 next_expected,
+			  bool alerted, bool changed)
+{
+	Oid			utypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTOID};
+	Datum		uvalues[7];
+	char		unulls[8] = "       ";
+
+	uvalues[0] = CStringGetTextDatum(project);
+	uvalues[1] = CStringGetTextDatum(name);
+	uvalues[2] = CStringGetTextDatum(new_status);
+	uvalues[3] = text_or_null(reason[0] ? reason : NULL, &unulls[3]);
+	uvalues[4] = TimestampTzGetDatum(SupamonFromUnixSeconds(next_expected));
+	unulls[4] = next_expected == HEALTH_NO_TIME ? 'n' : ' ';
+	uvalues[5] = BoolGetDatum(alerted);
+	uvalues[6] = CStringGetTextDatum(job_type);
+	if (SupamonRunKept(&plans[4], "UPDATE supamon.job_inventory SET"
+							  " status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
+							  "   THEN now() ELSE status_since END,"
+							  " acked_at = CASE WHEN status IS DISTINCT FROM $3 THEN NULL ELSE acked_at END,"
+							  " status = $3, status_reason = $4, next_expected_at = $5,"
+							  " last_alerted_at = CASE WHEN $6 THEN now() ELSE last_alerted_at END"
+							  " WHERE project_name = $1 AND job_type = $7 AND job_name = $2"
+							  "   AND (status, status_reason, next_expected_at, $6)"
+							  "       IS DISTINCT FROM ($3, $4, $5, false)",
+							  7, utypes, uvalues, unulls, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not record a status");
+	if (changed)
+	{
+		Oid			ltypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
+		Datum		lvalues[5];
+		char		lnulls[6] = "     ";
+
+		lvalues[0] = CStringGetTextDatum(project);
+		lvalues[1] = CStringGetTextDatum(name);
+		lvalues[2] = CStringGetTextDatum(new_status);
+		lvalues[3] = text_or_null(reason[0] ? reason : NULL, &lnulls[3]);
+		lvalues[4] = CStringGetTextDatum(job_type);
+		if (SupamonRunKept(&plans[5], "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
+								  "  status, error_message, last_run_at)"
+								  " SELECT $1, $5, $2, $3, $4, last_run_started_at"
+								  " FROM supamon.job_inventory"
+								  " WHERE project_name = $1 AND job_type = $5 AND job_name = $2",
+								  5, ltypes, lvalues, lnulls, 0) != SPI_OK_INSERT)
+			elog(ERROR, "supamon: could not log a transition");
+	}
 }
 
 /*
@@ -528,7 +597,7 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			meaning[0] = '\0';
 			if (in.schedule)
 				sm_describe(in.schedule, meaning, sizeof(meaning));
-			totals->alerts += queue_alert(project, name, event, criticality, message,
+			totals->alerts += queue_alert(project, "pg_cron", name, event, criticality, message,
 										  new_status, old_status, out.reason,
 										  meaning[0] ? meaning : NULL, out.next_expected, NULL);
 		}
@@ -538,48 +607,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		if (changed || event || out.next_expected != HEALTH_NO_TIME ||
 			(old_reason == NULL) != (out.reason[0] == '\0') ||
 			(old_reason && strcmp(old_reason, out.reason) != 0))
-		{
-			Oid			utypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
-			Datum		uvalues[6];
-			char		unulls[7] = "      ";
-
-			uvalues[0] = CStringGetTextDatum(project);
-			uvalues[1] = CStringGetTextDatum(name);
-			uvalues[2] = CStringGetTextDatum(new_status);
-			uvalues[3] = text_or_null(out.reason[0] ? out.reason : NULL, &unulls[3]);
-			uvalues[4] = TimestampTzGetDatum(SupamonFromUnixSeconds(out.next_expected));
-			unulls[4] = out.next_expected == HEALTH_NO_TIME ? 'n' : ' ';
-			uvalues[5] = BoolGetDatum(event != NULL);
-			if (SupamonRunKept(&plans[4], "UPDATE supamon.job_inventory SET"
-									  " status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
-									  "   THEN now() ELSE status_since END,"
-									  " acked_at = CASE WHEN status IS DISTINCT FROM $3 THEN NULL ELSE acked_at END,"
-									  " status = $3, status_reason = $4, next_expected_at = $5,"
-									  " last_alerted_at = CASE WHEN $6 THEN now() ELSE last_alerted_at END"
-									  " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2"
-									  "   AND (status, status_reason, next_expected_at, $6)"
-									  "       IS DISTINCT FROM ($3, $4, $5, false)",
-									  6, utypes, uvalues, unulls, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "supamon: could not record a status");
-		}
-		if (changed)
-		{
-			Oid			ltypes[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
-			Datum		lvalues[4];
-			char		lnulls[5] = "    ";
-
-			lvalues[0] = CStringGetTextDatum(project);
-			lvalues[1] = CStringGetTextDatum(name);
-			lvalues[2] = CStringGetTextDatum(new_status);
-			lvalues[3] = text_or_null(out.reason[0] ? out.reason : NULL, &lnulls[3]);
-			if (SupamonRunKept(&plans[5], "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
-									  "  status, error_message, last_run_at)"
-									  " SELECT $1, 'pg_cron', $2, $3, $4, last_run_started_at"
-									  " FROM supamon.job_inventory"
-									  " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
-									  4, ltypes, lvalues, lnulls, 0) != SPI_OK_INSERT)
-				elog(ERROR, "supamon: could not log a transition");
-		}
+			record_status(project, "pg_cron", name, new_status, out.reason,
+						  out.next_expected, event != NULL, changed);
 	}
 }
 
@@ -593,7 +622,8 @@ count_jobs_as_they_stand(const char *project, CheckTotals *totals)
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 
-	if (SupamonRunKept(&plans[6], "SELECT status FROM supamon.job_inventory WHERE project_name = $1",
+	if (SupamonRunKept(&plans[6], "SELECT status FROM supamon.job_inventory"
+							  " WHERE project_name = $1 AND job_type = 'pg_cron'",
 							  1, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read the inventory");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -601,6 +631,179 @@ count_jobs_as_they_stand(const char *project, CheckTotals *totals)
 		count_as_it_stands(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 						   totals);
 	}
+}
+
+/*
+ * Decides every Edge Function of a project from what the Management API
+ * said (recorded just before): gone (removed), not ACTIVE (failed), too
+ * many 5xx answers among enough recent requests (failed), or fine.  When the
+ * API could not be read this check, they keep the status they had.
+ */
+static void
+check_functions(const char *project, bool listed, const Silences *silences,
+				int64 central_now, CheckTotals *totals)
+{
+	static const char *const windows[] = {"15 minutes", "hour", "3 hours", "day"};
+	const char *window = windows[supamon_edge_stats_interval];
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	SPITupleTable *rows;
+	uint64		nrows;
+
+	values[0] = CStringGetTextDatum(project);
+	values[1] = Int32GetDatum(supamon_repeat_interval);
+	if (SupamonRunKept(&plans[9], "SELECT job_name, removed_at IS NOT NULL, function_status,"
+							  " requests, server_errors, stats_error, status, criticality,"
+							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
+							  " status_reason,"
+							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
+							  " acked_at IS NOT NULL AND acked_at >= status_since"
+							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'edge_function'"
+							  " ORDER BY job_name",
+							  2, types, values, NULL, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read the inventory");
+	rows = SPI_tuptable;
+	nrows = SPI_processed;
+	for (uint64 i = 0; i < nrows; i++)
+	{
+		HeapTuple	tup = rows->vals[i];
+		TupleDesc	desc = rows->tupdesc;
+		bool		isnull,
+					null_requests,
+					null_errors;
+		char	   *name = SPI_getvalue(tup, desc, 1);
+		bool		removed = DatumGetBool(SPI_getbinval(tup, desc, 2, &isnull));
+		char	   *fstatus = SPI_getvalue(tup, desc, 3);
+		int64		requests = DatumGetInt64(SPI_getbinval(tup, desc, 4, &null_requests));
+		int64		errors = DatumGetInt64(SPI_getbinval(tup, desc, 5, &null_errors));
+		char	   *stats_error = SPI_getvalue(tup, desc, 6);
+		char	   *old_status = SPI_getvalue(tup, desc, 7);
+		char	   *criticality = SPI_getvalue(tup, desc, 8);
+		bool		reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 9, &isnull));
+		char	   *old_reason = SPI_getvalue(tup, desc, 10);
+		bool		told = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
+		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		int			status;
+		char		reason[512];
+		const char *new_status;
+		const char *event = NULL;
+		bool		changed;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!listed)
+		{
+			count_as_it_stands(old_status, totals);
+			continue;
+		}
+		if (removed)
+		{
+			status = HEALTH_REMOVED;
+			snprintf(reason, sizeof(reason), "no longer listed by the Supabase Management API");
+		}
+		else if (fstatus == NULL || strcmp(fstatus, "ACTIVE") != 0)
+		{
+			status = HEALTH_FAILED;
+			snprintf(reason, sizeof(reason), "Supabase lists it as %s, not ACTIVE",
+					 fstatus ? fstatus : "without a status");
+		}
+		else if (null_requests || null_errors)
+		{
+			status = HEALTH_UNKNOWN;
+			snprintf(reason, sizeof(reason), "its traffic has not been read yet%s%s",
+					 stats_error ? ": " : "", stats_error ? stats_error : "");
+		}
+		else if (requests >= supamon_edge_min_requests &&
+				 (double) errors > supamon_edge_error_rate * (double) requests)
+		{
+			status = HEALTH_FAILED;
+			snprintf(reason, sizeof(reason),
+					 "%lld of its %lld requests in the last %s answered with a server error (%.0f%%, above %.0f%%)",
+					 (long long) errors, (long long) requests, window,
+					 100.0 * (double) errors / (double) requests, 100.0 * supamon_edge_error_rate);
+		}
+		else
+		{
+			status = HEALTH_SUCCESS;
+			snprintf(reason, sizeof(reason),
+					 "%lld request(s) in the last %s, %lld answered with a server error%s",
+					 (long long) requests, window, (long long) errors,
+					 requests < supamon_edge_min_requests && errors > 0 ?
+					 " (too few requests to judge)" : "");
+		}
+		/* the reason may quote the API's words cut to fit: never half a character */
+		reason[pg_mbcliplen(reason, strlen(reason), sizeof(reason) - 1)] = '\0';
+		new_status = health_status_name(status);
+		changed = strcmp(new_status, old_status) != 0;
+		totals->jobs++;
+		totals->by_status[status]++;
+
+		if (changed && (status == HEALTH_FAILED || status == HEALTH_REMOVED))
+			event = new_status;
+		else if (changed && status == HEALTH_SUCCESS && is_bad(old_status) && told)
+			event = "recovered";
+		else if (!changed && status == HEALTH_FAILED && !acked && (reminder_due || !told))
+			event = told ? "reminder" : new_status;
+		if (event && SilenceAt(silences, name, central_now, false, NULL, NULL))
+			event = NULL;
+		if (event)
+		{
+			char	   *message;
+
+			if (strcmp(event, "recovered") == 0)
+				message = psprintf("%s/%s (Edge Function) recovered (was %s): %s",
+								   project, name, old_status, reason);
+			else if (strcmp(event, "reminder") == 0)
+				message = psprintf("%s/%s (Edge Function) is still %s: %s",
+								   project, name, new_status, reason);
+			else
+				message = psprintf("%s/%s (Edge Function) %s: %s", project, name, new_status, reason);
+			totals->alerts += queue_alert(project, "edge_function", name, event, criticality,
+										  message, new_status, old_status, reason, NULL,
+										  HEALTH_NO_TIME, NULL);
+		}
+		if (changed || event || old_reason == NULL || strcmp(old_reason, reason) != 0)
+			record_status(project, "edge_function", name, new_status, reason, HEALTH_NO_TIME,
+						  event != NULL, changed);
+	}
+}
+
+/*
+ * The Management API refusing supamon (a bad or revoked token, an unknown
+ * ref, a bad setting) is one project problem, told once; and once when the
+ * Edge Functions can be read again.
+ */
+static void
+check_edge_refusal(const char *name, const EdgeSnapshot *edge, bool alerted,
+				   CheckTotals *totals)
+{
+	bool		now_alerted = alerted;
+	Oid			types[2] = {TEXTOID, BOOLOID};
+	Datum		values[2];
+
+	if (edge->refused && !alerted)
+	{
+		totals->alerts += queue_alert(name, "edge_function", NULL, "api_refused",
+									  project_criticality(name),
+									  psprintf("project %s: its Edge Functions cannot be read: %s",
+											   name, edge->error ? edge->error : "refused"),
+									  "api_refused", NULL, edge->error, NULL, HEALTH_NO_TIME, NULL);
+		now_alerted = true;
+	}
+	else if (edge->ok && alerted)
+	{
+		totals->alerts += queue_alert(name, "edge_function", NULL, "recovered",
+									  project_criticality(name),
+									  psprintf("project %s: its Edge Functions can be read again", name),
+									  "ok", "api_refused", NULL, NULL, HEALTH_NO_TIME, NULL);
+		now_alerted = false;
+	}
+	if (now_alerted == alerted)
+		return;
+	values[0] = CStringGetTextDatum(name);
+	values[1] = BoolGetDatum(now_alerted);
+	if (SupamonRunKept(&plans[10], "UPDATE supamon.project SET edge_refusal_alerted = $2 WHERE name = $1",
+					   2, types, values, NULL, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not update project status");
 }
 
 static void
@@ -633,6 +836,8 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	char	   *recovery;
 	Silences   *silences;
 	bool		project_told;
+	const char *paused_as;
+	bool		edge_refusal_alerted;
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
@@ -641,7 +846,8 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
 							  " extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
 							  " extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
-							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since"
+							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
+							  " supabase_status, edge_refusal_alerted"
 							  " FROM supamon.project WHERE name = $1",
 							  2, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
@@ -672,6 +878,11 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	outage.until = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
 	central_now = DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
 	outage.misses = NULL;
+	/* a database that does not answer because Supabase paused the project */
+	paused_as = snap->edge.project_status ? snap->edge.project_status : SPI_getvalue(tup, desc, 15);
+	if (reachable || !EdgeProjectIsPaused(paused_as))
+		paused_as = NULL;
+	edge_refusal_alerted = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
 
 	initStringInfo(&note);
 	if (reachable)
@@ -720,7 +931,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	}
 
 	silences = SilencesLoad(name, GetCurrentTransactionStartTimestamp());
-	status = check_project_status(name, reachable, scheduler_known, scheduler_running,
+	status = check_project_status(name, reachable, paused_as, scheduler_known, scheduler_running,
 								  last_error, old_status, reminder_due, project_told,
 								  note.len ? note.data : NULL,
 								  SilenceAt(silences, NULL, central_now, false, NULL, NULL) != NULL,
@@ -743,11 +954,13 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 				   strcmp(status, "scheduler_down") == 0, &outage, silences, central_now, totals);
 	else
 		count_jobs_as_they_stand(name, totals);
+	check_functions(name, snap->edge.ok, silences, central_now, totals);
+	check_edge_refusal(name, &snap->edge, edge_refusal_alerted, totals);
 	if (recovery)
 	{
 		const char *during = outage.misses->len ? outage.misses->data : NULL;
 
-		totals->alerts += queue_alert(name, NULL, "recovered", project_criticality(name),
+		totals->alerts += queue_alert(name, "pg_cron", NULL, "recovered", project_criticality(name),
 									  during ? psprintf("%s; during the outage %s", recovery, during) : recovery,
 									  status, old_status, NULL, NULL, HEALTH_NO_TIME, during);
 	}
@@ -770,6 +983,7 @@ check_project(ProjectSnapshot *snap, void *arg)
 		totals->by_status[s] += mine.by_status[s];
 	totals->unreachable += mine.unreachable;
 	totals->scheduler_down += mine.scheduler_down;
+	totals->paused += mine.paused;
 	totals->alerts += mine.alerts;
 }
 
@@ -825,13 +1039,13 @@ supamon_check_health(PG_FUNCTION_ARGS)
 		elog(ERROR, "supamon: could not read the clock");
 	json = MemoryContextStrdup(caller, psprintf("{\"total_jobs\": %d, \"healthy\": %d, \"failed\": %d, \"missed\": %d,"
 					" \"stuck\": %d, \"unknown\": %d, \"paused\": %d, \"removed\": %d,"
-					" \"unreachable_projects\": %d, \"scheduler_down_projects\": %d,"
+					" \"unreachable_projects\": %d, \"scheduler_down_projects\": %d, \"paused_projects\": %d,"
 					" \"alerts_queued\": %d, \"checked_at\": \"%s\"}",
 					totals.jobs, totals.by_status[HEALTH_SUCCESS],
 					totals.by_status[HEALTH_FAILED], totals.by_status[HEALTH_MISSED],
 					totals.by_status[HEALTH_STUCK], totals.by_status[HEALTH_UNKNOWN],
 					totals.by_status[HEALTH_PAUSED], totals.by_status[HEALTH_REMOVED],
-					totals.unreachable, totals.scheduler_down, totals.alerts,
+					totals.unreachable, totals.scheduler_down, totals.paused, totals.alerts,
 					SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1)));
 
 	/* without a worker for this database, what is due leaves now */

@@ -7,6 +7,7 @@
 #define SUPAMON_COLLECT_H
 
 #include "datatype/timestamp.h"
+#include "edge.h"
 #include "remote.h"
 
 /* pg_cron statuses of a run */
@@ -62,6 +63,8 @@ typedef struct ProjectState
 	int64		high_water;		/* the highest runid seen */
 	int64	   *open_runs;		/* runids seen unfinished */
 	int			nopen;
+	char	   *supabase_ref;	/* NULL: no Edge Functions to ask about */
+	TimestampTz api_blocked_until;	/* the Management API asked to wait */
 } ProjectState;
 
 typedef struct ProjectSnapshot
@@ -91,6 +94,9 @@ typedef struct ProjectSnapshot
 	bool		runs_truncated; /* more runs than COLLECT_MAX_RUNS: the rest next time */
 	int			ignored_runs;	/* runs without a job, runid or known status */
 	int			future_times;	/* run times beyond the project's clock, ignored */
+
+	/* what the Management API said (edge.asked false: not asked) */
+	EdgeSnapshot edge;
 } ProjectSnapshot;
 
 /*

@@ -46,6 +46,7 @@
 
 #include "alert_text.h"
 #include "deliver.h"
+#include "json_read.h"
 #include "http.h"
 #include "supamon.h"
 
@@ -330,14 +331,6 @@ typedef struct AnswerFields
 	char	   *message_id;		/* Discord: id; Telegram: result.message_id */
 } AnswerFields;
 
-#if PG_VERSION_NUM >= 160000
-#define SEM_RETURN_TYPE JsonParseErrorType
-#define SEM_RETURN return JSON_SUCCESS
-#else
-#define SEM_RETURN_TYPE void
-#define SEM_RETURN return
-#endif
-
 static SEM_RETURN_TYPE
 answer_object_start(void *state)
 {
@@ -394,40 +387,6 @@ answer_scalar(void *state, char *token, JsonTokenType type)
 }
 
 /*
- * Whether an answer nests deeper than any service's: PostgreSQL's parser
- * recurses, and 32,000 '[' would end in "stack depth limit exceeded".
- */
-static bool
-json_too_deep(const char *body, size_t len)
-{
-	int			depth = 0;
-	bool		in_string = false;
-
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = body[i];
-
-		if (in_string)
-		{
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = false;
-		}
-		else if (c == '"')
-			in_string = true;
-		else if (c == '[' || c == '{')
-		{
-			if (++depth > 32)
-				return true;
-		}
-		else if (c == ']' || c == '}')
-			depth--;
-	}
-	return false;
-}
-
-/*
  * Reads the few fields supamon needs from an answer, with PostgreSQL's JSON
  * parser; an answer that is not JSON (or was cut) yields nothing.
  */
@@ -435,32 +394,16 @@ static void
 parse_answer(const char *body, size_t len, AnswerFields *out)
 {
 	JsonSemAction sem;
-	JsonLexContext *lex;
 
 	memset(out, 0, sizeof(*out));
 	out->retry_after = -1;
-	if (len == 0 || pg_verify_mbstr(PG_UTF8, body, len, true) == false ||
-		json_too_deep(body, len))
-		return;
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = out;
 	sem.object_start = answer_object_start;
 	sem.object_end = answer_object_end;
 	sem.object_field_start = answer_field_start;
 	sem.scalar = answer_scalar;
-	/*
-	 * De-escaping \uXXXX converts to the database encoding, which raises an
-	 * ERROR for what it cannot hold: only in a UTF-8 database.  Elsewhere a
-	 * string's raw token is read (numbers are all supamon needs).
-	 */
-#if PG_VERSION_NUM >= 170000
-	lex = makeJsonLexContextCstringLen(NULL, (char *) body, len, PG_UTF8,
-									   GetDatabaseEncoding() == PG_UTF8);
-#else
-	lex = makeJsonLexContextCstringLen((char *) body, len, PG_UTF8,
-									   GetDatabaseEncoding() == PG_UTF8);
-#endif
-	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
+	if (!SupamonJsonParse(body, len, 32, &sem))
 	{
 		memset(out, 0, sizeof(*out));
 		out->retry_after = -1;

@@ -1,6 +1,6 @@
 /*
  * http.c
- *		Concurrent HTTP POSTs with libcurl's multi interface.
+ *		Concurrent HTTP requests with libcurl's multi interface.
  *
  * curl tells which sockets it wants watched (CURLMOPT_SOCKETFUNCTION) and
  * when it wants to be called back (CURLMOPT_TIMERFUNCTION); those sockets go
@@ -46,6 +46,7 @@ struct HttpClient
 	HttpRequest *active;		/* in flight, linked by next_active */
 	HttpRequest *done_head;
 	HttpRequest *done_tail;
+	bool		acted;			/* curl ran since the last collect */
 };
 
 static bool curl_ready = false;
@@ -112,9 +113,16 @@ write_callback(char *data, size_t size, size_t nmemb, void *userp)
 {
 	HttpRequest *req = userp;
 	size_t		n = size * nmemb;
-	size_t		room = HTTP_MAX_ANSWER - req->answer_len;
+	size_t		cap = req->max_answer ? req->max_answer : HTTP_MAX_ANSWER;
+	size_t		room = cap - req->answer_len;
 	size_t		take = Min(n, room);
 
+	/* an answer that must be whole and is too big ends here: curl stops */
+	if (req->max_answer && n > room)
+	{
+		req->too_big = true;
+		return 0;
+	}
 	/* the rest of a huge answer is read and dropped, within the timeout */
 	memcpy(req->answer + req->answer_len, data, take);
 	req->answer_len += take;
@@ -172,6 +180,8 @@ header_callback(char *data, size_t size, size_t nitems, void *userp)
 	}
 	else if ((v = header_value(data, n, "X-RateLimit-Reset-After")) != NULL)
 		req->rl_reset_after = seconds_value(v, n - (v - data));
+	else if ((v = header_value(data, n, "X-RateLimit-Reset")) != NULL)
+		req->rl_reset = seconds_value(v, n - (v - data));
 	return n;
 }
 
@@ -274,17 +284,24 @@ HttpStart(HttpClient *client, HttpRequest *req, long timeout_ms)
 	req->error[0] = '\0';
 	/* the caller's context: the request's, not the client's (which lives long) */
 	if (req->answer == NULL)
-		req->answer = palloc(HTTP_MAX_ANSWER + 1);
+		req->answer = palloc((req->max_answer ? req->max_answer : HTTP_MAX_ANSWER) + 1);
 	req->answer[0] = '\0';
 	req->answer_len = 0;
+	req->too_big = false;
 	req->retry_after = -1;
 	req->rl_remaining = -1;
 	req->rl_reset_after = -1;
+	req->rl_reset = -1;
 	req->elapsed_ms = 0;
 	req->next_done = NULL;
-	/* Expect: 100-continue would cost a round trip for nothing */
-	HttpAddHeader(req, "Expect:");
-	HttpAddHeader(req, "Content-Type: application/json");
+	if (req->body)
+	{
+		/* Expect: 100-continue would cost a round trip for nothing */
+		HttpAddHeader(req, "Expect:");
+		HttpAddHeader(req, "Content-Type: application/json");
+	}
+	else
+		HttpAddHeader(req, "Accept: application/json");
 
 	easy = curl_easy_init();
 	if (easy == NULL)
@@ -295,9 +312,14 @@ HttpStart(HttpClient *client, HttpRequest *req, long timeout_ms)
 	}
 	ok &= SETOPT(easy, CURLOPT_PRIVATE, req);
 	ok &= SETOPT(easy, CURLOPT_URL, req->url);
-	ok &= SETOPT(easy, CURLOPT_POST, 1L);
-	ok &= SETOPT(easy, CURLOPT_POSTFIELDS, req->body);
-	ok &= SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+	if (req->body)
+	{
+		ok &= SETOPT(easy, CURLOPT_POST, 1L);
+		ok &= SETOPT(easy, CURLOPT_POSTFIELDS, req->body);
+		ok &= SETOPT(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) req->body_len);
+	}
+	else
+		ok &= SETOPT(easy, CURLOPT_HTTPGET, 1L);
 	ok &= SETOPT(easy, CURLOPT_HTTPHEADER, req->headers);
 	ok &= SETOPT(easy, CURLOPT_USERAGENT, "supamon");
 	ok &= SETOPT(easy, CURLOPT_NOSIGNAL, 1L);
@@ -394,6 +416,78 @@ collect_done(HttpClient *client)
 	}
 }
 
+bool
+HttpSocketsChanged(HttpClient *client)
+{
+	return client->sockets_changed;
+}
+
+int
+HttpMaxSockets(HttpClient *client)
+{
+	return client->max_sockets;
+}
+
+void
+HttpAddSockets(HttpClient *client, WaitEventSet *set, void *tag)
+{
+	for (int i = 0; i < client->nsockets; i++)
+	{
+		uint32		events = 0;
+
+		if (client->sockets[i].what & CURL_POLL_IN)
+			events |= WL_SOCKET_READABLE;
+		if (client->sockets[i].what & CURL_POLL_OUT)
+			events |= WL_SOCKET_WRITEABLE;
+		AddWaitEventToSet(set, events, client->sockets[i].fd, NULL, tag);
+	}
+	client->sockets_changed = false;
+}
+
+long
+HttpTimeout(HttpClient *client)
+{
+	TimestampTz now;
+
+	if (client->timer_at == 0)
+		return -1;
+	now = GetCurrentTimestamp();
+	return client->timer_at <= now ? 0 : (long) ((client->timer_at - now + 999) / 1000);
+}
+
+void
+HttpSocketEvent(HttpClient *client, const WaitEvent *event)
+{
+	int			flags = 0;
+	int			running;
+
+	if (event->events & WL_SOCKET_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (event->events & WL_SOCKET_WRITEABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(client->multi, (curl_socket_t) event->fd, flags, &running);
+	client->acted = true;
+}
+
+void
+HttpAfterWait(HttpClient *client)
+{
+	int			running;
+
+	if (client->timer_at != 0 && client->timer_at <= GetCurrentTimestamp())
+	{
+		client->timer_at = 0;
+		curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+		client->acted = true;
+	}
+	if (client->acted)
+		collect_done(client);
+	client->acted = false;
+	if (client->socket_table_full)
+		elog(WARNING, "supamon: more sockets than expected in HTTP requests");
+	client->socket_table_full = false;
+}
+
 static void
 rebuild_wait_set(HttpClient *client)
 {
@@ -409,18 +503,7 @@ rebuild_wait_set(HttpClient *client)
 #endif
 	AddWaitEventToSet(client->set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
 	AddWaitEventToSet(client->set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
-	for (int i = 0; i < client->nsockets; i++)
-	{
-		uint32		events = 0;
-
-		if (client->sockets[i].what & CURL_POLL_IN)
-			events |= WL_SOCKET_READABLE;
-		if (client->sockets[i].what & CURL_POLL_OUT)
-			events |= WL_SOCKET_WRITEABLE;
-		AddWaitEventToSet(client->set, events, client->sockets[i].fd, NULL,
-						  (void *) (intptr_t) client->sockets[i].fd);
-	}
-	client->sockets_changed = false;
+	HttpAddSockets(client, client->set, client);
 	MemoryContextSwitchTo(old);
 }
 
@@ -429,19 +512,11 @@ HttpWait(HttpClient *client, long timeout_ms)
 {
 	WaitEvent	events[16];
 	int			n;
-	int			running;
 	bool		latch = false;
-	bool		acted = false;
+	long		until = HttpTimeout(client);
 
-	if (client->timer_at != 0)
-	{
-		TimestampTz now = GetCurrentTimestamp();
-		long		until = client->timer_at <= now ? 0 :
-			(long) ((client->timer_at - now + 999) / 1000);
-
-		if (timeout_ms < 0 || until < timeout_ms)
-			timeout_ms = until;
-	}
+	if (until >= 0 && (timeout_ms < 0 || until < timeout_ms))
+		timeout_ms = until;
 	if (client->sockets_changed || client->set == NULL)
 		rebuild_wait_set(client);
 
@@ -454,30 +529,9 @@ HttpWait(HttpClient *client, long timeout_ms)
 			latch = true;
 		}
 		else if (events[i].events & (WL_SOCKET_READABLE | WL_SOCKET_WRITEABLE))
-		{
-			int			flags = 0;
-
-			if (events[i].events & WL_SOCKET_READABLE)
-				flags |= CURL_CSELECT_IN;
-			if (events[i].events & WL_SOCKET_WRITEABLE)
-				flags |= CURL_CSELECT_OUT;
-			curl_multi_socket_action(client->multi,
-									 (curl_socket_t) (intptr_t) events[i].user_data,
-									 flags, &running);
-			acted = true;
-		}
+			HttpSocketEvent(client, &events[i]);
 	}
-	if (client->timer_at != 0 && client->timer_at <= GetCurrentTimestamp())
-	{
-		client->timer_at = 0;
-		curl_multi_socket_action(client->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-		acted = true;
-	}
-	if (acted)
-		collect_done(client);
-	if (client->socket_table_full)
-		elog(WARNING, "supamon: more sockets than expected in HTTP requests");
-	client->socket_table_full = false;
+	HttpAfterWait(client);
 	return latch;
 }
 

@@ -76,104 +76,14 @@ typedef struct NameSlot
 	int			wanted;
 } NameSlot;
 
-static Datum text_array(char **values, bool *nulls, int n);
-static Datum int8_array(int64 *values, bool *nulls, int n);
-static Datum bool_array(bool *values, int n);
-static Datum float8_array(double *values, bool *nulls, int n);
 static void exec(const char *sql, int nargs, Oid *types, Datum *values,
 				 const char *nulls, int expected);
-static Datum time_array(int64 *values, int n);
 static HTAB *job_table(ProjectSnapshot *snap);
 static char **job_names(ProjectSnapshot *snap, HTAB *held);
 static HTAB *held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive);
 static void last_finished_runs(ProjectSnapshot *snap, HTAB *jobs, HTAB *held);
 static bool run_is_dead(const CronRunRow *r, HTAB *jobs);
 static JobRuns *summarize_runs(ProjectSnapshot *snap, HTAB *jobs);
-
-static Datum
-text_array(char **values, bool *nulls, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-		d[i] = (nulls && nulls[i]) || values[i] == NULL ? (Datum) 0 : CStringGetTextDatum(values[i]);
-	{
-		bool	   *nn = palloc(sizeof(bool) * Max(n, 1));
-
-		for (int i = 0; i < n; i++)
-			nn[i] = (nulls && nulls[i]) || values[i] == NULL;
-		return PointerGetDatum(construct_md_array(d, nn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-	}
-}
-
-static Datum
-int8_array(int64 *values, bool *nulls, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nn = palloc0(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-	{
-		d[i] = Int64GetDatum(values[i]);
-		nn[i] = nulls ? nulls[i] : false;
-	}
-	return PointerGetDatum(construct_md_array(d, nn, 1, dims, lbs, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-static Datum
-bool_array(bool *values, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-		d[i] = BoolGetDatum(values[i]);
-	return PointerGetDatum(construct_md_array(d, NULL, 1, dims, lbs, BOOLOID, 1, true, TYPALIGN_CHAR));
-}
-
-static Datum
-float8_array(double *values, bool *nulls, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nn = palloc0(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-	{
-		d[i] = Float8GetDatum(values[i]);
-		nn[i] = nulls[i];
-	}
-	return PointerGetDatum(construct_md_array(d, nn, 1, dims, lbs, FLOAT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
-
-/*
- * Times (microseconds since 1970, COLLECT_NO_TIME for NULL) as a
- * timestamptz[].
- */
-static Datum
-time_array(int64 *values, int n)
-{
-	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
-	bool	   *nn = palloc0(sizeof(bool) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-	{
-		nn[i] = values[i] == COLLECT_NO_TIME;
-		d[i] = nn[i] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(values[i]));
-	}
-	return PointerGetDatum(construct_md_array(d, nn, 1, dims, lbs, TIMESTAMPTZOID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-}
 
 /*
  * Runs one of this file's statements, which must succeed; expected is the
@@ -514,7 +424,7 @@ mark_removed(ProjectSnapshot *snap, char **names, Datum project,
 	hash_destroy(present);
 	if (ngone == 0)
 		return 0;
-	values[1] = text_array(gone, NULL, ngone);
+	values[1] = SupamonTextArray(gone, NULL, ngone);
 	exec("UPDATE supamon.job_inventory i SET removed_at = now(), updated_at = now()"
 		 " FROM unnest($2) AS g(name)"
 		 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = g.name",
@@ -603,9 +513,9 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	{
 		Oid			types[9] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
-		Datum		values[9] = {project, int8_array(ids, NULL, n), text_array(names, NULL, n),
-			text_array(schedules, NULL, n), text_array(commands, NULL, n), bool_array(active, n),
-		text_array(users, NULL, n), text_array(dbs, NULL, n), float8_array(gaps, gap_nulls, n)};
+		Datum		values[9] = {project, SupamonInt8Array(ids, NULL, n), SupamonTextArray(names, NULL, n),
+			SupamonTextArray(schedules, NULL, n), SupamonTextArray(commands, NULL, n), SupamonBoolArray(active, n),
+		SupamonTextArray(users, NULL, n), SupamonTextArray(dbs, NULL, n), SupamonFloat8Array(gaps, gap_nulls, n)};
 		bool		isnull;
 
 		exec("WITH up AS ("
@@ -698,12 +608,12 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			m++;
 		}
 		values[0] = project;
-		values[1] = text_array(jobname, NULL, m);
-		values[2] = int8_array(runids, NULL, m);
-		values[3] = text_array(status, NULL, m);
-		values[4] = text_array(message, NULL, m);
-		values[5] = time_array(start, m);
-		values[6] = time_array(end, m);
+		values[1] = SupamonTextArray(jobname, NULL, m);
+		values[2] = SupamonInt8Array(runids, NULL, m);
+		values[3] = SupamonTextArray(status, NULL, m);
+		values[4] = SupamonTextArray(message, NULL, m);
+		values[5] = SupamonTimeArray(start, m);
+		values[6] = SupamonTimeArray(end, m);
 		if (m > 0)
 		{
 			exec("INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status,"
@@ -765,17 +675,17 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 				nj++;
 		}
 		values[0] = project;
-		values[1] = text_array(jnames, NULL, n);
-		values[2] = int8_array(lastids, lastnull, n);
-		values[3] = text_array(lstatus, NULL, n);
-		values[4] = time_array(lstart, n);
-		values[5] = time_array(lend, n);
-		values[6] = text_array(lmsg, NULL, n);
-		values[7] = int8_array(fails, NULL, n);
-		values[8] = bool_array(reset, n);
-		values[9] = time_array(latest, n);
-		values[10] = time_array(rsince, n);
-		values[11] = text_array(rstatus, NULL, n);
+		values[1] = SupamonTextArray(jnames, NULL, n);
+		values[2] = SupamonInt8Array(lastids, lastnull, n);
+		values[3] = SupamonTextArray(lstatus, NULL, n);
+		values[4] = SupamonTimeArray(lstart, n);
+		values[5] = SupamonTimeArray(lend, n);
+		values[6] = SupamonTextArray(lmsg, NULL, n);
+		values[7] = SupamonInt8Array(fails, NULL, n);
+		values[8] = SupamonBoolArray(reset, n);
+		values[9] = SupamonTimeArray(latest, n);
+		values[10] = SupamonTimeArray(rsince, n);
+		values[11] = SupamonTextArray(rstatus, NULL, n);
 		values[12] = BoolGetDatum(snap->bootstrapped);
 		values[13] = TimestampTzGetDatum(SupamonFromUnixMicros(horizon));
 		if (nj > 0)
@@ -844,7 +754,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		nulls[6] = snap->scheduler < 0 ? 'n' : ' ';
 		values[7] = Int64GetDatum(high);
 		nulls[7] = has_high ? ' ' : 'n';
-		values[8] = int8_array(open, NULL, nopen);
+		values[8] = SupamonInt8Array(open, NULL, nopen);
 		values[9] = BoolGetDatum(snap->bootstrapped);
 		exec("UPDATE supamon.project SET reachable = true, last_check_at = now(),"
 			 " last_success_at = now(), last_error = NULL, last_check_ms = $2,"

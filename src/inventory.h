@@ -22,4 +22,11 @@ extern void InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts);
 /* Records why a project could not be collected; its jobs keep their state. */
 extern void InventoryRecordFailure(ProjectSnapshot *snap);
 
+/*
+ * Records what the Management API said of the project (its Edge Functions,
+ * their traffic, its status there), whether or not its database answered.
+ * edge_record.c.
+ */
+extern void InventoryRecordEdge(ProjectSnapshot *snap);
+
 #endif							/* SUPAMON_INVENTORY_H */

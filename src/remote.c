@@ -48,6 +48,7 @@
 #include "utils/wait_event.h"
 
 #include "conninfo_mask.h"
+#include "http.h"
 #include "remote.h"
 #include "supamon.h"
 
@@ -89,8 +90,10 @@ static char *libpq_error(RemoteRequest *r);
 static uint32 wanted_events(RemoteRequest *r);
 static void create_wait_set(int sockets);
 static void free_wait_set(void);
-static int	wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents);
-static bool step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
+static int	wait_for_events(RemoteRequest *reqs, int n, RemoteSideWork *side,
+							WaitEvent *events, int nevents);
+static bool step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
+					 int connect_timeout_ms,
 					 int query_timeout_ms, WaitEvent *events, int nevents);
 
 /*
@@ -935,7 +938,8 @@ free_wait_set(void)
  * only adjusted when just what they wait for did.
  */
 static int
-wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
+wait_for_events(RemoteRequest *reqs, int n, RemoteSideWork *side, WaitEvent *events,
+				int nevents)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz nearest = 0;
@@ -956,6 +960,8 @@ wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
 		if (active ? r->registered != PQsocket(r->conn) : r->registered != PGINVALID_SOCKET)
 			rebuild = true;
 	}
+	if (side && HttpSocketsChanged(side->http))
+		rebuild = true;
 	if (rebuild)
 	{
 		/* its descriptor is given back first, so the new set finds one */
@@ -972,6 +978,8 @@ wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
 			r->event_pos = AddWaitEventToSet(wait_set, r->event_mask, PQsocket(r->conn), NULL, r);
 			r->registered = PQsocket(r->conn);
 		}
+		if (side)
+			HttpAddSockets(side->http, wait_set, side);
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -994,9 +1002,16 @@ wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
 		if (nearest == 0 || r->deadline < nearest)
 			nearest = r->deadline;
 	}
-	timeout = nearest > now ? (long) ((nearest - now + 999) / 1000) : 0;
+	timeout = nearest == 0 ? -1 : nearest > now ? (long) ((nearest - now + 999) / 1000) : 0;
 	if (polling)
-		timeout = Min(timeout, LOOKUP_POLL_MS);
+		timeout = timeout < 0 ? LOOKUP_POLL_MS : Min(timeout, LOOKUP_POLL_MS);
+	if (side)
+	{
+		long		http = HttpTimeout(side->http);
+
+		if (http >= 0 && (timeout < 0 || http < timeout))
+			timeout = http;
+	}
 	return WaitEventSetWait(wait_set, timeout, events, nevents, PG_WAIT_EXTENSION);
 }
 
@@ -1005,8 +1020,8 @@ wait_for_events(RemoteRequest *reqs, int n, WaitEvent *events, int nevents)
  * every request is done.
  */
 static bool
-step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
-		 int query_timeout_ms, WaitEvent *events, int nevents)
+step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
+		 int connect_timeout_ms, int query_timeout_ms, WaitEvent *events, int nevents)
 {
 	int			active = 0;
 	bool		waiting = false;
@@ -1057,10 +1072,10 @@ step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
 		if (r->state != REMOTE_DONE)
 			active++;
 	}
-	if (active == 0)
+	if (active == 0 && (side == NULL || !side->busy))
 		return waiting;
 
-	nready = wait_for_events(reqs, n, events, nevents);
+	nready = wait_for_events(reqs, n, side, events, nevents);
 	for (int e = 0; e < nready; e++)
 	{
 		if (events[e].events & WL_LATCH_SET)
@@ -1068,6 +1083,8 @@ step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
+		else if (side && events[e].user_data == side)
+			HttpSocketEvent(side->http, &events[e]);
 		else if (events[e].user_data != NULL)
 		{
 			RemoteRequest *r = events[e].user_data;
@@ -1079,21 +1096,27 @@ step_all(RemoteRequest *reqs, int n, int max_active, int connect_timeout_ms,
 	for (int i = 0; i < n; i++)
 		if (reqs[i].state == REMOTE_RESOLVING && lookups_done(reqs[i].resolve))
 			resolved_request(&reqs[i]);
+	if (side)
+	{
+		HttpAfterWait(side->http);
+		if (side->busy)
+			side->busy = side->step(side->arg);
+	}
 	return true;
 }
 
 void
 RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
-				 int connect_timeout_ms, int query_timeout_ms)
+				 int connect_timeout_ms, int query_timeout_ms, RemoteSideWork *side)
 {
 	int			sockets;
 	int			nevents;
 	WaitEvent  *events;
 
-	if (n <= 0)
+	if (n <= 0 && side == NULL)
 		return;
 	max_active = Max(max_active, 1);
-	sockets = Min(n, max_active);
+	sockets = Min(n, max_active) + (side ? HttpMaxSockets(side->http) : 0);
 	nevents = sockets + 2;
 	events = palloc(sizeof(WaitEvent) * nevents);
 	for (int i = 0; i < n; i++)
@@ -1134,7 +1157,9 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 	PG_TRY();
 	{
 		create_wait_set(sockets);
-		while (step_all(reqs, n, max_active, connect_timeout_ms, query_timeout_ms,
+		if (side)
+			side->busy = side->step(side->arg);
+		while (step_all(reqs, n, side, max_active, connect_timeout_ms, query_timeout_ms,
 						events, nevents))
 			;
 	}

@@ -73,14 +73,32 @@ typedef struct RemoteRequest
 } RemoteRequest;
 
 /*
+ * HTTP requests to run in the same wait as the connections (the Management
+ * API's, beside the projects' databases): after every wait, step(arg)
+ * handles what finished and starts what follows; it returns false once
+ * nothing is in flight or left to start.
+ */
+struct HttpClient;
+typedef struct RemoteSideWork
+{
+	struct HttpClient *http;
+	bool		(*step) (void *arg);
+	void	   *arg;
+	bool		busy;			/* private */
+} RemoteSideWork;
+
+/*
  * Runs every request, at most max_active connections at a time (fewer when
  * the server has no more file descriptors for them), each with its own
- * connect and query timeouts (milliseconds).  Returns when all are done; an
- * interrupt (cancel, statement_timeout) releases everything and rethrows.
- * When not even one connection can have a file descriptor, raises an ERROR.
+ * connect and query timeouts (milliseconds), and side's HTTP requests (if
+ * any) at the same time.  Returns when all are done; an interrupt (cancel,
+ * statement_timeout) releases the connections and rethrows (the caller
+ * releases side's).  When not even one connection can have a file
+ * descriptor, raises an ERROR.
  */
 extern void RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
-							 int connect_timeout_ms, int query_timeout_ms);
+							 int connect_timeout_ms, int query_timeout_ms,
+							 RemoteSideWork *side);
 
 /*
  * Closes connections and gives back their descriptors; safe to call more

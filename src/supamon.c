@@ -33,6 +33,20 @@ int			supamon_max_attempts = 8;
 int			supamon_retry_backoff = 30;
 int			supamon_digest_after = 5;
 int			supamon_max_sends = 20;
+char	   *supamon_supabase_access_token = NULL;
+char	   *supamon_management_api_url = NULL;
+double		supamon_edge_error_rate = 0.2;
+int			supamon_edge_min_requests = 10;
+int			supamon_edge_stats_interval = 0;
+
+/* The Management API's windows for a function's traffic (edge.c's order). */
+static const struct config_enum_entry stats_interval_options[] = {
+	{"15min", 0, false},
+	{"1hr", 1, false},
+	{"3hr", 2, false},
+	{"1day", 3, false},
+	{NULL, 0, false}
+};
 
 void		_PG_init(void);
 
@@ -59,6 +73,12 @@ static const char *
 show_telegram_bot_token(void)
 {
 	return show_secret(supamon_telegram_bot_token);
+}
+
+static const char *
+show_supabase_access_token(void)
+{
+	return show_secret(supamon_supabase_access_token);
 }
 
 /*
@@ -212,6 +232,49 @@ _PG_init(void)
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
+
+	/* Edge Functions, through the Supabase Management API */
+	DefineCustomStringVariable("supamon.supabase_access_token",
+							   "Supabase access token with which supamon reads projects' Edge Functions from the Management API.",
+							   "Projects with a supabase_ref are asked each check; empty: Edge Functions are not watched.",
+							   &supamon_supabase_access_token,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   NULL, NULL, show_supabase_access_token);
+	DefineCustomStringVariable("supamon.management_api_url",
+							   "Base URL of the Supabase Management API.",
+							   NULL,
+							   &supamon_management_api_url,
+							   "https://api.supabase.com",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomRealVariable("supamon.edge_error_rate",
+							 "Share of an Edge Function's recent requests that may answer 5xx before it is failed.",
+							 "Judged only with at least supamon.edge_min_requests requests in the window.",
+							 &supamon_edge_error_rate,
+							 0.2, 0.0, 1.0,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("supamon.edge_min_requests",
+							"How many requests an Edge Function needs in the window for its error rate to count.",
+							NULL,
+							&supamon_edge_min_requests,
+							10, 1, INT_MAX,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomEnumVariable("supamon.edge_stats_window",
+							 "How far back an Edge Function's traffic is read: 15min, 1hr, 3hr or 1day.",
+							 NULL,
+							 &supamon_edge_stats_interval,
+							 0,
+							 stats_interval_options,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("supamon");

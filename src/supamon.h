@@ -29,6 +29,13 @@ extern int	supamon_retry_backoff;
 extern int	supamon_digest_after;
 extern int	supamon_max_sends;
 
+/* Edge Function settings (secret, URL, ratio, count, index into the intervals) */
+extern char *supamon_supabase_access_token;
+extern char *supamon_management_api_url;
+extern double supamon_edge_error_rate;
+extern int	supamon_edge_min_requests;
+extern int	supamon_edge_stats_interval;
+
 /* What follows a text that supamon cut. */
 #define SUPAMON_CUT_MARK "... [cut]"
 
@@ -60,6 +67,17 @@ extern ErrorData *SupamonSubtransaction(void (*fn) (void *arg), void *arg,
 struct _SPI_plan;
 extern int	SupamonRunKept(struct _SPI_plan **plan, const char *sql, int nargs,
 						   Oid *types, Datum *values, const char *nulls, long count);
+
+/*
+ * Arrays for statements that work on whole sets (unnest): NULL entries where
+ * nulls[i] (or a NULL string); times are Unix microseconds, PG_INT64_MIN for
+ * NULL.  spi.c.
+ */
+extern Datum SupamonTextArray(char **values, bool *nulls, int n);
+extern Datum SupamonInt8Array(int64 *values, bool *nulls, int n);
+extern Datum SupamonBoolArray(bool *values, int n);
+extern Datum SupamonFloat8Array(double *values, bool *nulls, int n);
+extern Datum SupamonTimeArray(int64 *values, int n);
 
 /* Runs f hiding the statement of any error it raises from the log.  subxact.c. */
 struct FunctionCallInfoBaseData;

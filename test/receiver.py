@@ -1,27 +1,71 @@
 #!/usr/bin/env python3
-"""A stand-in for Discord, Telegram and generic webhooks, on 127.0.0.1.
+"""A stand-in for Discord, Telegram, generic webhooks and the Supabase
+Management API, on 127.0.0.1.
 
 supamon's tests must never reach the internet, so they point its alert
-channels at this server.  It answers the way the real services do (shapes of
-bodies, status codes, rate-limit headers), records every request as one JSON
-line, and can be told to misbehave: errors, 429s, hangs, garbage, huge bodies.
+channels (and its Management API base URL) at this server.  It answers the
+way the real services do (shapes of bodies, status codes, rate-limit
+headers), records every request as one JSON line, and can be told to
+misbehave: errors, 429s, hangs, garbage, huge bodies.
 
     receiver.py --portfile FILE --record FILE [--port N] [--print]
-                [--discord-limit 5/2] [--telegram-limit 1/1] [--max-seconds N]
+                [--discord-limit 5/2] [--telegram-limit 1/1]
+                [--api-limit 120/60] [--max-seconds N]
 
 Routes (any method other than POST gets 405, recorded):
     POST /api/webhooks/<id>/<token>       Discord (also /api/v10/webhooks/...);
                                           204, or 200 + message with ?wait=true
     POST /bot<token>/sendMessage          Telegram
     POST anything else                    generic webhook: 200 {"ok":true}
+Management API (kind "management_api": every path under /v1/; GET only, any
+other method gets 405, recorded).  Each needs "Authorization: Bearer <token>":
+no header or a wrong token 401 {"message":"Unauthorized"}; a ref not in the
+state 404 {"message":"Project not found"}; a forbidden ref 403
+{"message":"Forbidden resource"}; an unknown route 404 "Cannot GET ...".
+    GET /v1/projects/<ref>                200 {"id","ref","organization_id",
+                                          "name","region","created_at","status"}
+    GET /v1/projects/<ref>/functions      200 [{"id","slug","name","status",
+                                          "version","created_at","updated_at"
+                                          (epoch ms),"verify_jwt","import_map",
+                                          "entrypoint_path"}]
+    GET /v1/projects/<ref>/analytics/endpoints/functions.combined-stats
+        ?interval=15min|1hr|3hr|1day&function_id=<id>
+                                          200 {"result": [3 one-minute rows
+                                          ending now], "error": null}; the
+                                          rows' counts add up to the state's
+                                          totals; [] for a function id the ref
+                                          does not have, or without "stats";
+                                          400 without interval/function_id
+    --api-limit N/SECONDS: a fixed window per ref over /v1/projects/<ref>...
+    (opened by the first request; programmed answers and 429s do not count);
+    over it 429 {"message":"Too many requests"} with Retry-After.  While set,
+    every answer the API gives itself carries X-RateLimit-Limit, -Remaining
+    and -Reset (whole seconds until the window resets).
 Control (not recorded):
     POST /_control {"match": "<substring of the path>", "behaviours": [...],
                     "repeat_last": false}
         queues behaviours for requests whose path contains "match"; one is
         consumed per matching request.  A new control with the same match
         replaces the old queue; different matches coexist (first one given
-        wins when several match).
-    POST /_reset   forget behaviours and rate-limit windows (not the record)
+        wins when several match).  Behaviours apply to POSTs, and to GETs
+        under /v1/ (whose "match" is tested on path and query string).
+    POST /_api     the whole Management API state (replaced; not recorded):
+        {"token": "sbp_...",
+         "projects": {"<ref>": {"status": "ACTIVE_HEALTHY",
+             "forbidden": false,   (true: the token gets 403 on this ref;
+                                    or a list of other tokens that get 403)
+             "name", "region", "organization_id", "created_at": optional,
+             "functions": [{"slug": "hello", optional "id" (default uuid5 of
+                  ref/slug), "name", "status" (ACTIVE), "version" (1),
+                  "created_at", "updated_at", "verify_jwt", "import_map",
+                  "entrypoint_path"}],
+             "stats": {"<slug or id>": {"requests": R, "server_errors": S,
+                                        "client_errors": C}}}}}
+        400 if malformed.  The token is never written to the record or log.
+    POST /_api_patch  merge: "token" replaces the token, each project given
+        replaces that project's entry (null removes it), others stay.
+    POST /_reset   forget behaviours and rate-limit windows (not the record,
+                   nor the API state)
     GET  /_stats   {"total": n, "by_kind": {"discord": {"204": 3}, ...}}
 Behaviours: {"status": N[, "retry_after": s]}, {"hang": s}, {"garbage": true},
     {"big": bytes}, {"migrate_to_chat_id": id}, {"delay": s}.  "delay" can be
@@ -29,7 +73,10 @@ Behaviours: {"status": N[, "retry_after": s]}, {"hang": s}, {"garbage": true},
 
 A request that hangs is recorded when it arrives (status and done null), so a
 test can see it without waiting for the hang to end; every other request is
-recorded once answered.
+recorded once answered.  A management_api entry's "path" includes the query
+string ("query" holds it too); it has "auth" (an Authorization header came)
+and "auth_ok" (it was "Bearer <the token>"); its authorization header is
+recorded as "Bearer [redacted]", and any token ever set is scrubbed from it.
 """
 
 import argparse
@@ -46,12 +93,20 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 DISCORD_RE = re.compile(r"^/api(?:/v\d+)?/webhooks/([^/]+)/([^/]+)/?$")
 TELEGRAM_RE = re.compile(r"^/bot([^/]*)/sendMessage/?$")
 # Real tokens are "<bot id>:<35 characters>"; tests may use shorter ones.
 TELEGRAM_TOKEN_RE = re.compile(r"^[0-9]+:[A-Za-z0-9_-]+$")
+MGMT_PREFIX = "/v1/"
+MGMT_RE = re.compile(r"^/v1/projects/([^/]+)(/.*)?$")
+STATS_ROUTE = "/analytics/endpoints/functions.combined-stats"
+STATS_INTERVALS = ("15min", "1hr", "3hr", "1day")
+# Fixed times, so that answers are the same from one run to the next.
+MGMT_CREATED_AT = "2026-01-01T00:00:00Z"
+MGMT_FUNCTION_MS = 1767225600000  # 2026-01-01T00:00:00Z in epoch milliseconds
 
 
 def parse_limit(text):
@@ -105,6 +160,9 @@ class State:
         self.telegram_limit = FixedWindows(args.telegram_limit) if args.telegram_limit else None
         self.message_ids = {}  # chat id -> last Telegram message_id
         self.snowflake = 1100000000000000000
+        self.api_limit = FixedWindows(args.api_limit) if args.api_limit else None
+        self.api = {"token": None, "projects": {}}  # replaced whole, never changed
+        self.api_tokens = set()  # every token ever set: scrubbed from the record
 
     def next_seq(self):
         with self.lock:
@@ -138,9 +196,63 @@ class State:
     def reset(self):
         with self.lock:
             self.controls = []
-        for limits in (self.discord_limit, self.telegram_limit):
+        for limits in (self.discord_limit, self.telegram_limit, self.api_limit):
             if limits:
                 limits.reset()
+
+    def set_api(self, spec, patch=False):
+        """POST /_api (replace) or /_api_patch (merge); ValueError if bad."""
+        if not isinstance(spec, dict):
+            raise ValueError("want a JSON object")
+        unknown = set(spec) - {"token", "projects"}
+        if unknown:
+            raise ValueError(f"unknown keys: {sorted(unknown)}")
+        token = spec.get("token")
+        if token is not None and not isinstance(token, str):
+            raise ValueError("token must be a string")
+        projects = spec.get("projects") or {}
+        if not isinstance(projects, dict):
+            raise ValueError("projects must be an object keyed by ref")
+        parsed = {ref: (None if p is None and patch else api_project(ref, p))
+                  for ref, p in projects.items()}
+        with self.lock:
+            if token:
+                self.api_tokens.add(token)
+            for p in parsed.values():  # the other accounts' tokens too
+                if p and isinstance(p["forbidden"], list):
+                    self.api_tokens.update(t for t in p["forbidden"] if t)
+            if not patch:
+                self.api = {"token": token, "projects": parsed}
+                return
+            merged = dict(self.api["projects"])
+            for ref, p in parsed.items():
+                if p is None:
+                    merged.pop(ref, None)
+                else:
+                    merged[ref] = p
+            self.api = {"token": token if "token" in spec else self.api["token"],
+                        "projects": merged}
+
+    def api_now(self):
+        with self.lock:
+            return self.api
+
+    def scrub(self, value):
+        """value with every token ever set replaced (strings, lists, dicts).
+        Tokens shorter than 6 characters are left: they would mangle all."""
+        with self.lock:
+            tokens = [t for t in self.api_tokens if len(t) >= 6]
+        def walk(v):
+            if isinstance(v, str):
+                for t in tokens:
+                    v = v.replace(t, "[redacted]")
+                return v
+            if isinstance(v, list):
+                return [walk(x) for x in v]
+            if isinstance(v, dict):
+                return {k: walk(x) for k, x in v.items()}
+            return v
+        return walk(value) if tokens else value
 
     def next_message_id(self, chat):
         with self.lock:
@@ -220,6 +332,75 @@ def readable(entry):
     return out
 
 
+def api_project(ref, p):
+    """A project of the /_api state, checked, its functions' defaults filled."""
+    if not isinstance(p, dict):
+        raise ValueError(f"project {ref!r}: want an object")
+    unknown = set(p) - {"status", "forbidden", "functions", "stats", "name",
+                        "region", "organization_id", "created_at"}
+    if unknown:
+        raise ValueError(f"project {ref!r}: unknown keys {sorted(unknown)}")
+    forbidden = p.get("forbidden", False)
+    if isinstance(forbidden, list):
+        if not all(isinstance(t, str) for t in forbidden):
+            raise ValueError(f"project {ref!r}: forbidden: want a bool or a list of tokens")
+        forbidden = list(forbidden)
+    else:
+        forbidden = bool(forbidden)
+    functions = p.get("functions") or []
+    if not isinstance(functions, list):
+        raise ValueError(f"project {ref!r}: functions must be a list")
+    out_functions = []
+    for f in functions:
+        if not isinstance(f, dict) or not isinstance(f.get("slug"), str) or not f["slug"]:
+            raise ValueError(f"project {ref!r}: each function needs a \"slug\"")
+        slug = f["slug"]
+        try:
+            fn = {"id": str(f.get("id") or uuid.uuid5(uuid.NAMESPACE_URL,
+                                                       f"supamon-receiver/{ref}/{slug}")),
+                  "slug": slug,
+                  "name": str(f.get("name") or slug),
+                  "status": str(f.get("status") or "ACTIVE"),
+                  "version": int(f.get("version", 1)),
+                  "created_at": int(f.get("created_at", MGMT_FUNCTION_MS)),
+                  "updated_at": int(f.get("updated_at", MGMT_FUNCTION_MS + 3600000)),
+                  "verify_jwt": bool(f.get("verify_jwt", True)),
+                  "import_map": bool(f.get("import_map", False)),
+                  "entrypoint_path": str(f.get("entrypoint_path") or
+                                         f"file:///tmp/supabase/functions/{slug}/index.ts")}
+        except (TypeError, ValueError):
+            raise ValueError(f"project {ref!r}: function {slug!r}: version, "
+                             "created_at and updated_at must be integers")
+        out_functions.append(fn)
+    stats = p.get("stats") or {}
+    if not isinstance(stats, dict):
+        raise ValueError(f"project {ref!r}: stats must be an object keyed by slug")
+    out_stats = {}
+    for key, totals in stats.items():
+        try:
+            r, s, c = (int((totals or {}).get(k, 0))
+                       for k in ("requests", "server_errors", "client_errors"))
+        except (TypeError, ValueError, AttributeError):
+            raise ValueError(f"project {ref!r}: stats {key!r}: want integer "
+                             "requests, server_errors, client_errors")
+        if min(r, s, c) < 0 or s + c > r:
+            raise ValueError(f"project {ref!r}: stats {key!r}: want 0 <= "
+                             "server_errors + client_errors <= requests")
+        out_stats[key] = (r, s, c)
+    project = {"status": str(p.get("status") or "ACTIVE_HEALTHY"),
+               "forbidden": forbidden, "functions": out_functions, "stats": out_stats}
+    for key in ("name", "region", "organization_id", "created_at"):
+        if key in p:
+            project[key] = p[key]
+    return project
+
+
+def split3(n):
+    """n in three whole parts, oldest first, that add up to n (the newest
+    parts take the remainder)."""
+    return [n // 3 + (1 if i >= 3 - n % 3 else 0) for i in range(3)]
+
+
 def discord_problems(msg):
     """Discord's 400 for a message it would refuse, or None.  Only the limits
     supamon has to respect: empty message, 2000-character content, 10 embeds,
@@ -282,6 +463,8 @@ class Answer:
 
 
 def shaped_error(kind, status, text):
+    if kind == "management_api":
+        return Answer(status, {"message": text})
     if kind == "discord":
         return Answer(status, {"message": text, "code": 0})
     if kind == "telegram":
@@ -326,12 +509,13 @@ class Handler(BaseHTTPRequestHandler):
         path = url.path
         body = self.read_body()
 
-        if path in ("/_control", "/_reset", "/_stats"):
+        if path in ("/_control", "/_reset", "/_stats", "/_api", "/_api_patch"):
             self.send(self.control(state, path, body))
             return
 
         kind = ("discord" if DISCORD_RE.match(path) else
-                "telegram" if TELEGRAM_RE.match(path) else "webhook")
+                "telegram" if TELEGRAM_RE.match(path) else
+                "management_api" if path.startswith(MGMT_PREFIX) else "webhook")
         entry = {"seq": state.next_seq(), "t": arrived, "done": None,
                  "method": self.command, "path": path, "query": url.query,
                  "headers": {}, "kind": kind, "status": None, "behaviour": None}
@@ -357,7 +541,25 @@ class Handler(BaseHTTPRequestHandler):
             if "x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
                 message = dict(urllib.parse.parse_qsl(entry["body"]))
 
-        behaviour = state.take_behaviour(path) if self.command == "POST" else None
+        method = "POST"  # the one each service answers; others get 405
+        match_path = path  # what /_control's "match" is looked for in
+        token = None
+        if kind == "management_api":
+            method = "GET"
+            auth = self.headers.get("Authorization")
+            scheme, _, given = (auth or "").strip().partition(" ")
+            token = given.strip() if scheme.lower() == "bearer" and given.strip() else None
+            api_token = state.api_now()["token"]
+            entry["auth"] = auth is not None
+            entry["auth_ok"] = bool(token and api_token and token == api_token)
+            if auth is not None:  # never the token itself
+                entry["headers"]["authorization"] = (scheme + " [redacted]" if token
+                                                     else "[redacted]")
+            entry["path"] = match_path = path + ("?" + url.query if url.query else "")
+            for key in ("path", "query", "body", "json", "headers"):
+                entry[key] = state.scrub(entry[key])
+
+        behaviour = state.take_behaviour(match_path) if self.command == method else None
         entry["behaviour"] = behaviour
         if behaviour and behaviour.get("delay"):
             time.sleep(float(behaviour["delay"]))
@@ -369,8 +571,10 @@ class Handler(BaseHTTPRequestHandler):
             return
 
         answer = None
-        if self.command != "POST":
+        if self.command != method:
             answer = shaped_error(kind, 405, "405: Method Not Allowed")
+            if kind == "management_api":
+                answer.headers["Allow"] = "GET"
         elif behaviour and set(behaviour) - {"delay"}:
             answer = self.misbehave(kind, behaviour)
         if answer is None:  # the service's own answer, rate limits included
@@ -378,6 +582,8 @@ class Handler(BaseHTTPRequestHandler):
                 answer = self.discord(state, path, url.query, message, time.time())
             elif kind == "telegram":
                 answer = self.telegram(state, path, message, time.time())
+            elif kind == "management_api":
+                answer = self.management(state, path, url.query, token, time.time())
             else:
                 answer = Answer(200, {"ok": True})
         entry["status"] = answer.status
@@ -399,7 +605,12 @@ class Handler(BaseHTTPRequestHandler):
             state.reset()
             return Answer(200, {"ok": True})
         try:
-            state.control(json.loads(body or b"null") or {})
+            spec = json.loads(body or b"null")
+            if path in ("/_api", "/_api_patch"):
+                # errors never quote the token: it is checked first
+                state.set_api(spec if spec is not None else {}, patch=path == "/_api_patch")
+            else:
+                state.control(spec or {})
         except (ValueError, AttributeError) as e:
             return Answer(400, {"ok": False, "error": str(e)})
         return Answer(200, {"ok": True})
@@ -454,6 +665,73 @@ class Handler(BaseHTTPRequestHandler):
                             "webhook_id": webhook.split("/")[0],
                             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(now))},
                       headers)
+
+    def management(self, state, path, query, token, now):
+        """The Supabase Management API: GET /v1/projects/<ref>[/...]."""
+        m = MGMT_RE.match(path)
+        if not m:
+            return Answer(404, {"message": f"Cannot GET {path}", "error": "Not Found",
+                                "statusCode": 404})
+        ref, rest = m.group(1), (m.group(2) or "").rstrip("/")
+        headers = {}
+        if state.api_limit:
+            allowed, remaining, end = state.api_limit.take(ref, now)
+            reset = max(1, math.ceil(end - now))
+            headers = {"X-RateLimit-Limit": str(state.api_limit.count),
+                       "X-RateLimit-Remaining": str(remaining),
+                       "X-RateLimit-Reset": str(reset)}
+            if not allowed:
+                answer = too_many("management_api", end - now)
+                answer.headers.update(headers)
+                return answer
+        api = state.api_now()
+        project = api["projects"].get(ref)
+        forbidden = project["forbidden"] if project else False
+        if not (token and api["token"] and token == api["token"]):
+            if token and isinstance(forbidden, list) and token in forbidden:
+                return Answer(403, {"message": "Forbidden resource"}, headers)
+            return Answer(401, {"message": "Unauthorized"}, headers)
+        if project is None:
+            return Answer(404, {"message": "Project not found"}, headers)
+        if forbidden is True:
+            return Answer(403, {"message": "Forbidden resource"}, headers)
+
+        if rest == "":
+            body = {"id": ref, "ref": ref, "organization_id": "org1", "name": ref,
+                    "region": "us-east-1", "created_at": MGMT_CREATED_AT,
+                    "status": project["status"]}
+            body.update({k: project[k] for k in ("name", "region", "organization_id",
+                                                 "created_at") if k in project})
+            return Answer(200, body, headers)
+        if rest == "/functions":
+            return Answer(200, [dict(f) for f in project["functions"]], headers)
+        if rest == STATS_ROUTE:
+            params = urllib.parse.parse_qs(query)
+            interval = params.get("interval", [""])[-1]
+            function_id = params.get("function_id", [""])[-1]
+            if not interval or not function_id:
+                return Answer(400, {"message": "function_id and interval are required parameters"},
+                              headers)
+            if interval not in STATS_INTERVALS:
+                return Answer(400, {"message": "interval must be one of "
+                                               + ", ".join(STATS_INTERVALS)}, headers)
+            fn = next((f for f in project["functions"] if f["id"] == function_id), None)
+            totals = fn and (project["stats"].get(fn["slug"]) or project["stats"].get(fn["id"]))
+            if not totals:
+                return Answer(200, {"result": [], "error": None}, headers)
+            r, s, c = totals
+            minute = int(now // 60) * 60
+            rows = []
+            for i, (ok, server, client) in enumerate(zip(split3(r - s - c), split3(s), split3(c))):
+                rows.append({"timestamp": (minute - 60 * (2 - i)) * 1000000,
+                             "requests_count": ok + server + client,
+                             "success_count": ok, "redirect_count": 0,
+                             "client_err_count": client, "server_err_count": server,
+                             "avg_cpu_time_used": 1.5, "avg_memory_used": 10.2,
+                             "avg_execution_time": 12.0, "max_execution_time": 40.0})
+            return Answer(200, {"result": rows, "error": None}, headers)
+        return Answer(404, {"message": f"Cannot GET {path}", "error": "Not Found",
+                            "statusCode": 404}, headers)
 
     def telegram(self, state, path, msg, now):
         if not TELEGRAM_TOKEN_RE.match(TELEGRAM_RE.match(path).group(1)):
@@ -522,6 +800,11 @@ def too_many(kind, retry_after, scope="user"):
         return Answer(429, {"ok": False, "error_code": 429,
                             "description": f"Too Many Requests: retry after {seconds}",
                             "parameters": {"retry_after": seconds}})
+    if kind == "management_api":
+        return Answer(429, {"message": "Too many requests"},
+                      {"Retry-After": str(seconds),
+                       "X-RateLimit-Remaining": "0",
+                       "X-RateLimit-Reset": str(seconds)})
     return Answer(429, {"ok": False, "error": "Too Many Requests"}, {"Retry-After": str(seconds)})
 
 
@@ -543,6 +826,8 @@ def main():
     p.add_argument("--print", action="store_true")
     p.add_argument("--discord-limit", type=parse_limit, metavar="N/SECONDS")
     p.add_argument("--telegram-limit", type=parse_limit, metavar="N/SECONDS")
+    p.add_argument("--api-limit", type=parse_limit, metavar="N/SECONDS",
+                   help="Management API requests per ref per window")
     p.add_argument("--max-seconds", type=float, default=3600)
     args = p.parse_args()
 

@@ -1,5 +1,6 @@
 # test/receiver.py from a TAP test: a local Discord/Telegram/webhook
-# receiver on 127.0.0.1, so that no test reaches the internet.
+# receiver and fake Supabase Management API on 127.0.0.1, so that no test
+# reaches the internet.
 #
 #	my $r = Receiver->start(discord_limit => '5/2');
 #	... point supamon at $r->url('/api/webhooks/1/tok') ...
@@ -8,8 +9,23 @@
 #	my @sent = $r->requests(kind => 'discord');
 #	$r->stop;	# also done when $r goes out of scope
 #
+# The Management API (GET /v1/projects/<ref>, .../functions,
+# .../analytics/endpoints/functions.combined-stats; see receiver.py's
+# docstring for the shapes), with supamon's base URL set to $r->api_url:
+#
+#	$r->api_state({ token => 'sbp_test', projects => { abc => {
+#		status => 'ACTIVE_HEALTHY',
+#		functions => [{ slug => 'hello', version => 3 }],
+#		stats => { hello => { requests => 100, server_errors => 30,
+#				client_errors => 2 } } } } });
+#	$r->api_patch({ projects => { abc => { status => 'INACTIVE' } } });
+#	$r->control('/functions', [{ status => 500 }]);
+#	my @calls = $r->requests(kind => 'management_api', path => '/functions');
+#	# each with {auth => bool, auth_ok => bool, status => n, path => with query}
+#
 # start() options: dir (where the port, record and log files go), port,
-# print (bool), discord_limit and telegram_limit ('N/SECONDS'), max_seconds,
+# print (bool), discord_limit, telegram_limit and api_limit ('N/SECONDS';
+# api_limit is per project ref, like Supabase's '120/60'), max_seconds,
 # python (default 'python3').
 package Receiver;
 
@@ -46,6 +62,7 @@ sub start
 	push @cmd, '--print' if $opts{print};
 	push @cmd, '--discord-limit' => $opts{discord_limit} if $opts{discord_limit};
 	push @cmd, '--telegram-limit' => $opts{telegram_limit} if $opts{telegram_limit};
+	push @cmd, '--api-limit' => $opts{api_limit} if $opts{api_limit};
 	push @cmd, '--max-seconds' => $opts{max_seconds} if $opts{max_seconds};
 	$self->{harness} = IPC::Run::start(\@cmd, '<', File::Spec->devnull, '>', $self->{log}, '2>', "$self->{log}.err");
 
@@ -81,6 +98,10 @@ sub url
 	return "http://127.0.0.1:$self->{port}$path";
 }
 
+# http://127.0.0.1:PORT, no trailing slash: the Management API base URL
+# (the API's paths start with /v1/).
+sub api_url { "http://127.0.0.1:$_[0]{port}" }
+
 sub _post
 {
 	my ($self, $path, $body) = @_;
@@ -100,8 +121,27 @@ sub control
 		repeat_last => $repeat_last ? JSON::PP::true : JSON::PP::false });
 }
 
-# Forget behaviours and rate-limit windows; the record stays.
+# Forget behaviours and rate-limit windows; the record and the Management
+# API state stay.
 sub reset { $_[0]->_post('/_reset') }
+
+# Replace the whole fake Management API state: { token => 'sbp_...',
+# projects => { <ref> => { status, forbidden, functions => [...],
+# stats => { <slug> => { requests, server_errors, client_errors } } } } }.
+# Booleans (forbidden, verify_jwt) may be JSON::PP::true/false or 1/0.
+sub api_state
+{
+	my ($self, $state) = @_;
+	return $self->_post('/_api', $state);
+}
+
+# Merge into it: token (if given) replaces the token, each project given
+# replaces that project's entry (undef removes it), the others stay.
+sub api_patch
+{
+	my ($self, $state) = @_;
+	return $self->_post('/_api_patch', $state);
+}
 
 # {total => n, by_kind => {discord => {204 => n, ...}, ...}}
 sub stats
@@ -113,7 +153,8 @@ sub stats
 }
 
 # The recorded requests in arrival order, as hashrefs; filters: kind
-# (discord, telegram, webhook), path (substring), method.
+# (discord, telegram, webhook, management_api), path (substring; for
+# management_api the path includes the query string), method.
 sub requests
 {
 	my ($self, %filter) = @_;

@@ -1,0 +1,62 @@
+/*
+ * edge.h
+ *		A project's Edge Functions as the Supabase Management API lists them,
+ *		with their recent traffic, and the project's own state there.
+ */
+#ifndef SUPAMON_EDGE_H
+#define SUPAMON_EDGE_H
+
+#include "datatype/timestamp.h"
+#include "remote.h"
+
+/* How many functions of one project are read at most. */
+#define EDGE_MAX_FUNCTIONS 1000
+
+typedef struct EdgeFunction
+{
+	char	   *id;				/* the API's id; NULL when unusable */
+	char	   *slug;			/* cleaned and capped */
+	char	   *status;			/* ACTIVE, REMOVED, THROTTLED... (cleaned) */
+	int64		version;		/* -1 unknown */
+	int64		updated_at;		/* Unix microseconds, or PG_INT64_MIN */
+	bool		stats_ok;		/* its traffic was read */
+	int64		requests;
+	int64		server_errors;
+	int64		client_errors;
+	char	   *stats_error;	/* why not, when asked and failed */
+} EdgeFunction;
+
+typedef struct EdgeSnapshot
+{
+	bool		asked;			/* the API was asked this check */
+	bool		ok;				/* the function list came */
+	char	   *error;			/* why not (never the token) */
+	bool		refused;		/* 401/403/404: the token or the ref is wrong */
+	bool		rate_limited;	/* a 429 (or no requests left) stopped it */
+	TimestampTz retry_at;		/* with rate_limited: when to ask again */
+	char	   *project_status; /* the API's status of the project, or NULL */
+	int			nfunctions;
+	EdgeFunction *functions;
+	int			duplicates;		/* functions whose slug came twice, ignored */
+	int			stats_missing;	/* active functions whose traffic is unknown */
+	int			elapsed_ms;
+} EdgeSnapshot;
+
+typedef struct EdgeFleet EdgeFleet;
+
+/*
+ * Plans the Management API calls of n projects (refs[i] NULL: none; a
+ * blocked_until[i] in the future: not asked, rate limited) into snaps[i],
+ * with supamon.supabase_access_token and supamon.management_api_url; NULL
+ * when no project has a ref or the token is not set.  *side runs them
+ * beside the projects' connections (RemoteExecuteAll); EdgeFleetRelease on
+ * every path afterwards.
+ */
+extern EdgeFleet *EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
+								EdgeSnapshot *snaps, int n, RemoteSideWork *side);
+extern void EdgeFleetRelease(EdgeFleet *fleet);
+
+/* Whether the API's project status says Supabase paused (or is restoring) it. */
+extern bool EdgeProjectIsPaused(const char *status);
+
+#endif							/* SUPAMON_EDGE_H */
