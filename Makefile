@@ -11,7 +11,8 @@ PURE_SRCS = \
 	src/schedule_describe.c \
 	src/health.c \
 	src/redact.c \
-	src/alert_text.c
+	src/alert_text.c \
+	src/pgnet.c
 
 OBJS = \
 	$(PURE_SRCS:.c=.o) \
@@ -30,6 +31,7 @@ OBJS = \
 	src/collect.o \
 	src/inventory.o \
 	src/edge_record.o \
+	src/pgnet_record.o \
 	src/audit.o \
 	src/project.o \
 	src/check.o \
@@ -51,7 +53,7 @@ SHLIB_LINK = -lcurl
 
 EXTRA_CLEAN = tmp_check results regression.diffs regression.out log \
 	test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact \
-	test/unit/test_alert_text \
+	test/unit/test_alert_text test/unit/test_pgnet \
 	test/fuzz/fuzz_schedule test/fuzz/fuzz_redact test/fuzz/fuzz_alert_text bench/schedule_bench
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
@@ -79,17 +81,21 @@ test/unit/test_conninfo_mask: test/unit/test_conninfo_mask.c test/unit/unit.h sr
 test/unit/test_redact: test/unit/test_redact.c test/unit/unit.h test/unit/utf8_check.h $(PURE_SRCS) src/redact.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_redact.c $(PURE_SRCS)
 
+test/unit/test_pgnet: test/unit/test_pgnet.c test/unit/unit.h $(PURE_SRCS) src/pgnet.h
+	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_pgnet.c $(PURE_SRCS)
+
 test/unit/test_alert_text: test/unit/test_alert_text.c test/unit/unit.h test/unit/alert_check.h test/unit/utf8_check.h $(PURE_SRCS) src/alert_text.h
 	$(CC) $(UNIT_CFLAGS) -o $@ test/unit/test_alert_text.c $(PURE_SRCS)
 
 .PHONY: unitcheck
 unitcheck: test/unit/test_schedule test/unit/test_health test/unit/test_conninfo_mask test/unit/test_redact \
-		test/unit/test_alert_text
+		test/unit/test_alert_text test/unit/test_pgnet
 	./test/unit/test_schedule $(UNIT_ROUNDS)
 	./test/unit/test_health
 	./test/unit/test_conninfo_mask
 	./test/unit/test_redact
 	./test/unit/test_alert_text $(UNIT_ROUNDS)
+	./test/unit/test_pgnet
 
 # libFuzzer targets for the schedule parser, the redaction of secrets and
 # the alert texts (clang with libclang-rt-14-dev); fuzzcheck gives each a

@@ -62,7 +62,7 @@ CREATE TABLE supamon.pg_net_run (
 	project_name text NOT NULL
 		REFERENCES supamon.project (name) ON UPDATE CASCADE ON DELETE CASCADE,
 	runid bigint NOT NULL,
-	job_name text NOT NULL,
+	job_id bigint NOT NULL,				-- pg_cron's jobid
 	started_at timestamptz NOT NULL,	-- the project's clock
 	window_until timestamptz NOT NULL,	-- its response is due by then
 	decided boolean NOT NULL DEFAULT false,

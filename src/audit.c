@@ -45,7 +45,13 @@ load_projects(const char *only, int *n)
 	nulls[0] = only ? ' ' : 'n';
 	rc = SPI_execute_with_args(
 							   "SELECT name, conninfo, run_high_water, open_run_ids, supabase_ref,"
-							   " coalesce(api_blocked_until, '-infinity') FROM supamon.project"
+							   " coalesce(api_blocked_until, '-infinity'), coalesce(pg_net_readable, false),"
+							   " (extract(epoch FROM pg_net_read_until) * 1000000)::int8,"
+							   " (extract(epoch FROM greatest(pg_net_read_until - interval '15 minutes',"
+							   "    least(pg_net_read_until - interval '1 minute',"
+							   "          (SELECT min(r.started_at) FROM supamon.pg_net_run r"
+							   "           WHERE r.project_name = p.name AND NOT r.decided)))) * 1000000)::int8"
+							   " FROM supamon.project p"
 							   " WHERE CASE WHEN $1 IS NULL THEN enabled ELSE name = $1 END"
 							   " ORDER BY name FOR NO KEY UPDATE",
 							   1, types, values, nulls, false, 0);
@@ -86,8 +92,64 @@ load_projects(const char *only, int *n)
 		}
 		p->supabase_ref = SPI_getvalue(tup, desc, 5);
 		p->api_blocked_until = DatumGetTimestampTz(SPI_getbinval(tup, desc, 6, &isnull));
+		p->pg_net_readable = DatumGetBool(SPI_getbinval(tup, desc, 7, &isnull));
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		p->pg_net_read_until = isnull ? COLLECT_NO_TIME : DatumGetInt64(d);
+		d = SPI_getbinval(tup, desc, 9, &isnull);
+		p->pg_net_since = isnull ? COLLECT_NO_TIME : DatumGetInt64(d);
 	}
 	return projects;
+}
+
+/*
+ * A project whose pg_net table went away (or out of reach) since the last
+ * collection failed only for that: read again without it, in a second
+ * round, rather than called unreachable.
+ */
+static void
+recollect_without_pg_net(ProjectSnapshot *snaps, int n)
+{
+	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
+	int		   *req_of = palloc(sizeof(int) * Max(n, 1));
+	int			nreq = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		ProjectSnapshot *s = &snaps[i];
+		ProjectState *p = s->project;
+		EdgeSnapshot edge = s->edge;
+
+		if (s->ok || !p->pg_net_readable || s->error == NULL ||
+			strstr(s->error, "_http_response") == NULL)
+			continue;
+		p->pg_net_readable = false;
+		memset(s, 0, sizeof(*s));
+		s->project = p;
+		s->edge = edge;
+		if (p->conninfo == NULL)
+			CollectLocal(s);
+		else
+		{
+			reqs[nreq].conninfo = p->conninfo;
+			reqs[nreq].sql = CollectSql(p);
+			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
+			req_of[nreq++] = i;
+		}
+	}
+	if (nreq == 0)
+		return;
+	PG_TRY();
+	{
+		RemoteExecuteAll(reqs, nreq, supamon_max_connections,
+						 supamon_connect_timeout, supamon_query_timeout, NULL);
+		for (int r = 0; r < nreq; r++)
+			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
+	}
+	PG_FINALLY();
+	{
+		RemoteReleaseAll(reqs, nreq);
+	}
+	PG_END_TRY();
 }
 
 ProjectSnapshot *
@@ -144,6 +206,7 @@ AuditProjects(const char *only, int *nprojects)
 	PG_END_TRY();
 	for (int i = 0; i < n; i++)
 		snaps[i].edge = edges[i];
+	recollect_without_pg_net(snaps, n);
 
 	*nprojects = n;
 	return snaps;
@@ -185,7 +248,10 @@ record_work(void *arg)
 	RecordWork *w = arg;
 
 	if (w->snap->ok)
+	{
 		InventoryRecord(w->snap, w->counts);
+		PgNetRecord(w->snap);
+	}
 	else
 		InventoryRecordFailure(w->snap);
 	InventoryRecordEdge(w->snap);

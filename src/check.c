@@ -148,7 +148,8 @@ queue_alert(const char *project, const char *job_type, const char *job_name, con
 							   "     'last_run', to_char(j.last_run_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')"
 							   "        || coalesce(' (' || j.last_run_status || ')', ''),"
 							   "     'last_run_at', j.last_run_started_at, 'last_run_status', j.last_run_status,"
-							   "     'error', CASE WHEN $6 = 'failed' AND j.last_run_status = 'failed' THEN j.last_run_message END,"
+							   "     'error', CASE WHEN $6 = 'failed' AND j.last_run_status = 'failed' THEN j.last_run_message"
+							   "       WHEN $6 = 'failed' AND j.http_outcome IN ('failed', 'timed_out', 'error') THEN j.http_error END,"
 							   "     'next_expected', to_char($10 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
 							   "     'next_expected_at', $10, 'during_outage', $11))"
 							   " FROM (SELECT c.id, c.channel, false AS via_setting FROM supamon.alert_config c"
@@ -445,7 +446,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 							  " status_reason, next_expected_at,"
 							  " removed_at IS NULL AND last_seen_at IS DISTINCT FROM now(),"
 							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-							  " acked_at IS NOT NULL AND acked_at >= status_since"
+							  " acked_at IS NOT NULL AND acked_at >= status_since,"
+							  " http_outcome IN ('failed', 'timed_out', 'error'), http_error"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
 							  " ORDER BY job_name",
 							  2, types, values, NULL, 0) != SPI_OK_SELECT)
@@ -519,6 +521,19 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		in.grace = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
 		d = SPI_getbinval(tup, desc, 15, &isnull);
 		in.max_runtime = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
+
+		/*
+		 * pg_cron says "succeeded" once net.http_post() has queued its
+		 * request: what the endpoint answered (its latest run told apart)
+		 * is the job's real outcome.
+		 */
+		if (DatumGetBool(SPI_getbinval(tup, desc, 24, &isnull)) && !isnull &&
+			!in.last_finished_failed && in.last_finished_start != HEALTH_NO_TIME)
+		{
+			in.last_finished_failed = true;
+			in.last_error = SPI_getvalue(tup, desc, 25);
+			in.consecutive_failures = Max(in.consecutive_failures, in.failure_threshold);
+		}
 
 		health_decide(&in, &out);
 

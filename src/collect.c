@@ -66,19 +66,26 @@
 	" FROM pg_catalog.to_regclass('cron.runid_seq') s" \
 	" WHERE pg_catalog.has_sequence_privilege(s, 'SELECT')), 9223372036854775807)"
 
-#define NSTATEMENTS 4
+/* facts, the highest runid, jobs, runs; and pg_net's responses when readable */
+#define NSTATEMENTS 5
 
-static void build_statements(const ProjectState *p, char **stmts);
+/* How many pg_net responses one collection reads at most, and how much of each. */
+#define COLLECT_MAX_RESPONSES 10000
+#define MAX_RESPONSE_CHARS 300
+
+static int	build_statements(const ProjectState *p, char **stmts);
 static const char *rs_get(const RemoteRows *rs, int row, int col);
 static bool parse_int64(const char *s, int64 *out);
 static bool parse_epoch(const char *s, int64 *usecs);
 static void interpret(RemoteRows *sets, ProjectSnapshot *snap);
-static void check_local_owners(void);
+static void check_local_owners(bool pg_net);
 
 /*
- * The four statements: facts, the highest runid, jobs, runs.
+ * The statements: facts, the highest runid, jobs, runs, and pg_net's recent
+ * responses where the last collection found them readable (a statement on a
+ * table that is not there would fail the whole read).  Returns how many.
  */
-static void
+static int
 build_statements(const ProjectState *p, char **stmts)
 {
 	StringInfoData runs;
@@ -97,7 +104,10 @@ build_statements(const ProjectState *p, char **stmts)
 		CUT("(SELECT extversion FROM pg_catalog.pg_extension WHERE extname = 'pg_cron')", 64) ", "
 		"s.log_run, a.launchers, a.hidden, " CUT("current_user", MAX_ROLE_CHARS) ", "
 		"CASE WHEN pg_catalog.to_regclass('cron.job') IS NOT NULL"
-		"     THEN pg_catalog.row_security_active('cron.job') END "
+		"     THEN pg_catalog.row_security_active('cron.job') END, "
+		"coalesce((SELECT c.relkind = 'r' AND o.rolsuper AND pg_catalog.has_table_privilege(c.oid, 'SELECT')"
+		"          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid = c.relowner"
+		"          WHERE c.oid = pg_catalog.to_regclass('net._http_response')), false) "
 		"FROM (SELECT max(setting) FILTER (WHERE name = 'cron.timezone') AS timezone,"
 		"             max(setting) FILTER (WHERE name = 'cron.log_run') AS log_run"
 		"      FROM pg_catalog.pg_settings WHERE name IN ('cron.timezone', 'cron.log_run')) s, "
@@ -146,6 +156,29 @@ build_statements(const ProjectState *p, char **stmts)
 					 "AND d.runid > coalesce(l.runid, 0))) ORDER BY 2 LIMIT %d",
 					 COLLECT_MAX_RUNS + 1);
 	stmts[3] = runs.data;
+	if (!p->pg_net_readable)
+		return NSTATEMENTS - 1;
+
+	/*
+	 * (Only pg_net's own table, a superuser's, counts as readable: read by a
+	 * superuser, a view of another role's could run that role's functions.)
+	 *
+	 * Responses by their time (pg_net indexes created): from where the
+	 * oldest run still waiting for its response started, or a little before
+	 * the last read; a first read looks two minutes back.
+	 */
+	if (p->pg_net_since != COLLECT_NO_TIME)
+		stmts[4] = psprintf("SELECT id, status_code, timed_out, " CUT("error_msg", MAX_RESPONSE_CHARS) ", "
+							CUT("content", MAX_RESPONSE_CHARS) ", " EPOCH("created")
+							" FROM net._http_response WHERE created >= pg_catalog.to_timestamp(%.6f)"
+							" ORDER BY created, id LIMIT %d",
+							(double) p->pg_net_since / 1000000.0, COLLECT_MAX_RESPONSES + 1);
+	else
+		stmts[4] = psprintf("SELECT id, status_code, timed_out, " CUT("error_msg", MAX_RESPONSE_CHARS) ", "
+							CUT("content", MAX_RESPONSE_CHARS) ", " EPOCH("created")
+							" FROM net._http_response WHERE created >= now() - interval '2 minutes'"
+							" ORDER BY created, id LIMIT %d", COLLECT_MAX_RESPONSES + 1);
+	return NSTATEMENTS;
 }
 
 /*
@@ -159,9 +192,9 @@ char *
 CollectSql(const ProjectState *p)
 {
 	char	   *stmts[NSTATEMENTS];
+	int			n = build_statements(p, stmts);
 	StringInfoData sql;
 
-	build_statements(p, stmts);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
@@ -169,7 +202,7 @@ CollectSql(const ProjectState *p)
 					 "SET LOCAL DateStyle = 'ISO'; SET LOCAL statement_timeout = %d; "
 					 "SET LOCAL lock_timeout = %d; ",
 					 supamon_query_timeout, supamon_query_timeout);
-	for (int i = 0; i < NSTATEMENTS; i++)
+	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql, "%s; ", stmts[i]);
 	appendStringInfoString(&sql, "COMMIT");
 	return sql.data;
@@ -262,8 +295,36 @@ parse_epoch(const char *s, int64 *usecs)
 	return true;
 }
 
+/* pg_net's responses, as far as they make sense; the rest dropped. */
+static void
+interpret_responses(RemoteRows *rs, ProjectSnapshot *snap)
+{
+	int			n = Min(rs->nrows, COLLECT_MAX_RESPONSES);
+
+	snap->pg_net_read = true;
+	snap->responses = palloc0(sizeof(NetResponse) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		NetResponse *r = &snap->responses[snap->nresponses];
+		int64		status = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (!parse_int64(rs_get(rs, i, 0), &r->id) ||
+			!parse_epoch(rs_get(rs, i, 5), &r->created) ||
+			r->created > snap->remote_now + FUTURE_SLACK_USECS)
+			continue;
+		if (rs_get(rs, i, 1) && (!parse_int64(rs_get(rs, i, 1), &status) || status < 0 || status > 999))
+			status = 0;
+		r->status = (int) status;
+		r->timed_out = rs_get(rs, i, 2) != NULL && strcmp(rs_get(rs, i, 2), "t") == 0;
+		r->error = rs_get(rs, i, 3) ? SupamonRedacted(rs_get(rs, i, 3), MAX_RESPONSE_CHARS) : NULL;
+		r->content = rs_get(rs, i, 4) ? SupamonRedacted(rs_get(rs, i, 4), MAX_RESPONSE_CHARS) : NULL;
+		snap->nresponses++;
+	}
+}
+
 /*
- * Turns the four result sets into a snapshot.  Every value is the
+ * Turns the result sets into a snapshot.  Every value is the
  * project's and untrusted: a NULL, junk or out-of-range value that supamon
  * needs makes the collection fail with the reason; one it can do without is
  * dropped and counted.
@@ -283,8 +344,8 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 	bool		found;
 
 	snap->ok = false;
-	if (facts->nrows != 1 || facts->ncols != 8 || top->nrows != 1 || top->ncols != 1 ||
-		jobs->ncols != 7 || runs->ncols != 6)
+	if (facts->nrows != 1 || facts->ncols != 9 || top->nrows != 1 || top->ncols != 1 ||
+		jobs->ncols != 7 || runs->ncols != 6 || (p->pg_net_readable && sets[4].ncols != 6))
 	{
 		snap->error = pstrdup("unexpected result shape from the project");
 		return;
@@ -314,6 +375,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		snap->scheduler = 0;
 	snap->role = rs_text(facts, 0, 6, MAX_ROLE_CHARS);
 	snap->rls_active = rs_get(facts, 0, 7) != NULL && strcmp(rs_get(facts, 0, 7), "t") == 0;
+	snap->pg_net_readable = rs_get(facts, 0, 8) != NULL && strcmp(rs_get(facts, 0, 8), "t") == 0;
 
 	snap->has_max_runid = rs_get(top, 0, 0) != NULL;
 	if (snap->has_max_runid && !parse_int64(rs_get(top, 0, 0), &snap->max_runid))
@@ -412,6 +474,8 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		if (parse_int64(rs_get(runs, nruns - 1, 1), &last))
 			snap->max_runid = last;
 	}
+	if (p->pg_net_readable)
+		interpret_responses(&sets[4], snap);
 	snap->ok = true;
 }
 
@@ -425,7 +489,7 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 		snap->error = SupamonRedacted(r->error ? r->error : "failed", 0);
 		return;
 	}
-	if (r->nsets != NSTATEMENTS)
+	if (r->nsets != (snap->project->pg_net_readable ? NSTATEMENTS : NSTATEMENTS - 1))
 	{
 		snap->ok = false;
 		snap->error = pstrdup("unexpected results from the project");
@@ -443,14 +507,23 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
  * pg_cron's own tables do; otherwise the local project is refused.
  */
 static void
-check_local_owners(void)
+check_local_owners(bool pg_net)
 {
 	int			rc;
 
-	rc = SPI_execute("LOCK TABLE cron.job, cron.job_run_details IN ACCESS SHARE MODE", false, 0);
+	rc = SPI_execute(pg_net ?
+					 "LOCK TABLE cron.job, cron.job_run_details, net._http_response IN ACCESS SHARE MODE" :
+					 "LOCK TABLE cron.job, cron.job_run_details IN ACCESS SHARE MODE", false, 0);
 	if (rc != SPI_OK_UTILITY)
 		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	rc = SPI_execute("SELECT c.relname::text, r.rolname::text FROM pg_catalog.pg_class c"
+	rc = SPI_execute(pg_net ?
+					 "SELECT c.oid::pg_catalog.regclass::text, r.rolname::text FROM pg_catalog.pg_class c"
+					 " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner"
+					 " WHERE c.oid IN ('cron.job'::pg_catalog.regclass,"
+					 "                 'cron.job_run_details'::pg_catalog.regclass,"
+					 "                 'net._http_response'::pg_catalog.regclass)"
+					 "   AND (NOT r.rolsuper OR c.relkind <> 'r') ORDER BY 1" :
+					 "SELECT c.oid::pg_catalog.regclass::text, r.rolname::text FROM pg_catalog.pg_class c"
 					 " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner"
 					 " WHERE c.oid IN ('cron.job'::pg_catalog.regclass,"
 					 "                 'cron.job_run_details'::pg_catalog.regclass)"
@@ -460,7 +533,7 @@ check_local_owners(void)
 	if (SPI_processed > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("cron.%s belongs to role %s, not to a superuser: supamon does not read a local cron schema that another role controls",
+				 errmsg("%s belongs to role %s, or is not a table: supamon reads a local cron or net schema only when a superuser owns its tables",
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
 						SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2))));
 }
@@ -468,18 +541,19 @@ check_local_owners(void)
 /* What read_local fills. */
 typedef struct LocalWork
 {
+	int			nstmts;
 	char	  **stmts;
 	RemoteRows *sets;
 } LocalWork;
 
-/* The four statements through SPI, their rows copied out of SPI's memory. */
+/* The statements through SPI, their rows copied out of SPI's memory. */
 static void
 read_local(void *arg)
 {
 	LocalWork  *w = arg;
 
-	check_local_owners();
-	for (int i = 0; i < NSTATEMENTS; i++)
+	check_local_owners(w->nstmts == NSTATEMENTS);
+	for (int i = 0; i < w->nstmts; i++)
 	{
 		int			rc = SPI_execute(w->stmts[i], true, 0);
 		RemoteRows *rs = &w->sets[i];
@@ -515,7 +589,7 @@ is_cancel(int sqlerrcode)
  * This database's own pg_cron, read through SPI.  A failure (no cron schema,
  * no permission) is the project's error, not the caller's: the statements run
  * in a subtransaction that is rolled back on error.  They run read-only, so
- * all four see the caller's one snapshot.
+ * all see the caller's one snapshot.
  */
 void
 CollectLocal(ProjectSnapshot *snap)
@@ -523,10 +597,10 @@ CollectLocal(ProjectSnapshot *snap)
 	TimestampTz start = GetCurrentTimestamp();
 	char	   *stmts[NSTATEMENTS];
 	RemoteRows	sets[NSTATEMENTS];
-	LocalWork	w = {stmts, sets};
+	LocalWork	w = {0, stmts, sets};
 	ErrorData  *edata;
 
-	build_statements(snap->project, stmts);
+	w.nstmts = build_statements(snap->project, stmts);
 	edata = SupamonSubtransaction(read_local, &w, is_cancel);
 
 	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - start) / 1000);

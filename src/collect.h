@@ -44,6 +44,17 @@ typedef struct CronJobRow
 	bool		active;
 } CronJobRow;
 
+/* A pg_net response (net._http_response). */
+typedef struct NetResponse
+{
+	int64		id;
+	int			status;			/* 0: NULL */
+	bool		timed_out;
+	char	   *error;			/* pg_net's error_msg, cleaned; NULL when none */
+	char	   *content;		/* the start of the body, cleaned and redacted */
+	int64		created;
+} NetResponse;
+
 typedef struct CronRunRow
 {
 	int64		jobid;
@@ -63,6 +74,9 @@ typedef struct ProjectState
 	int64		high_water;		/* the highest runid seen */
 	int64	   *open_runs;		/* runids seen unfinished */
 	int			nopen;
+	bool		pg_net_readable;	/* net._http_response was readable */
+	int64		pg_net_read_until;	/* responses read up to (project's clock) */
+	int64		pg_net_since;	/* responses to read from, or COLLECT_NO_TIME */
 	char	   *supabase_ref;	/* NULL: no Edge Functions to ask about */
 	TimestampTz api_blocked_until;	/* the Management API asked to wait */
 } ProjectState;
@@ -94,6 +108,12 @@ typedef struct ProjectSnapshot
 	bool		runs_truncated; /* more runs than COLLECT_MAX_RUNS: the rest next time */
 	int			ignored_runs;	/* runs without a job, runid or known status */
 	int			future_times;	/* run times beyond the project's clock, ignored */
+
+	/* pg_net: whether its responses are readable, and those read */
+	bool		pg_net_readable;
+	bool		pg_net_read;	/* the responses were asked for */
+	int			nresponses;
+	NetResponse *responses;		/* by created */
 
 	/* what the Management API said (edge.asked false: not asked) */
 	EdgeSnapshot edge;

@@ -29,4 +29,10 @@ extern void InventoryRecordFailure(ProjectSnapshot *snap);
  */
 extern void InventoryRecordEdge(ProjectSnapshot *snap);
 
+/*
+ * Records which jobs call pg_net, queues their new runs, and matches the
+ * responses read to the runs whose window closed.  pgnet_record.c.
+ */
+extern void PgNetRecord(ProjectSnapshot *snap);
+
 #endif							/* SUPAMON_INVENTORY_H */

@@ -1,11 +1,14 @@
 /*
  * fuzz_redact.c
- *		libFuzzer target for the redaction of secrets (src/redact.c): any
+ *		libFuzzer target for the redaction of secrets (src/redact.c), and
+ *		for reading what the redacted pg_cron command calls through pg_net
+ *		(src/pgnet.c), as supamon does with every command: any
  *		bytes in, and the output checked (a wrong answer aborts like a
  *		crash).  The output buffer is exactly redact_bound() bytes, so
  *		AddressSanitizer catches a write past the bound, and the input is
  *		libFuzzer's exact-sized copy, so it catches a read past len.
  */
+#include "pgnet.h"
 #include "redact.h"
 #include "../unit/utf8_check.h"
 
@@ -42,6 +45,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (n2 != n || memcmp(once, twice, n) != 0)
 		abort();
 	free(twice);
+
+	/* what the command calls: bounded strings, consistent answers */
+	{
+		PnCall		call;
+		bool		calls = pn_parse_command(once, &call);
+
+		if (calls != (call.ncalls > 0) ||
+			memchr(call.url, '\0', sizeof(call.url)) == NULL ||
+			memchr(call.slug, '\0', sizeof(call.slug)) == NULL ||
+			strchr(call.url, '?') != NULL ||
+			call.timeout_ms < -1 || call.timeout_ms > PN_MAX_TIMEOUT_MS ||
+			(!calls && (call.url[0] || call.slug[0])))
+			abort();
+	}
 	free(once);
 	return 0;
 }

@@ -1,0 +1,351 @@
+/*
+ * pgnet.c
+ *		What a pg_cron command calls through pg_net, and which run a
+ *		response belongs to.  Pure C (see pgnet.h).
+ */
+#include "pgnet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static bool
+is_word(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		c == '_' || c >= 0x80;
+}
+
+/* Whether p starts with the ASCII word w, in any case. */
+static bool
+starts_ci(const char *p, const char *w)
+{
+	for (; *w; p++, w++)
+		if (lower((unsigned char) *p) != *w)
+			return false;
+	return true;
+}
+
+static const char *
+skip_space(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f')
+		p++;
+	return p;
+}
+
+/*
+ * A call of net.http_get, _post or _delete at p ("net" and the function
+ * name maybe double-quoted, blanks before the parenthesis): what follows
+ * the parenthesis, or NULL.
+ */
+static const char *
+call_at(const char *p, const char *start)
+{
+	static const char *const verbs[] = {"http_get", "http_post", "http_delete"};
+	const char *q = p;
+	bool		quoted;
+
+	if (p > start && (is_word((unsigned char) p[-1]) || p[-1] == '"' || p[-1] == '.'))
+		return NULL;
+	quoted = *q == '"';
+	q += quoted;
+	if (!starts_ci(q, "net"))
+		return NULL;
+	q += 3;
+	if (quoted && *q++ != '"')
+		return NULL;
+	if (*q++ != '.')
+		return NULL;
+	quoted = *q == '"';
+	q += quoted;
+	for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+	{
+		size_t		n = strlen(verbs[v]);
+		const char *r = q + n;
+
+		if (!starts_ci(q, verbs[v]))
+			continue;
+		if (quoted && *r++ != '"')
+			return NULL;
+		if (!quoted && is_word((unsigned char) *r))
+			return NULL;
+		r = skip_space(r);
+		return *r == '(' ? r + 1 : NULL;
+	}
+	return NULL;
+}
+
+/*
+ * A string literal at p ('...' with '' for a quote; E'...' is taken only
+ * without backslashes): its text into buf, true when it fit.
+ */
+static bool
+literal_at(const char *p, char *buf, size_t len)
+{
+	size_t		n = 0;
+
+	if (*p == 'E' || *p == 'e')
+	{
+		p++;
+		if (*p == '\'' && strchr(p + 1, '\\') != NULL)
+			return false;
+	}
+	if (*p != '\'')
+		return false;
+	for (p++; *p; p++)
+	{
+		if (*p == '\'')
+		{
+			if (p[1] != '\'')
+			{
+				buf[n] = '\0';
+				return true;
+			}
+			p++;
+		}
+		if (n + 1 >= len)
+			return false;
+		buf[n++] = *p;
+	}
+	return false;				/* never closed */
+}
+
+/* "/functions/v1/<slug>" in s: the slug into out (empty when none). */
+static void
+find_slug(const char *s, char *out, size_t len)
+{
+	const char *p;
+
+	out[0] = '\0';
+	for (p = s; *p; p++)
+	{
+		size_t		n = 0;
+		const char *q;
+
+		if (!starts_ci(p, "/functions/v1/"))
+			continue;
+		q = p + strlen("/functions/v1/");
+		while ((is_word((unsigned char) q[n]) || q[n] == '-') && (unsigned char) q[n] < 0x80 && n + 1 < len)
+			n++;
+		if (n > 0 && n + 1 < len)
+		{
+			memcpy(out, q, n);
+			out[n] = '\0';
+			return;
+		}
+	}
+}
+
+bool
+pn_parse_command(const char *command, PnCall *out)
+{
+	const char *first = NULL;
+
+	memset(out, 0, sizeof(*out));
+	out->timeout_ms = -1;
+	if (command == NULL)
+		return false;
+	for (const char *p = command; *p; p++)
+	{
+		const char *args = call_at(p, command);
+
+		if (args == NULL)
+			continue;
+		if (out->ncalls++ == 0)
+			first = args;
+	}
+	if (out->ncalls == 0)
+		return false;
+
+	/* the URL: the first argument, by position or named url */
+	{
+		const char *p = skip_space(first);
+
+		if (starts_ci(p, "url") && !is_word((unsigned char) p[3]))
+		{
+			p = skip_space(p + 3);
+			if (p[0] == ':' && p[1] == '=')
+				p = skip_space(p + 2);
+			else if (p[0] == '=' && p[1] == '>')
+				p = skip_space(p + 2);
+			else
+				p = NULL;
+		}
+		if (p == NULL || !literal_at(p, out->url, sizeof(out->url)))
+			out->url[0] = '\0';
+		else
+		{
+			/* a query string may carry a key: never kept */
+			char	   *q = strchr(out->url, '?');
+
+			if (q)
+				*q = '\0';
+		}
+	}
+	find_slug(out->url[0] ? out->url : command, out->slug, sizeof(out->slug));
+
+	/* a literal timeout_milliseconds := N (or => N) */
+	for (const char *p = command; *p; p++)
+	{
+		const char *q;
+		long		ms = 0;
+		int			digits = 0;
+
+		if (!starts_ci(p, "timeout_milliseconds") || (p > command && is_word((unsigned char) p[-1])))
+			continue;
+		q = skip_space(p + strlen("timeout_milliseconds"));
+		if (!((q[0] == ':' && q[1] == '=') || (q[0] == '=' && q[1] == '>')))
+			continue;
+		q = skip_space(q + 2);
+		while (*q >= '0' && *q <= '9' && digits < 10)
+		{
+			ms = ms * 10 + (*q++ - '0');
+			digits++;
+		}
+		if (digits > 0 && !is_word((unsigned char) *q))
+		{
+			out->timeout_ms = ms > PN_MAX_TIMEOUT_MS ? PN_MAX_TIMEOUT_MS : (int) ms;
+			break;
+		}
+	}
+	return true;
+}
+
+void
+pn_window(const PnCall *call, int64_t start, int64_t end, int64_t *from, int64_t *until)
+{
+	int64_t		timeout = call->timeout_ms >= 0 ? call->timeout_ms : PN_DEFAULT_TIMEOUT_MS;
+
+	/* the request is queued by the run's transaction: not before it starts */
+	*from = start;
+	*until = (end > start ? end : start) + (timeout + PN_WORKER_DELAY_MS) * (int64_t) 1000;
+}
+
+bool
+pn_response_failed(const PnResponse *r)
+{
+	return r->timed_out || r->error || r->status < 200 || r->status >= 400;
+}
+
+static int
+by_window(const void *a, const void *b)
+{
+	const PnRun *x = a;
+	const PnRun *y = b;
+
+	if (x->from != y->from)
+		return x->from < y->from ? -1 : 1;
+	return (x->until > y->until) - (x->until < y->until);
+}
+
+/* The first response created at or after t. */
+static int
+first_at(const PnResponse *r, int n, int64_t t)
+{
+	int			lo = 0;
+	int			hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (r[mid].created < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static void
+decide_cluster(PnRun *runs, int from, int to, const PnResponse *resp, int nresp,
+			   int64_t now)
+{
+	int64_t		lo = runs[from].from;
+	int64_t		hi = runs[from].until;
+	int			first,
+				last,
+				k = to - from,
+				nfailed = 0,
+				some_failed = -1,
+				some_ok = -1;
+	PnVerdict	verdict;
+	int			told = -1;
+
+	for (int i = from; i < to; i++)
+		if (runs[i].until > hi)
+			hi = runs[i].until;
+	first = first_at(resp, nresp, lo);
+	last = first;
+	while (last < nresp && resp[last].created <= hi)
+	{
+		if (pn_response_failed(&resp[last]))
+		{
+			nfailed++;
+			if (some_failed < 0)
+				some_failed = last;
+		}
+		else if (some_ok < 0)
+			some_ok = last;
+		last++;
+	}
+	if (hi > now)
+		verdict = PN_PENDING;
+	else if (last - first != k)
+		verdict = PN_UNKNOWN;	/* a response missing, or another caller's */
+	else if (nfailed == k)
+	{
+		verdict = PN_FAILED;
+		told = some_failed;
+	}
+	else if (nfailed == 0)
+	{
+		verdict = PN_OK;
+		told = some_ok;
+	}
+	else
+		verdict = PN_UNKNOWN;	/* some failed, but whose? */
+	for (int i = from; i < to; i++)
+	{
+		if (runs[i].decided)
+			continue;
+		runs[i].verdict = verdict;
+		runs[i].response = verdict == PN_OK || verdict == PN_FAILED ? told : -1;
+		runs[i].cluster_runs = k;
+		runs[i].cluster_responses = last - first;
+	}
+}
+
+void
+pn_attribute(PnRun *runs, int nruns, const PnResponse *responses, int nresponses,
+			 int64_t now)
+{
+	int			start = 0;
+	int64_t		reach;
+
+	if (nruns <= 0)
+		return;
+	qsort(runs, nruns, sizeof(PnRun), by_window);
+	reach = runs[0].until;
+	for (int i = 1; i <= nruns; i++)
+	{
+		if (i < nruns && runs[i].from <= reach)
+		{
+			if (runs[i].until > reach)
+				reach = runs[i].until;
+			continue;
+		}
+		decide_cluster(runs, start, i, responses, nresponses, now);
+		if (i < nruns)
+		{
+			start = i;
+			reach = runs[i].until;
+		}
+	}
+}

@@ -1,0 +1,387 @@
+/*
+ * pgnet_record.c
+ *		The pg_cron jobs that call HTTP endpoints through pg_net: which
+ *		endpoint each calls, and what answered, recorded where a response can
+ *		be told to be a run's (pgnet.c decides), with the project's pg_net
+ *		failures counted either way.
+ *
+ * pg_cron says "succeeded" as soon as net.http_post() has queued the
+ * request; what the endpoint answered lands in the project's
+ * net._http_response later, with nothing naming the caller.  So runs of
+ * calling jobs wait in supamon.pg_net_run until their window has closed,
+ * then are matched by time with the responses each collection reads
+ * (incrementally, by created).  A job's http_* columns hold the outcome of
+ * its latest run that was decided: ok, failed (4xx/5xx), timed_out, error
+ * (pg_net could not send it), or unknown (no one can say whose response
+ * is whose).
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "inventory.h"
+#include "pgnet.h"
+#include "supamon.h"
+
+/* How long a decided run is kept to count in its neighbours' windows. */
+#define KEEP_DECIDED_USECS ((int64) 15 * 60 * 1000000)
+
+static SPIPlanPtr plans[8];
+
+typedef struct Caller
+{
+	int64		jobid;			/* the key */
+	PnCall		call;
+} Caller;
+
+static Datum
+time_datum(int64 usecs)
+{
+	return TimestampTzGetDatum(SupamonFromUnixMicros(usecs));
+}
+
+/* Which jobs call pg_net, and what: recorded on their inventory rows. */
+static HTAB *
+record_callers(ProjectSnapshot *snap, Datum project)
+{
+	HASHCTL		ctl;
+	HTAB	   *callers;
+	int			n = 0;
+	int64	   *ids = palloc(sizeof(int64) * Max(snap->njobs, 1));
+	char	  **urls = palloc(sizeof(char *) * Max(snap->njobs, 1));
+	char	  **slugs = palloc(sizeof(char *) * Max(snap->njobs, 1));
+	Oid			types[4] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[4];
+
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(Caller);
+	ctl.hcxt = CurrentMemoryContext;
+	callers = hash_create("supamon pg_net callers", Max(snap->njobs, 16), &ctl,
+						  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	for (int i = 0; i < snap->njobs; i++)
+	{
+		CronJobRow *j = &snap->jobs[i];
+		PnCall		call;
+		Caller	   *c;
+		bool		found;
+
+		if (!pn_parse_command(j->command, &call))
+			continue;
+		c = hash_search(callers, &j->jobid, HASH_ENTER, &found);
+		c->call = call;
+		ids[n] = j->jobid;
+		urls[n] = call.url[0] ? SupamonRedacted(call.url, 300) :
+			pstrdup("(a URL computed when it runs)");
+		slugs[n] = call.slug[0] ? SupamonCleanText(call.slug, 128) : NULL;
+		n++;
+	}
+	values[0] = project;
+	values[1] = SupamonInt8Array(ids, NULL, n);
+	values[2] = SupamonTextArray(urls, NULL, n);
+	values[3] = SupamonTextArray(slugs, NULL, n);
+	if (SupamonRunKept(&plans[0],
+					   "UPDATE supamon.job_inventory j SET calls_url = u.url, calls_function = u.slug"
+					   " FROM unnest($2, $3, $4) AS u(id, url, slug)"
+					   " WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
+					   "   AND j.removed_at IS NULL"
+					   "   AND (j.calls_url, j.calls_function) IS DISTINCT FROM (u.url, u.slug)",
+					   4, types, values, NULL, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not record what jobs call");
+	/* a job that no longer calls: nothing of its calls is its any more */
+	if (SupamonRunKept(&plans[1],
+					   "UPDATE supamon.job_inventory SET calls_url = NULL, calls_function = NULL,"
+					   "  http_run_id = NULL, http_outcome = NULL, http_status = NULL, http_error = NULL,"
+					   "  http_checked_at = NULL"
+					   " WHERE project_name = $1 AND job_type = 'pg_cron'"
+					   "   AND (calls_url IS NOT NULL OR http_outcome IS NOT NULL)"
+					   "   AND (job_id IS NULL OR job_id <> ALL ($2) OR removed_at IS NOT NULL)",
+					   2, types, values, NULL, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not record what jobs call");
+	return callers;
+}
+
+/* New finished runs of calling jobs wait for their response. */
+static void
+queue_runs(ProjectSnapshot *snap, Datum project, HTAB *callers)
+{
+	int			n = 0;
+	int64	   *runids = palloc(sizeof(int64) * Max(snap->nruns, 1));
+	int64	   *jobids = palloc(sizeof(int64) * Max(snap->nruns, 1));
+	int64	   *froms = palloc(sizeof(int64) * Max(snap->nruns, 1));
+	int64	   *untils = palloc(sizeof(int64) * Max(snap->nruns, 1));
+	Oid			types[5] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID};
+	Datum		values[5];
+
+	for (int i = 0; i < snap->nruns; i++)
+	{
+		CronRunRow *r = &snap->runs[i];
+		Caller	   *c;
+
+		/* a failed run's request was rolled back with it: nothing to wait for */
+		if (strcmp(r->status, "succeeded") != 0 || r->start_time == COLLECT_NO_TIME)
+			continue;
+		c = hash_search(callers, &r->jobid, HASH_FIND, NULL);
+		if (c == NULL)
+			continue;
+		runids[n] = r->runid;
+		jobids[n] = r->jobid;
+		pn_window(&c->call, r->start_time,
+				  r->end_time == COLLECT_NO_TIME ? r->start_time : r->end_time,
+				  &froms[n], &untils[n]);
+		n++;
+	}
+	if (n == 0)
+		return;
+	values[0] = project;
+	values[1] = SupamonInt8Array(runids, NULL, n);
+	values[2] = SupamonInt8Array(jobids, NULL, n);
+	values[3] = SupamonTimeArray(froms, n);
+	values[4] = SupamonTimeArray(untils, n);
+	if (SupamonRunKept(&plans[2],
+					   "INSERT INTO supamon.pg_net_run (project_name, runid, job_id, started_at, window_until)"
+					   " SELECT $1, u.runid, u.jobid, u.from_at, u.until_at"
+					   " FROM unnest($2, $3, $4, $5) AS u(runid, jobid, from_at, until_at)"
+					   " ON CONFLICT (project_name, runid) DO NOTHING",
+					   5, types, values, NULL, 0) != SPI_OK_INSERT)
+		elog(ERROR, "supamon: could not queue pg_net runs");
+}
+
+/* What a decided run's job shows: the outcome and, for a failure, why. */
+static void
+describe(const PnRun *run, const NetResponse *resp, const char **outcome, int *status,
+		 char **error)
+{
+	*status = 0;
+	*error = NULL;
+	if (run->verdict == PN_UNKNOWN)
+	{
+		*outcome = "unknown";
+		*error = psprintf("its pg_net response cannot be told apart: %d response(s) for %d run(s) calling pg_net at that time",
+						  run->cluster_responses, run->cluster_runs);
+		return;
+	}
+	*status = resp->status;
+	if (run->verdict == PN_OK)
+	{
+		*outcome = "ok";
+		return;
+	}
+	if (resp->timed_out)
+	{
+		*outcome = "timed_out";
+		*error = pstrdup("its pg_net request timed out (pg_cron says it succeeded)");
+	}
+	else if (resp->error)
+	{
+		*outcome = "error";
+		*error = psprintf("pg_net could not send its request (pg_cron says it succeeded): %s",
+						  resp->error);
+	}
+	else
+	{
+		*outcome = "failed";
+		*error = psprintf("its pg_net request answered HTTP %d (pg_cron says it succeeded)%s%s",
+						  resp->status, resp->content && resp->content[0] ? ": " : "",
+						  resp->content ? resp->content : "");
+	}
+	if (run->cluster_runs > 1)
+		*error = psprintf("%s; every one of the %d pg_net requests made at that time failed",
+						  *error, run->cluster_runs);
+}
+
+/* Decides the runs whose window has closed; records their jobs' outcomes. */
+static bool *
+decide_runs(ProjectSnapshot *snap, Datum project)
+{
+	Oid			types[6] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+	TEXTARRAYOID};
+	Datum		values[6];
+	uint64		nruns;
+	PnRun	   *runs;
+	PnResponse *resp = palloc(sizeof(PnResponse) * Max(snap->nresponses, 1));
+	bool	   *told = palloc0(sizeof(bool) * Max(snap->nresponses, 1));
+	int64	   *decided = NULL;
+	int			ndecided = 0;
+	int			njobs = 0;
+	int64	   *job_ids,
+			   *job_runs,
+			   *job_status;
+	bool	   *no_status;
+	char	  **job_outcomes,
+			  **job_errors;
+
+	values[0] = project;
+	if (SupamonRunKept(&plans[3],
+					   "SELECT runid, job_id, (extract(epoch FROM started_at) * 1000000)::int8,"
+					   " (extract(epoch FROM window_until) * 1000000)::int8, decided"
+					   " FROM supamon.pg_net_run WHERE project_name = $1",
+					   1, types, values, NULL, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read pg_net runs");
+	nruns = SPI_processed;
+	runs = palloc0(sizeof(PnRun) * Max(nruns, 1));
+	for (uint64 i = 0; i < nruns; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+
+		runs[i].runid = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		runs[i].tag = (int) i;
+		runs[i].from = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+		runs[i].until = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
+		runs[i].decided = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		runs[i].response = -1;
+	}
+	job_ids = palloc(sizeof(int64) * Max(nruns, 1));
+	for (uint64 i = 0; i < nruns; i++)
+	{
+		bool		isnull;
+
+		job_ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
+												 &isnull));
+	}
+
+	for (int i = 0; i < snap->nresponses; i++)
+	{
+		resp[i].created = snap->responses[i].created;
+		resp[i].status = snap->responses[i].status;
+		resp[i].timed_out = snap->responses[i].timed_out;
+		resp[i].error = snap->responses[i].error != NULL;
+	}
+	pn_attribute(runs, (int) nruns, resp, snap->nresponses, snap->remote_now);
+
+	/* per job, only its latest decided run's outcome is kept */
+	decided = palloc(sizeof(int64) * Max(nruns, 1));
+	job_runs = palloc(sizeof(int64) * Max(nruns, 1));
+	job_status = palloc(sizeof(int64) * Max(nruns, 1));
+	no_status = palloc(sizeof(bool) * Max(nruns, 1));
+	job_outcomes = palloc(sizeof(char *) * Max(nruns, 1));
+	job_errors = palloc(sizeof(char *) * Max(nruns, 1));
+	{
+		int64	   *ids = palloc(sizeof(int64) * Max(nruns, 1));
+
+		for (uint64 i = 0; i < nruns; i++)
+		{
+			PnRun	   *r = &runs[i];
+			int64		jobid = job_ids[r->tag];
+			const char *outcome;
+			int			status;
+			char	   *error;
+			int			k;
+
+			if (r->decided || r->verdict == PN_PENDING)
+				continue;
+			decided[ndecided++] = r->runid;
+			if (r->response >= 0)
+				told[r->response] = true;
+			describe(r, r->response >= 0 ? &snap->responses[r->response] : NULL,
+					 &outcome, &status, &error);
+			for (k = 0; k < njobs; k++)
+				if (ids[k] == jobid)
+					break;
+			if (k < njobs && job_runs[k] > r->runid)
+				continue;
+			if (k == njobs)
+				njobs++;
+			ids[k] = jobid;
+			job_runs[k] = r->runid;
+			job_outcomes[k] = (char *) outcome;
+			job_status[k] = status;
+			no_status[k] = status == 0;
+			job_errors[k] = error ? SupamonRedacted(error, 600) : NULL;
+		}
+		if (ndecided == 0)
+			return told;
+		values[1] = SupamonInt8Array(decided, NULL, ndecided);
+		if (SupamonRunKept(&plans[4],
+						   "UPDATE supamon.pg_net_run SET decided = true"
+						   " WHERE project_name = $1 AND runid = ANY ($2)",
+						   2, types, values, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "supamon: could not record pg_net runs");
+		values[1] = SupamonInt8Array(ids, NULL, njobs);
+		values[2] = SupamonInt8Array(job_runs, NULL, njobs);
+		values[3] = SupamonTextArray(job_outcomes, NULL, njobs);
+		values[4] = SupamonInt8Array(job_status, no_status, njobs);
+		values[5] = SupamonTextArray(job_errors, NULL, njobs);
+		if (SupamonRunKept(&plans[5],
+						   "UPDATE supamon.job_inventory j SET http_run_id = u.runid,"
+						   "  http_outcome = u.outcome, http_status = u.status::int4,"
+						   "  http_error = u.error, http_checked_at = now()"
+						   " FROM unnest($2, $3, $4, $5, $6) AS u(id, runid, outcome, status, error)"
+						   " WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
+						   "   AND j.removed_at IS NULL AND coalesce(j.http_run_id, -1) < u.runid",
+						   6, types, values, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "supamon: could not record pg_net outcomes");
+	}
+	return told;
+}
+
+void
+PgNetRecord(ProjectSnapshot *snap)
+{
+	ProjectState *p = snap->project;
+	Datum		project = CStringGetTextDatum(p->name);
+	HTAB	   *callers = record_callers(snap, project);
+	int			fresh = 0,
+				failed = 0,
+				unattributed = 0;
+	bool	   *told;
+	Oid			types[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID,
+	TIMESTAMPTZOID};
+	Datum		values[7];
+	char		nulls[8] = "       ";
+
+	if (snap->pg_net_readable)
+		queue_runs(snap, project, callers);
+	if (!snap->pg_net_read)
+	{
+		/* nothing read: what waits keeps waiting; only the fact is new */
+		values[0] = project;
+		values[1] = BoolGetDatum(snap->pg_net_readable);
+		if (SupamonRunKept(&plans[6],
+						   "UPDATE supamon.project SET pg_net_readable = $2"
+						   " WHERE name = $1 AND pg_net_readable IS DISTINCT FROM $2",
+						   2, types, values, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "supamon: could not record pg_net's state");
+		return;
+	}
+	told = decide_runs(snap, project);
+
+	/* the responses first seen now, whoever made them */
+	for (int i = 0; i < snap->nresponses; i++)
+	{
+		NetResponse *r = &snap->responses[i];
+		PnResponse	pr = {r->created, r->status, r->timed_out, r->error != NULL};
+
+		if (p->pg_net_read_until != COLLECT_NO_TIME && r->created <= p->pg_net_read_until)
+			continue;
+		fresh++;
+		if (pn_response_failed(&pr))
+		{
+			failed++;
+			if (!told[i])
+				unattributed++;
+		}
+	}
+	values[0] = project;
+	values[1] = BoolGetDatum(snap->pg_net_readable);
+	values[2] = time_datum(snap->remote_now);
+	values[3] = Int32GetDatum(fresh);
+	values[4] = Int32GetDatum(failed);
+	values[5] = Int32GetDatum(unattributed);
+	values[6] = time_datum(snap->remote_now - KEEP_DECIDED_USECS);
+	if (SupamonRunKept(&plans[7],
+					   "WITH purged AS (DELETE FROM supamon.pg_net_run"
+					   "   WHERE project_name = $1 AND window_until < $7)"
+					   " UPDATE supamon.project SET pg_net_readable = $2, pg_net_read_until = $3,"
+					   "  pg_net_responses = $4, pg_net_failures = $5, pg_net_unattributed_failures = $6"
+					   " WHERE name = $1",
+					   7, types, values, nulls, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not record pg_net's state");
+}
