@@ -18,8 +18,9 @@ ALTER TABLE supamon.project
 	-- a 429: the API is not asked about this project before then
 	ADD COLUMN api_blocked_until timestamptz,
 	-- pg_net: whether net._http_response was readable at the last check,
-	-- up to when (the project's clock) it was read, and what the responses
-	-- first seen by the last check said
+	-- up to when (the project's clock) it was read, and what its responses
+	-- of the 5 minutes before said (how many, failed, failed and not told
+	-- apart as any job's)
 	ADD COLUMN pg_net_readable boolean,
 	ADD COLUMN pg_net_read_until timestamptz,
 	ADD COLUMN pg_net_responses integer,
@@ -65,7 +66,9 @@ CREATE TABLE supamon.pg_net_run (
 	job_id bigint NOT NULL,				-- pg_cron's jobid
 	started_at timestamptz NOT NULL,	-- the project's clock
 	window_until timestamptz NOT NULL,	-- its response is due by then
-	decided boolean NOT NULL DEFAULT false,
+	-- what its response was found to be; NULL while it may still come
+	verdict text
+		CONSTRAINT pg_net_run_verdict_check CHECK (verdict IN ('ok', 'failed', 'unknown')),
 	PRIMARY KEY (project_name, runid)
 );
 GRANT SELECT ON supamon.pg_net_run TO pg_monitor;

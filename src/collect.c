@@ -163,20 +163,21 @@ build_statements(const ProjectState *p, char **stmts)
 	 * (Only pg_net's own table, a superuser's, counts as readable: read by a
 	 * superuser, a view of another role's could run that role's functions.)
 	 *
-	 * Responses by their time (pg_net indexes created): from where the
-	 * oldest run still waiting for its response started, or a little before
-	 * the last read; a first read looks two minutes back.
+	 * Responses by their time (pg_net indexes created): the last 5
+	 * minutes (what project_status counts), and back to where the oldest
+	 * run still waiting for its response started.
 	 */
 	if (p->pg_net_since != COLLECT_NO_TIME)
 		stmts[4] = psprintf("SELECT id, status_code, timed_out, " CUT("error_msg", MAX_RESPONSE_CHARS) ", "
 							CUT("content", MAX_RESPONSE_CHARS) ", " EPOCH("created")
-							" FROM net._http_response WHERE created >= pg_catalog.to_timestamp(%.6f)"
+							" FROM net._http_response"
+							" WHERE created >= least(pg_catalog.to_timestamp(%.6f), now() - interval '5 minutes')"
 							" ORDER BY created, id LIMIT %d",
 							(double) p->pg_net_since / 1000000.0, COLLECT_MAX_RESPONSES + 1);
 	else
 		stmts[4] = psprintf("SELECT id, status_code, timed_out, " CUT("error_msg", MAX_RESPONSE_CHARS) ", "
 							CUT("content", MAX_RESPONSE_CHARS) ", " EPOCH("created")
-							" FROM net._http_response WHERE created >= now() - interval '2 minutes'"
+							" FROM net._http_response WHERE created >= now() - interval '5 minutes'"
 							" ORDER BY created, id LIMIT %d", COLLECT_MAX_RESPONSES + 1);
 	return NSTATEMENTS;
 }

@@ -28,6 +28,9 @@
 #include "pgnet.h"
 #include "supamon.h"
 
+/* What project_status counts: the responses of the 5 minutes before a check. */
+#define RECENT_USECS ((int64) 5 * 60 * 1000000)
+
 /* How long a decided run is kept to count in its neighbours' windows. */
 #define KEEP_DECIDED_USECS ((int64) 15 * 60 * 1000000)
 
@@ -195,7 +198,18 @@ describe(const PnRun *run, const NetResponse *resp, const char **outcome, int *s
 						  *error, run->cluster_runs);
 }
 
-/* Decides the runs whose window has closed; records their jobs' outcomes. */
+/* The verdict's name in supamon.pg_net_run. */
+static const char *
+verdict_name(PnVerdict v)
+{
+	return v == PN_OK ? "ok" : v == PN_FAILED ? "failed" : "unknown";
+}
+
+/*
+ * Decides the runs whose window has closed and records their jobs'
+ * outcomes; returns which responses are told apart as some run's (any run
+ * kept, decided now or before).
+ */
 static bool *
 decide_runs(ProjectSnapshot *snap, Datum project)
 {
@@ -204,12 +218,14 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 	Datum		values[6];
 	uint64		nruns;
 	PnRun	   *runs;
+	int64	   *job_of;
 	PnResponse *resp = palloc(sizeof(PnResponse) * Max(snap->nresponses, 1));
 	bool	   *told = palloc0(sizeof(bool) * Max(snap->nresponses, 1));
-	int64	   *decided = NULL;
-	int			ndecided = 0;
-	int			njobs = 0;
-	int64	   *job_ids,
+	int			ndecided = 0,
+				njobs = 0;
+	int64	   *decided;
+	char	  **verdicts;
+	int64	   *ids,
 			   *job_runs,
 			   *job_status;
 	bool	   *no_status;
@@ -219,32 +235,30 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 	values[0] = project;
 	if (SupamonRunKept(&plans[3],
 					   "SELECT runid, job_id, (extract(epoch FROM started_at) * 1000000)::int8,"
-					   " (extract(epoch FROM window_until) * 1000000)::int8, decided"
+					   " (extract(epoch FROM window_until) * 1000000)::int8, verdict"
 					   " FROM supamon.pg_net_run WHERE project_name = $1",
 					   1, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read pg_net runs");
 	nruns = SPI_processed;
 	runs = palloc0(sizeof(PnRun) * Max(nruns, 1));
+	job_of = palloc(sizeof(int64) * Max(nruns, 1));
 	for (uint64 i = 0; i < nruns; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
+		char	   *verdict = SPI_getvalue(tup, desc, 5);
 
 		runs[i].runid = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
 		runs[i].tag = (int) i;
+		job_of[i] = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
 		runs[i].from = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 		runs[i].until = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
-		runs[i].decided = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		runs[i].decided = verdict != NULL;
+		runs[i].verdict = verdict == NULL ? PN_PENDING :
+			strcmp(verdict, "ok") == 0 ? PN_OK :
+			strcmp(verdict, "failed") == 0 ? PN_FAILED : PN_UNKNOWN;
 		runs[i].response = -1;
-	}
-	job_ids = palloc(sizeof(int64) * Max(nruns, 1));
-	for (uint64 i = 0; i < nruns; i++)
-	{
-		bool		isnull;
-
-		job_ids[i] = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
-												 &isnull));
 	}
 
 	for (int i = 0; i < snap->nresponses; i++)
@@ -256,77 +270,84 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 	}
 	pn_attribute(runs, (int) nruns, resp, snap->nresponses, snap->remote_now);
 
-	/* per job, only its latest decided run's outcome is kept */
 	decided = palloc(sizeof(int64) * Max(nruns, 1));
+	verdicts = palloc(sizeof(char *) * Max(nruns, 1));
+	ids = palloc(sizeof(int64) * Max(nruns, 1));
 	job_runs = palloc(sizeof(int64) * Max(nruns, 1));
 	job_status = palloc(sizeof(int64) * Max(nruns, 1));
 	no_status = palloc(sizeof(bool) * Max(nruns, 1));
 	job_outcomes = palloc(sizeof(char *) * Max(nruns, 1));
 	job_errors = palloc(sizeof(char *) * Max(nruns, 1));
+	for (uint64 i = 0; i < nruns; i++)
 	{
-		int64	   *ids = palloc(sizeof(int64) * Max(nruns, 1));
+		PnRun	   *r = &runs[i];
+		int64		jobid = job_of[r->tag];
+		const char *outcome;
+		int			status;
+		char	   *error;
+		int			k;
 
-		for (uint64 i = 0; i < nruns; i++)
-		{
-			PnRun	   *r = &runs[i];
-			int64		jobid = job_ids[r->tag];
-			const char *outcome;
-			int			status;
-			char	   *error;
-			int			k;
-
-			if (r->decided || r->verdict == PN_PENDING)
-				continue;
-			decided[ndecided++] = r->runid;
-			if (r->response >= 0)
-				told[r->response] = true;
-			describe(r, r->response >= 0 ? &snap->responses[r->response] : NULL,
-					 &outcome, &status, &error);
-			for (k = 0; k < njobs; k++)
-				if (ids[k] == jobid)
-					break;
-			if (k < njobs && job_runs[k] > r->runid)
-				continue;
-			if (k == njobs)
-				njobs++;
-			ids[k] = jobid;
-			job_runs[k] = r->runid;
-			job_outcomes[k] = (char *) outcome;
-			job_status[k] = status;
-			no_status[k] = status == 0;
-			job_errors[k] = error ? SupamonRedacted(error, 600) : NULL;
-		}
-		if (ndecided == 0)
-			return told;
-		values[1] = SupamonInt8Array(decided, NULL, ndecided);
-		if (SupamonRunKept(&plans[4],
-						   "UPDATE supamon.pg_net_run SET decided = true"
-						   " WHERE project_name = $1 AND runid = ANY ($2)",
-						   2, types, values, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not record pg_net runs");
-		values[1] = SupamonInt8Array(ids, NULL, njobs);
-		values[2] = SupamonInt8Array(job_runs, NULL, njobs);
-		values[3] = SupamonTextArray(job_outcomes, NULL, njobs);
-		values[4] = SupamonInt8Array(job_status, no_status, njobs);
-		values[5] = SupamonTextArray(job_errors, NULL, njobs);
-		if (SupamonRunKept(&plans[5],
-						   "UPDATE supamon.job_inventory j SET http_run_id = u.runid,"
-						   "  http_outcome = u.outcome, http_status = u.status::int4,"
-						   "  http_error = u.error, http_checked_at = now()"
-						   " FROM unnest($2, $3, $4, $5, $6) AS u(id, runid, outcome, status, error)"
-						   " WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
-						   "   AND j.removed_at IS NULL AND coalesce(j.http_run_id, -1) < u.runid",
-						   6, types, values, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not record pg_net outcomes");
+		/* what a run told apart (now or before) answered is no one else's */
+		if (r->verdict == PN_OK || r->verdict == PN_FAILED)
+			for (int x = 0; x < snap->nresponses; x++)
+				if (resp[x].created >= r->from && resp[x].created <= r->until)
+					told[x] = true;
+		if (r->decided || r->verdict == PN_PENDING)
+			continue;
+		decided[ndecided] = r->runid;
+		verdicts[ndecided++] = (char *) verdict_name(r->verdict);
+		describe(r, r->response >= 0 ? &snap->responses[r->response] : NULL,
+				 &outcome, &status, &error);
+		/* per job, only its latest decided run's outcome is kept */
+		for (k = 0; k < njobs; k++)
+			if (ids[k] == jobid)
+				break;
+		if (k < njobs && job_runs[k] > r->runid)
+			continue;
+		if (k == njobs)
+			njobs++;
+		ids[k] = jobid;
+		job_runs[k] = r->runid;
+		job_outcomes[k] = (char *) outcome;
+		job_status[k] = status;
+		no_status[k] = status == 0;
+		job_errors[k] = error ? SupamonRedacted(error, 600) : NULL;
 	}
+	if (ndecided == 0)
+		return told;
+	{
+		Oid			vtypes[3] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID};
+		Datum		vvalues[3] = {project, SupamonInt8Array(decided, NULL, ndecided),
+		SupamonTextArray(verdicts, NULL, ndecided)};
+
+		if (SupamonRunKept(&plans[4],
+						   "UPDATE supamon.pg_net_run r SET verdict = u.verdict"
+						   " FROM unnest($2, $3) AS u(runid, verdict)"
+						   " WHERE r.project_name = $1 AND r.runid = u.runid",
+						   3, vtypes, vvalues, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "supamon: could not record pg_net runs");
+	}
+	values[1] = SupamonInt8Array(ids, NULL, njobs);
+	values[2] = SupamonInt8Array(job_runs, NULL, njobs);
+	values[3] = SupamonTextArray(job_outcomes, NULL, njobs);
+	values[4] = SupamonInt8Array(job_status, no_status, njobs);
+	values[5] = SupamonTextArray(job_errors, NULL, njobs);
+	if (SupamonRunKept(&plans[5],
+					   "UPDATE supamon.job_inventory j SET http_run_id = u.runid,"
+					   "  http_outcome = u.outcome, http_status = u.status::int4,"
+					   "  http_error = u.error, http_checked_at = now()"
+					   " FROM unnest($2, $3, $4, $5, $6) AS u(id, runid, outcome, status, error)"
+					   " WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
+					   "   AND j.removed_at IS NULL AND coalesce(j.http_run_id, -1) < u.runid",
+					   6, types, values, NULL, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not record pg_net outcomes");
 	return told;
 }
 
 void
 PgNetRecord(ProjectSnapshot *snap)
 {
-	ProjectState *p = snap->project;
-	Datum		project = CStringGetTextDatum(p->name);
+	Datum		project = CStringGetTextDatum(snap->project->name);
 	HTAB	   *callers = record_callers(snap, project);
 	int			fresh = 0,
 				failed = 0,
@@ -353,13 +374,13 @@ PgNetRecord(ProjectSnapshot *snap)
 	}
 	told = decide_runs(snap, project);
 
-	/* the responses first seen now, whoever made them */
+	/* the responses of the last 5 minutes, whoever made them */
 	for (int i = 0; i < snap->nresponses; i++)
 	{
 		NetResponse *r = &snap->responses[i];
 		PnResponse	pr = {r->created, r->status, r->timed_out, r->error != NULL};
 
-		if (p->pg_net_read_until != COLLECT_NO_TIME && r->created <= p->pg_net_read_until)
+		if (r->created < snap->remote_now - RECENT_USECS)
 			continue;
 		fresh++;
 		if (pn_response_failed(&pr))

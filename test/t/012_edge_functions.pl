@@ -34,6 +34,7 @@ shared_preload_libraries = 'supamon,pg_cron'
 cron.database_name = 'postgres'
 # the test's own statements hold a token (SET); supamon's messages must not
 log_statement = none
+log_min_messages = debug1
 supamon.supabase_access_token = '$token'
 supamon.management_api_url = '@{[$r->api_url]}'
 supamon.http_timeout = 2000
@@ -141,11 +142,13 @@ sub statuses
 sub nreq { my @all = $r->requests(@_); return scalar @all; }
 sub after { my ($n) = @_; my @all = $r->requests; return @all[ $n .. $#all ]; }
 
+# How many Management API requests for a ref (whose path holds $what).
 sub api_calls
 {
 	my ($ref, $what) = @_;
-	return grep { !defined $what || index($_->{path}, $what) >= 0 }
+	my @calls = grep { !defined $what || index($_->{path}, $what) >= 0 }
 	  $r->requests(kind => 'management_api', path => "/v1/projects/$ref");
+	return scalar @calls;
 }
 
 # ===========================================================================
@@ -161,8 +164,8 @@ is(edge('report')->{requests} . '/' . edge('report')->{server_errors}, '100/2',
 is(sql(q{SELECT type FROM supamon.job_status WHERE project = 'main' AND name = 'nightly'}), 'pg_cron',
 	'the pg_cron job sits beside them as pg_cron');
 my @first = grep { $_->{kind} eq 'management_api' } after($seq0);
-ok(@first >= 5 && !grep({ !$_->{auth_ok} || $_->{status} != 200 } @first),
-	'the API was asked with the token: project, list and 3 stats calls, all 200 (' . scalar(@first) . ')');
+is(scalar(@first), 6, 'the API was asked 6 times: the project, its list, the 4 functions\' traffic');
+ok(@first && !grep({ !$_->{auth_ok} || $_->{status} != 200 } @first), 'with the token, all answered 200');
 is(project('main')->{edge_functions}, 4, 'project_status counts 4 Edge Functions');
 is(project('main')->{supabase_status}, 'ACTIVE_HEALTHY', 'project_status shows the API\'s project status');
 ok(!defined project('main')->{edge_error}, 'no edge_error');
@@ -285,6 +288,9 @@ sql(q{UPDATE supamon.project SET enabled = false WHERE name IN ('sleepy', 'down'
 
 # 5a. A wrong token: 401, told once; the right one again: recovered.  The
 # fake API's 401 quotes the token it was given, as a careless server might.
+# The wrong token is SET in the checking session: changing it in
+# postgresql.conf and reloading would make the postmaster itself log
+# 'parameter "supamon.supabase_access_token" changed to "<token>"'.
 my $n0 = nreq();
 $r->control('/v1/projects/mainref', [ map { { status => 401, message => "Invalid JWT: $wrong" } } 1 .. 2 ]);
 check('main', "SET supamon.supabase_access_token = '$wrong';");
@@ -330,10 +336,10 @@ is(sql(q{SELECT api_blocked_until BETWEEN now() + interval '50 s' AND now() + in
 is(statuses(), $kept, '429: functions keep their last status');
 like(cron_job('nightly')->{last_error} // '', $cron_re, '429: the pg_cron run is still collected');
 is(cron_job('nightly')->{status}, 'failed', '429: and judged');
-my $before = scalar api_calls('mainref');
+my $before = api_calls('mainref');
 sql(q{SELECT run('nightly', 'succeeded', '1 row')});
 check('main');
-is(scalar api_calls('mainref') - $before, 0, 'the next check asks the blocked project\'s API nothing at all');
+is(api_calls('mainref') - $before, 0, 'the next check asks the blocked project\'s API nothing at all');
 like(project('main')->{edge_error} // '', qr/not asked before/, 'edge_error says it is waiting');
 is(cron_job('nightly')->{status}, 'success', 'while the pg_cron side is still checked (nightly succeeded again)');
 is(statuses(), $kept, 'functions still keep their status');
@@ -349,11 +355,11 @@ for my $case (
 	my ($name, $behaviour, $error_re) = @$case;
 	$r->control('mainref/functions', [$behaviour]);
 	my $re = cron_failure($name);
-	my $n = scalar api_calls('mainref', 'mainref/functions');
+	my $n = api_calls('mainref', 'mainref/functions');
 	my $took = check('main');
 	ok($took < 15, sprintf('%s: the check finishes (%.1f s)', $name, $took));
 	ok($took >= 1.8, sprintf('hang: the check waited out http_timeout (%.1f s)', $took)) if $name eq 'hang';
-	is(scalar api_calls('mainref', 'mainref/functions') - $n, 1, "$name: the list was asked once");
+	is(api_calls('mainref', 'mainref/functions') - $n, 1, "$name: the list was asked once");
 	my $err = project('main')->{edge_error} // '';
 	like($err, $error_re, "$name: edge_error has the reason: $err");
 	is(statuses(), $kept, "$name: functions keep their last status");
@@ -373,9 +379,9 @@ is(edge('report')->{requests} . '/' . edge('report')->{server_errors}, '100/2', 
 $stats{report} = { requests => 300, server_errors => 200, client_errors => 0 };
 push_main();
 $r->control('functions.combined-stats', [ { garbage => JSON::PP::true } ], 1);
-my $ns = scalar api_calls('mainref', 'functions.combined-stats');
+my $ns = api_calls('mainref', 'functions.combined-stats');
 check('main');
-ok(scalar api_calls('mainref', 'functions.combined-stats') - $ns >= 3, 'the stats were asked (and got garbage)');
+ok(api_calls('mainref', 'functions.combined-stats') - $ns >= 3, 'the stats were asked (and got garbage)');
 is(edge('report')->{requests} . '/' . edge('report')->{server_errors}, '100/2',
 	'stats garbage: report keeps its previous figures (not 300/200)');
 is(edge('report')->{status}, 'success', 'and its status');
