@@ -19,7 +19,9 @@ bash "$top/test/setup.sh" >/dev/null
 source "$top/bench/common.sh"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-as_pg python3 "$top/test/receiver.py" --portfile "$dir/receiver.port" \
+# runuser itself in the background: as_pg is a function, whose subshell
+# would take the kill and leave the receiver running
+runuser -u postgres -- python3 "$top/test/receiver.py" --portfile "$dir/receiver.port" \
 	--record "$dir/receiver.jsonl" --max-seconds 3600 >/dev/null 2>&1 &
 receiver=$!
 trap 'kill $receiver 2>/dev/null || true; stop_all' EXIT

@@ -45,7 +45,9 @@ CONF
 	as_pg "$bindir/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w start >/dev/null
 }
 # the stand-in for Discord and Telegram, printing what it receives
-as_pg python3 "$top/test/receiver.py" --portfile "$dir/receiver.port" --record "$dir/receiver.jsonl" \
+# runuser itself in the background: as_pg is a function, whose subshell
+# would take the kill and leave the receiver running
+runuser -u postgres -- python3 "$top/test/receiver.py" --portfile "$dir/receiver.port" --record "$dir/receiver.jsonl" \
 	--print --max-seconds 3600 >"$dir/receiver.out" 2>&1 &
 receiver=$!
 for _ in $(seq 100); do [ -s "$dir/receiver.port" ] && break; sleep 0.1; done

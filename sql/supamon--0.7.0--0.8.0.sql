@@ -51,7 +51,7 @@ ALTER TABLE supamon.job_inventory
 	ADD COLUMN http_run_id bigint,
 	ADD COLUMN http_outcome text
 		CONSTRAINT job_inventory_http_outcome_check
-		CHECK (http_outcome IN ('ok', 'failed', 'timed_out', 'error', 'unknown')),
+		CHECK (http_outcome IN ('ok', 'failed', 'timed_out', 'error')),
 	ADD COLUMN http_status integer,
 	ADD COLUMN http_error text,
 	ADD COLUMN http_checked_at timestamptz;
@@ -66,6 +66,7 @@ CREATE TABLE supamon.pg_net_run (
 	job_id bigint NOT NULL,				-- pg_cron's jobid
 	started_at timestamptz NOT NULL,	-- the project's clock
 	window_until timestamptz NOT NULL,	-- its response is due by then
+	calls integer NOT NULL DEFAULT 1,	-- requests its command makes
 	-- what its response was found to be; NULL while it may still come
 	verdict text
 		CONSTRAINT pg_net_run_verdict_check CHECK (verdict IN ('ok', 'failed', 'unknown')),
@@ -153,3 +154,32 @@ SELECT p.name AS project,
 FROM supamon.project p
 LEFT JOIN supamon.job_inventory j ON j.project_name = p.name
 GROUP BY p.name;
+
+-- An Edge Function's problem is acknowledged as a job's is (a pg_cron job
+-- and a function of one name: both, where bad).
+CREATE OR REPLACE FUNCTION @extschema@.supamon_ack(project text, job text, reason text DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	statuses text[];
+BEGIN
+	SELECT array_agg(j.status ORDER BY j.job_type) INTO statuses FROM (
+		SELECT j.status, j.job_type FROM supamon.job_inventory j
+		WHERE j.project_name = supamon_ack.project AND j.job_name = supamon_ack.job
+		FOR UPDATE) j;
+	IF statuses IS NULL THEN
+		RAISE EXCEPTION 'supamon: no job "%" in project "%"', job, project USING ERRCODE = 'undefined_object';
+	END IF;
+	IF NOT statuses && ARRAY['failed', 'missed', 'stuck'] THEN
+		RAISE EXCEPTION 'supamon: job "%" of project "%" is %: nothing to acknowledge', job, project,
+			array_to_string(statuses, ', ')
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- the clock, not the transaction's start: a status that changed while
+	-- this waited for the row is not the one acknowledged
+	UPDATE supamon.job_inventory j SET acked_at = clock_timestamp(), ack_reason = reason, acked_by = current_user
+	WHERE j.project_name = supamon_ack.project AND j.job_name = supamon_ack.job
+	  AND j.status IN ('failed', 'missed', 'stuck');
+END $$;

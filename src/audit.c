@@ -18,6 +18,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
@@ -47,10 +48,9 @@ load_projects(const char *only, int *n)
 							   "SELECT name, conninfo, run_high_water, open_run_ids, supabase_ref,"
 							   " coalesce(api_blocked_until, '-infinity'), coalesce(pg_net_readable, false),"
 							   " (extract(epoch FROM pg_net_read_until) * 1000000)::int8,"
-							   " (SELECT (extract(epoch FROM CASE WHEN min(r.started_at) IS NOT NULL"
-							   "    THEN greatest(min(r.started_at), p.pg_net_read_until - interval '15 minutes') END)"
-							   "    * 1000000)::int8"
-							   "  FROM supamon.pg_net_run r WHERE r.project_name = p.name AND r.verdict IS NULL)"
+							   " (extract(epoch FROM least(pg_net_read_until - interval '2 minutes',"
+							   "   (SELECT min(r.started_at) FROM supamon.pg_net_run r"
+							   "    WHERE r.project_name = p.name AND r.verdict IS NULL))) * 1000000)::int8"
 							   " FROM supamon.project p"
 							   " WHERE CASE WHEN $1 IS NULL THEN enabled ELSE name = $1 END"
 							   " ORDER BY name FOR NO KEY UPDATE",
@@ -99,6 +99,78 @@ load_projects(const char *only, int *n)
 		p->pg_net_since = isnull ? COLLECT_NO_TIME : DatumGetInt64(d);
 	}
 	return projects;
+}
+
+/*
+ * When each project's Edge Functions' traffic was last read, so that a check
+ * asks first about the functions read longest ago.  Projects and functions
+ * come sorted by name.
+ */
+static EdgeKnown *
+known_functions(ProjectState *projects, int n)
+{
+	EdgeKnown  *known = palloc0(sizeof(EdgeKnown) * Max(n, 1));
+	HASHCTL		ctl;
+	HTAB	   *index;
+
+	typedef struct
+	{
+		char		name[NAMEDATALEN];
+		int			i;
+	}			Slot;
+
+	/* project names are at most 63 characters (a CHECK of the table) */
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(Slot);
+	ctl.hcxt = CurrentMemoryContext;
+	index = hash_create("supamon projects", Max(n, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int i = 0; i < n; i++)
+	{
+		Slot	   *slot = hash_search(index, projects[i].name, HASH_ENTER, NULL);
+
+		slot->i = i;
+	}
+	if (SPI_execute("SELECT project_name, job_name,"
+					" coalesce((extract(epoch FROM stats_at) * 1000000)::int8, -9223372036854775808)"
+					" FROM supamon.job_inventory"
+					" WHERE job_type = 'edge_function' AND removed_at IS NULL"
+					" ORDER BY project_name, job_name COLLATE \"C\"", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read the inventory");
+	/* two passes: each project's arrays sized to its own functions */
+	for (int pass = 0; pass < 2; pass++)
+	{
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[r];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			char	   *project = SPI_getvalue(tup, desc, 1);
+			Slot	   *slot = strlen(project) < NAMEDATALEN ?
+				hash_search(index, project, HASH_FIND, NULL) : NULL;
+			bool		isnull;
+			EdgeKnown  *k;
+
+			pfree(project);
+			if (slot == NULL)
+				continue;
+			k = &known[slot->i];
+			if (pass == 0)
+			{
+				k->n++;
+				continue;
+			}
+			k->slugs[k->n] = SPI_getvalue(tup, desc, 2);
+			k->stats_at[k->n] = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+			k->n++;
+		}
+		for (int i = 0; pass == 0 && i < n; i++)
+		{
+			known[i].slugs = palloc(sizeof(char *) * Max(known[i].n, 1));
+			known[i].stats_at = palloc(sizeof(int64) * Max(known[i].n, 1));
+			known[i].n = 0;
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return known;
 }
 
 /*
@@ -191,12 +263,23 @@ AuditProjects(const char *only, int *nprojects)
 	PG_TRY();
 	{
 		/* the Management API is asked while the databases are read */
-		fleet = EdgeFleetPlan(refs, blocked, edges, n, &side);
+		fleet = EdgeFleetPlan(refs, blocked, known_functions(projects, n), edges, n, &side);
 		RemoteExecuteAll(reqs, nreq, supamon_max_connections,
 						 supamon_connect_timeout, supamon_query_timeout,
 						 fleet ? &side : NULL);
 		for (int r = 0; r < nreq; r++)
 			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
+		/* then, where a database did not answer, whether Supabase paused it */
+		if (fleet)
+		{
+			bool	   *down = palloc0(sizeof(bool) * Max(n, 1));
+
+			for (int i = 0; i < n; i++)
+				down[i] = !snaps[i].ok;
+			if (EdgeFleetAskStatus(fleet, down, n))
+				RemoteExecuteAll(NULL, 0, supamon_max_connections, supamon_connect_timeout,
+								 supamon_query_timeout, &side);
+		}
 	}
 	PG_FINALLY();
 	{
@@ -242,19 +325,58 @@ typedef struct RecordWork
 	void	   *arg;
 } RecordWork;
 
+static bool central_caused(int sqlerrcode);
+
+static void
+record_pg_net(void *arg)
+{
+	PgNetRecord((ProjectSnapshot *) arg);
+}
+
+static void
+record_edge(void *arg)
+{
+	InventoryRecordEdge((ProjectSnapshot *) arg);
+}
+
+/*
+ * What pg_net and the Management API said are extras: when they cannot be
+ * recorded (their data is the project's), only they are lost, with why.
+ */
+static void
+record_extras(ProjectSnapshot *snap)
+{
+	ErrorData  *edata;
+
+	if (snap->ok && (edata = SupamonSubtransaction(record_pg_net, snap, central_caused)) != NULL)
+	{
+		snap->pg_net_error = SupamonCleanText(edata->message, 300);
+		FreeErrorData(edata);
+	}
+	if ((edata = SupamonSubtransaction(record_edge, snap, central_caused)) != NULL)
+	{
+		EdgeSnapshot *e = &snap->edge;
+
+		e->ok = false;
+		e->refused = false;
+		e->nfunctions = 0;
+		e->error = SupamonCleanText(psprintf("supamon could not record what the Management API said: %s",
+											 edata->message), 300);
+		FreeErrorData(edata);
+		InventoryRecordEdge(snap);
+	}
+}
+
 static void
 record_work(void *arg)
 {
 	RecordWork *w = arg;
 
 	if (w->snap->ok)
-	{
 		InventoryRecord(w->snap, w->counts);
-		PgNetRecord(w->snap);
-	}
 	else
 		InventoryRecordFailure(w->snap);
-	InventoryRecordEdge(w->snap);
+	record_extras(w->snap);
 	if (w->hook)
 		w->hook(w->snap, w->arg);
 }

@@ -222,8 +222,9 @@ check_project_status(const char *name, bool reachable, const char *paused_as,
 		event = "recovered";
 	else if (!changed && is_bad_project(status) && !bad_was_alerted)
 		event = status;			/* a problem no one was told about: told now */
-	else if (!changed && is_bad_project(status) && reminder_due)
-		event = "reminder";
+	else if (!changed && is_bad_project(status) && reminder_due &&
+			 strcmp(status, "paused") != 0)
+		event = "reminder";		/* (a pause may be meant: told once) */
 
 	if (event)
 	{
@@ -655,11 +656,13 @@ count_jobs_as_they_stand(const char *project, CheckTotals *totals)
  * API could not be read this check, they keep the status they had.
  */
 static void
-check_functions(const char *project, bool listed, const Silences *silences,
-				int64 central_now, CheckTotals *totals)
+check_functions(const char *project, bool listed, const char *not_watched, bool fold,
+				const Silences *silences, int64 central_now, CheckTotals *totals)
 {
 	static const char *const windows[] = {"15 minutes", "hour", "3 hours", "day"};
+	static const int window_seconds[] = {15 * 60, 3600, 3 * 3600, 24 * 3600};
 	const char *window = windows[supamon_edge_stats_interval];
+	int			window_secs = window_seconds[supamon_edge_stats_interval];
 	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	SPITupleTable *rows;
@@ -672,7 +675,10 @@ check_functions(const char *project, bool listed, const Silences *silences,
 							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
 							  " status_reason,"
 							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-							  " acked_at IS NOT NULL AND acked_at >= status_since"
+							  " acked_at IS NOT NULL AND acked_at >= status_since,"
+							  " to_char(stats_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
+							  " extract(epoch FROM now() - stats_at)::int8,"
+							  " status_reason LIKE '%server error%(%above%)'"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'edge_function'"
 							  " ORDER BY job_name",
 							  2, types, values, NULL, 0) != SPI_OK_SELECT)
@@ -698,6 +704,11 @@ check_functions(const char *project, bool listed, const Silences *silences,
 		char	   *old_reason = SPI_getvalue(tup, desc, 10);
 		bool		told = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
+		char	   *stats_at = SPI_getvalue(tup, desc, 13);
+		bool		no_age;
+		int64		stats_age = DatumGetInt64(SPI_getbinval(tup, desc, 14, &no_age));
+		bool		failing_rate = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)) && !isnull &&
+			strcmp(old_status, "failed") == 0;
 		int			status;
 		char		reason[512];
 		const char *new_status;
@@ -705,12 +716,18 @@ check_functions(const char *project, bool listed, const Silences *silences,
 		bool		changed;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!listed)
+		if (!listed && not_watched == NULL)
 		{
 			count_as_it_stands(old_status, totals);
 			continue;
 		}
-		if (removed)
+		if (!listed)
+		{
+			/* no longer asked about: no status of its can be vouched for */
+			status = removed ? HEALTH_REMOVED : HEALTH_UNKNOWN;
+			snprintf(reason, sizeof(reason), "%s", removed ? "no longer listed by the Supabase Management API" : not_watched);
+		}
+		else if (removed)
 		{
 			status = HEALTH_REMOVED;
 			snprintf(reason, sizeof(reason), "no longer listed by the Supabase Management API");
@@ -727,14 +744,28 @@ check_functions(const char *project, bool listed, const Silences *silences,
 			snprintf(reason, sizeof(reason), "its traffic has not been read yet%s%s",
 					 stats_error ? ": " : "", stats_error ? stats_error : "");
 		}
+		else if (no_age || stats_age > window_secs)
+		{
+			/* figures older than their own window say nothing of now */
+			status = HEALTH_UNKNOWN;
+			snprintf(reason, sizeof(reason), "its traffic was last read at %s%s%s",
+					 stats_at ? stats_at : "?", stats_error ? ": " : "", stats_error ? stats_error : "");
+		}
+
+		/*
+		 * Failed above the rate; recovered only at half of it, so that a
+		 * function hovering near the limit does not alert every check.
+		 */
 		else if (requests >= supamon_edge_min_requests &&
-				 (double) errors > supamon_edge_error_rate * (double) requests)
+				 (double) errors > supamon_edge_error_rate * (failing_rate ? 0.5 : 1.0) * (double) requests)
 		{
 			status = HEALTH_FAILED;
 			snprintf(reason, sizeof(reason),
-					 "%lld of its %lld requests in the last %s answered with a server error (%.0f%%, above %.0f%%)",
+					 "%lld of its %lld requests in the last %s answered with a server error (%.0f%%, above %.0f%%%s)",
 					 (long long) errors, (long long) requests, window,
-					 100.0 * (double) errors / (double) requests, 100.0 * supamon_edge_error_rate);
+					 100.0 * (double) errors / (double) requests,
+					 100.0 * supamon_edge_error_rate * (failing_rate ? 0.5 : 1.0),
+					 failing_rate ? ": it recovers at half the failing rate" : "");
 		}
 		else
 		{
@@ -760,6 +791,9 @@ check_functions(const char *project, bool listed, const Silences *silences,
 			event = told ? "reminder" : new_status;
 		if (event && SilenceAt(silences, name, central_now, false, NULL, NULL))
 			event = NULL;
+		/* while the project itself is down, its one alert says it all */
+		if (fold)
+			event = NULL;
 		if (event)
 		{
 			char	   *message;
@@ -780,6 +814,20 @@ check_functions(const char *project, bool listed, const Silences *silences,
 			record_status(project, "edge_function", name, new_status, reason, HEALTH_NO_TIME,
 						  event != NULL, changed);
 	}
+}
+
+/*
+ * Why a project's Edge Functions are not watched at all (no token, no ref
+ * any more), or NULL when they are (even if the API failed this check).
+ */
+static const char *
+edge_not_watched(const ProjectSnapshot *snap)
+{
+	if (snap->edge.asked || snap->edge.rate_limited)
+		return NULL;
+	if (snap->project->supabase_ref == NULL)
+		return "not watched: the project has no supabase_ref";
+	return "not watched: supamon.supabase_access_token is not set";
 }
 
 /*
@@ -894,9 +942,14 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	central_now = DatumGetInt64(SPI_getbinval(tup, desc, 13, &isnull));
 	outage.misses = NULL;
 	/* a database that does not answer because Supabase paused the project */
-	paused_as = snap->edge.project_status ? snap->edge.project_status : SPI_getvalue(tup, desc, 15);
+	/* only what the API said this check: a stored word may be days old */
+	paused_as = snap->edge.project_status;
 	if (reachable || !EdgeProjectIsPaused(paused_as))
 		paused_as = NULL;
+	if (!reachable && paused_as == NULL && snap->edge.project_status &&
+		strcmp(snap->edge.project_status, "ACTIVE_HEALTHY") != 0 && last_error)
+		last_error = psprintf("%s (Supabase says the project is %s)", last_error,
+							  snap->edge.project_status);
 	edge_refusal_alerted = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
 
 	initStringInfo(&note);
@@ -925,6 +978,10 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 		if (snap->future_times > 0)
 			appendStringInfo(&note, "%d run time(s) later than the project's clock ignored. ",
 							 snap->future_times);
+		if (snap->pg_net_error)
+			appendStringInfo(&note, "pg_net's responses could not be recorded: %s. ", snap->pg_net_error);
+		if (snap->responses_truncated)
+			appendStringInfoString(&note, "more pg_net responses than supamon reads at once: no pg_net run judged this check. ");
 		if (snap->ignored_runs > 0)
 			appendStringInfo(&note, "%d run(s) without a job, a runid or a known status ignored. ",
 							 snap->ignored_runs);
@@ -969,7 +1026,9 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 				   strcmp(status, "scheduler_down") == 0, &outage, silences, central_now, totals);
 	else
 		count_jobs_as_they_stand(name, totals);
-	check_functions(name, snap->edge.ok, silences, central_now, totals);
+	check_functions(name, snap->edge.ok, edge_not_watched(snap),
+					strcmp(status, "unreachable") == 0 || strcmp(status, "paused") == 0,
+					silences, central_now, totals);
 	check_edge_refusal(name, &snap->edge, edge_refusal_alerted, totals);
 	if (recovery)
 	{

@@ -73,6 +73,12 @@
 #define COLLECT_MAX_RESPONSES 10000
 #define MAX_RESPONSE_CHARS 300
 
+/* A response's body only where it failed: a good one's says nothing. */
+#define FAILED_CONTENT \
+	"CASE WHEN status_code IS NULL OR status_code NOT BETWEEN 200 AND 399 OR timed_out" \
+	" OR error_msg IS NOT NULL THEN " CUT("content", MAX_RESPONSE_CHARS) " END"
+
+
 static int	build_statements(const ProjectState *p, char **stmts);
 static const char *rs_get(const RemoteRows *rs, int row, int col);
 static bool parse_int64(const char *s, int64 *out);
@@ -107,7 +113,8 @@ build_statements(const ProjectState *p, char **stmts)
 		"     THEN pg_catalog.row_security_active('cron.job') END, "
 		"coalesce((SELECT c.relkind = 'r' AND o.rolsuper AND pg_catalog.has_table_privilege(c.oid, 'SELECT')"
 		"          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid = c.relowner"
-		"          WHERE c.oid = pg_catalog.to_regclass('net._http_response')), false) "
+		"          WHERE c.oid = pg_catalog.to_regclass('net._http_response')), false), "
+		CUT("current_database()", MAX_ROLE_CHARS) " "
 		"FROM (SELECT max(setting) FILTER (WHERE name = 'cron.timezone') AS timezone,"
 		"             max(setting) FILTER (WHERE name = 'cron.log_run') AS log_run"
 		"      FROM pg_catalog.pg_settings WHERE name IN ('cron.timezone', 'cron.log_run')) s, "
@@ -169,14 +176,14 @@ build_statements(const ProjectState *p, char **stmts)
 	 */
 	if (p->pg_net_since != COLLECT_NO_TIME)
 		stmts[4] = psprintf("SELECT id, status_code, timed_out, " CUT("error_msg", MAX_RESPONSE_CHARS) ", "
-							CUT("content", MAX_RESPONSE_CHARS) ", " EPOCH("created")
+							FAILED_CONTENT ", " EPOCH("created")
 							" FROM net._http_response"
 							" WHERE created >= least(pg_catalog.to_timestamp(%.6f), now() - interval '5 minutes')"
 							" ORDER BY created, id LIMIT %d",
 							(double) p->pg_net_since / 1000000.0, COLLECT_MAX_RESPONSES + 1);
 	else
 		stmts[4] = psprintf("SELECT id, status_code, timed_out, " CUT("error_msg", MAX_RESPONSE_CHARS) ", "
-							CUT("content", MAX_RESPONSE_CHARS) ", " EPOCH("created")
+							FAILED_CONTENT ", " EPOCH("created")
 							" FROM net._http_response WHERE created >= now() - interval '5 minutes'"
 							" ORDER BY created, id LIMIT %d", COLLECT_MAX_RESPONSES + 1);
 	return NSTATEMENTS;
@@ -303,6 +310,7 @@ interpret_responses(RemoteRows *rs, ProjectSnapshot *snap)
 	int			n = Min(rs->nrows, COLLECT_MAX_RESPONSES);
 
 	snap->pg_net_read = true;
+	snap->responses_truncated = rs->nrows > COLLECT_MAX_RESPONSES;
 	snap->responses = palloc0(sizeof(NetResponse) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -345,7 +353,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 	bool		found;
 
 	snap->ok = false;
-	if (facts->nrows != 1 || facts->ncols != 9 || top->nrows != 1 || top->ncols != 1 ||
+	if (facts->nrows != 1 || facts->ncols != 10 || top->nrows != 1 || top->ncols != 1 ||
 		jobs->ncols != 7 || runs->ncols != 6 || (p->pg_net_readable && sets[4].ncols != 6))
 	{
 		snap->error = pstrdup("unexpected result shape from the project");
@@ -377,6 +385,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 	snap->role = rs_text(facts, 0, 6, MAX_ROLE_CHARS);
 	snap->rls_active = rs_get(facts, 0, 7) != NULL && strcmp(rs_get(facts, 0, 7), "t") == 0;
 	snap->pg_net_readable = rs_get(facts, 0, 8) != NULL && strcmp(rs_get(facts, 0, 8), "t") == 0;
+	snap->database = rs_text(facts, 0, 9, MAX_ROLE_CHARS);
 
 	snap->has_max_runid = rs_get(top, 0, 0) != NULL;
 	if (snap->has_max_runid && !parse_int64(rs_get(top, 0, 0), &snap->max_runid))

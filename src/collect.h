@@ -95,6 +95,7 @@ typedef struct ProjectSnapshot
 	bool		log_run;
 	int			scheduler;		/* 1 running, 0 not running, -1 unknown */
 	char	   *role;			/* the role supamon reads the project as */
+	char	   *database;		/* the database it reads */
 	bool		rls_active;		/* pg_cron's row-level security limits that role */
 
 	/* jobs and runs */
@@ -114,6 +115,8 @@ typedef struct ProjectSnapshot
 	bool		pg_net_read;	/* the responses were asked for */
 	int			nresponses;
 	NetResponse *responses;		/* by created */
+	bool		responses_truncated;	/* more than collect.c reads at once */
+	char	   *pg_net_error;	/* why they could not be recorded */
 
 	/* what the Management API said (edge.asked false: not asked) */
 	EdgeSnapshot edge;

@@ -3,18 +3,24 @@
  *		Asking the Supabase Management API about every project at once: its
  *		Edge Functions, their recent traffic, and whether Supabase paused it.
  *
- * Per project, each check: GET /v1/projects/{ref} (its status: a paused
- * project's database is unreachable for a reason worth naming) and
- * GET /v1/projects/{ref}/functions, then, for each ACTIVE function,
- * GET .../analytics/endpoints/functions.combined-stats.  The calls run in
- * the same wait as the projects' database connections (RemoteSideWork), two
- * at a time per project and a bounded number in all, each holding a file
- * descriptor of the server's budget while it runs.
+ * Per project, each check: GET /v1/projects/{ref}/functions, then, for
+ * at most EDGE_STATS_PER_CHECK of its ACTIVE functions (those read longest
+ * ago first), GET .../analytics/endpoints/functions.combined-stats.  These
+ * run in the same wait as the projects' database connections
+ * (RemoteSideWork), a few at a time per project and a bounded number in
+ * all, each holding a file descriptor of the server's budget while it
+ * runs, and all within one supamon.http_timeout from the start: what has not
+ * answered by then is not read this time, so a slow API never holds a
+ * check longer than that.  Only for a project whose database did not
+ * answer, GET /v1/projects/{ref} afterwards (EdgeFleetAskStatus): a paused
+ * project is unreachable for a reason worth naming.
  *
- * The API allows about 120 requests a minute per project: a 429 (or a
- * response saying no request is left) stops that project's calls and says
- * when to ask again, which the next checks honour.  401 and 403 (a bad or
- * revoked token) and 404 (an unknown ref) stop the project's calls at once.
+ * The API allows 120 requests a minute per project (fewer for analytics):
+ * a 429 (or a response saying no request is left) stops that project's
+ * calls and says when to ask again, which the next checks honour.  401 and
+ * 403 (a bad or revoked token, or one without access to the project) and
+ * 404 (an unknown ref) on the function list stop the project's calls at
+ * once; on the other calls they only lose what those calls would say.
  * Answers are read with PostgreSQL's JSON parser, bounded in size; what a
  * server says is scrubbed of the token before it is kept anywhere.
  */
@@ -34,8 +40,14 @@
 #include "supamon.h"
 
 /* Calls in flight for one project, and in all. */
-#define EDGE_PER_PROJECT 2
+#define EDGE_PER_PROJECT 4
 #define EDGE_MAX_IN_FLIGHT 32
+
+/*
+ * Traffic calls per project per check: at one check a minute, well inside
+ * what the API allows for analytics; more functions are read in turns.
+ */
+#define EDGE_STATS_PER_CHECK 20
 
 /* The largest answer read for each call: far above any real one. */
 #define LIST_MAX_ANSWER (4 * 1024 * 1024)
@@ -76,7 +88,9 @@ struct EdgeWork
 	int			next;			/* the next to start */
 	int			in_flight;
 	bool		stop;			/* start nothing more */
+	bool		finished;		/* its snapshot is complete */
 	TimestampTz started;
+	const EdgeKnown *known;		/* when each function's traffic was read */
 };
 
 struct EdgeFleet
@@ -87,9 +101,11 @@ struct EdgeFleet
 	int			in_flight;
 	int			max_in_flight;
 	int			round;			/* where the next round of starts begins */
+	TimestampTz deadline;		/* nothing is waited for past it */
 	char	   *base;			/* the API's URL, without a trailing slash */
 	char	   *auth;			/* the Authorization header */
 	const char *secrets[2];		/* to scrub from what comes back */
+	EdgeSnapshot *snaps;		/* the caller's, one per project */
 };
 
 static const char *const stats_intervals[] = {"15min", "1hr", "3hr", "1day"};
@@ -97,12 +113,11 @@ static const char *const stats_intervals[] = {"15min", "1hr", "3hr", "1day"};
 bool
 EdgeProjectIsPaused(const char *status)
 {
+	/* paused, pausing, or on its way back: not maintenance (UPGRADING...) */
 	return status != NULL &&
 		(strcmp(status, "INACTIVE") == 0 || strcmp(status, "PAUSING") == 0 ||
 		 strcmp(status, "PAUSE_FAILED") == 0 || strcmp(status, "RESTORING") == 0 ||
-		 strcmp(status, "RESTORE_FAILED") == 0 || strcmp(status, "COMING_UP") == 0 ||
-		 strcmp(status, "GOING_DOWN") == 0 || strcmp(status, "RESTARTING") == 0 ||
-		 strcmp(status, "UPGRADING") == 0 || strcmp(status, "RESIZING") == 0);
+		 strcmp(status, "RESTORE_FAILED") == 0 || strcmp(status, "COMING_UP") == 0);
 }
 
 /* ---------- reading answers ---------- */
@@ -181,6 +196,9 @@ read_field_start(void *state, char *fname, bool isnull)
 {
 	ReadState  *st = state;
 
+	if (fname == NULL)
+		SEM_RETURN;
+
 	if (st->depth >= 1 && st->depth < (int) lengthof(st->field))
 		st->field[st->depth] = fname;
 	if (st->depth == 1 && !st->top_array && strcmp(fname, "error") == 0 && !isnull)
@@ -209,7 +227,10 @@ read_scalar(void *state, char *token, JsonTokenType type)
 {
 	ReadState  *st = state;
 	const char *f1 = st->depth >= 1 ? st->field[1] : NULL;
-	bool		is_string = type == JSON_TOKEN_STRING;
+	bool		is_string = type == JSON_TOKEN_STRING && token != NULL;
+
+	if (token == NULL)
+		SEM_RETURN;
 
 	if (st->depth == 1 && !st->top_array && f1)
 	{
@@ -446,6 +467,75 @@ settle_functions(EdgeSnapshot *snap)
 	snap->nfunctions = kept;
 }
 
+/* When a function's traffic was last read: PG_INT64_MIN for never. */
+static int64
+known_stats_at(const EdgeKnown *known, const char *slug)
+{
+	int			lo = 0;
+	int			hi = known ? known->n : 0;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+		int			c = strcmp(known->slugs[mid], slug);
+
+		if (c == 0)
+			return known->stats_at[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return PG_INT64_MIN;
+}
+
+typedef struct StatsPick
+{
+	int			function;
+	int64		stats_at;
+} StatsPick;
+
+static int
+by_staleness(const void *a, const void *b)
+{
+	const StatsPick *x = a;
+	const StatsPick *y = b;
+
+	if (x->stats_at != y->stats_at)
+		return x->stats_at < y->stats_at ? -1 : 1;
+	return x->function - y->function;
+}
+
+/* The traffic calls of this check: the functions read longest ago first. */
+static void
+plan_stats(EdgeFleet *fleet, EdgeWork *w)
+{
+	EdgeSnapshot *snap = w->snap;
+	StatsPick  *picks = palloc(sizeof(StatsPick) * Max(snap->nfunctions, 1));
+	int			n = 0;
+
+	for (int i = 0; i < snap->nfunctions; i++)
+	{
+		EdgeFunction *fn = &snap->functions[i];
+
+		if (fn->id == NULL || strcmp(fn->status, "ACTIVE") != 0)
+			continue;
+		picks[n].function = i;
+		picks[n].stats_at = known_stats_at(w->known, fn->slug);
+		n++;
+	}
+	if (n > 1)
+		qsort(picks, n, sizeof(StatsPick), by_staleness);
+	for (int k = 0; k < n; k++)
+	{
+		if (k < EDGE_STATS_PER_CHECK)
+			plan_call(fleet, w, CALL_STATS, picks[k].function);
+		else
+			snap->functions[picks[k].function].stats_deferred = true;
+	}
+	pfree(picks);
+}
+
 static void
 call_done(EdgeFleet *fleet, EdgeCall *c)
 {
@@ -474,8 +564,8 @@ call_done(EdgeFleet *fleet, EdgeCall *c)
 		if (c->kind == CALL_STATS)
 			snap->functions[c->function].stats_error = pstrdup("rate limited");
 	}
-	else if ((req->status == 401 || req->status == 403 ||
-			  (req->status == 404 && c->kind != CALL_STATS)) && !req->too_big)
+	else if ((req->status == 401 || req->status == 403 || req->status == 404) &&
+			 c->kind == CALL_FUNCTIONS && !req->too_big)
 	{
 		snap->refused = true;
 		snap->ok = false;
@@ -498,9 +588,7 @@ call_done(EdgeFleet *fleet, EdgeCall *c)
 		{
 			snap->ok = true;
 			settle_functions(snap);
-			for (int i = 0; i < snap->nfunctions; i++)
-				if (snap->functions[i].id && strcmp(snap->functions[i].status, "ACTIVE") == 0)
-					plan_call(fleet, w, CALL_STATS, i);
+			plan_stats(fleet, w);
 		}
 		else
 		{
@@ -533,7 +621,8 @@ call_done(EdgeFleet *fleet, EdgeCall *c)
 	/* the API says nothing is left this minute: ask no more */
 	if (!w->stop && req->rl_remaining == 0 && w->next < w->ncalls)
 		rate_limited(w, req, false);
-	pfree(req->answer);
+	if (req->answer)
+		pfree(req->answer);
 	req->answer = NULL;
 }
 
@@ -542,6 +631,19 @@ static bool
 start_calls(EdgeFleet *fleet)
 {
 	bool		left = false;
+	TimestampTz now = GetCurrentTimestamp();
+	long		remaining = (long) ((fleet->deadline - now) / 1000);
+
+	/* past the deadline nothing starts: what is not read waits for the next check */
+	if (remaining < 100)
+	{
+		for (int k = 0; k < fleet->n; k++)
+			if (!fleet->works[k].stop && fleet->works[k].next < fleet->works[k].ncalls)
+				stop_work(&fleet->works[k],
+						  psprintf("the Management API did not answer within supamon.http_timeout (%d ms): not read this time",
+								   supamon_http_timeout));
+		return fleet->in_flight > 0;
+	}
 
 	for (int k = 0; k < fleet->n; k++)
 	{
@@ -563,7 +665,7 @@ start_calls(EdgeFleet *fleet)
 			w->next++;
 			c->started = true;
 			HttpAddHeader(&c->http, fleet->auth);
-			HttpStart(fleet->http, &c->http, supamon_http_timeout);
+			HttpStart(fleet->http, &c->http, remaining);
 			w->in_flight++;
 			fleet->in_flight++;
 		}
@@ -579,6 +681,9 @@ finish_work(EdgeWork *w)
 {
 	EdgeSnapshot *snap = w->snap;
 
+	if (w->finished)
+		return;
+	w->finished = true;
 	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - w->started) / 1000);
 	if (!snap->ok && snap->error == NULL)
 		snap->error = pstrdup("the Management API gave no function list");
@@ -586,11 +691,11 @@ finish_work(EdgeWork *w)
 	{
 		EdgeFunction *fn = &snap->functions[i];
 
-		if (strcmp(fn->status, "ACTIVE") == 0 && !fn->stats_ok)
+		if (strcmp(fn->status, "ACTIVE") == 0 && !fn->stats_ok && !fn->stats_deferred)
 		{
 			snap->stats_missing++;
 			if (fn->stats_error == NULL)
-				fn->stats_error = pstrdup(fn->id ? "not asked" :
+				fn->stats_error = pstrdup(fn->id ? "not answered in time" :
 										  "its id is not one supamon can ask about");
 		}
 	}
@@ -618,7 +723,7 @@ fleet_step(void *arg)
 
 EdgeFleet *
 EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
-			  EdgeSnapshot *snaps, int n, RemoteSideWork *side)
+			  const EdgeKnown *known, EdgeSnapshot *snaps, int n, RemoteSideWork *side)
 {
 	EdgeFleet  *fleet;
 	const char *token = supamon_supabase_access_token;
@@ -646,6 +751,7 @@ EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
 	fleet->secrets[0] = token;
 	fleet->secrets[1] = fleet->auth;
 	fleet->works = palloc0(sizeof(EdgeWork) * Max(n, 1));
+	fleet->snaps = snaps;
 	fleet->max_in_flight = Min(EDGE_MAX_IN_FLIGHT, Max(supamon_max_connections, 2));
 
 	for (int i = 0; i < n; i++)
@@ -675,18 +781,43 @@ EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
 		fleet->works[fleet->n].snap = snap;
 		fleet->works[fleet->n].ref = refs[i];
 		fleet->works[fleet->n].started = now;
+		fleet->works[fleet->n].known = &known[i];
 		plan_call(fleet, &fleet->works[fleet->n], CALL_FUNCTIONS, -1);
-		plan_call(fleet, &fleet->works[fleet->n], CALL_PROJECT, -1);
 		fleet->n++;
 		asked++;
 	}
 	if (asked == 0)
 		return NULL;
-	fleet->http = HttpClientCreate(2 * fleet->max_in_flight + 8);
+	fleet->deadline = TimestampTzPlusMilliseconds(now, supamon_http_timeout);
+	/* a request may hold two sockets (happy eyeballs), plus curl's own */
+	fleet->http = HttpClientCreate(4 * fleet->max_in_flight + 16);
 	side->http = fleet->http;
 	side->step = fleet_step;
 	side->arg = fleet;
 	return fleet;
+}
+
+bool
+EdgeFleetAskStatus(EdgeFleet *fleet, const bool *unreachable, int n)
+{
+	int			asked = 0;
+
+	if (fleet == NULL)
+		return false;
+	for (int k = 0; k < fleet->n; k++)
+	{
+		EdgeWork   *w = &fleet->works[k];
+		int			i = (int) (w->snap - fleet->snaps);
+
+		/* a token refused or a limit reached: asking again would not help */
+		if (i < 0 || i >= n || !unreachable[i] || w->snap->refused || w->snap->rate_limited)
+			continue;
+		w->stop = false;
+		plan_call(fleet, w, CALL_PROJECT, -1);
+		asked++;
+	}
+	fleet->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), supamon_http_timeout);
+	return asked > 0;
 }
 
 void

@@ -24,6 +24,7 @@ typedef struct EdgeFunction
 	int64		server_errors;
 	int64		client_errors;
 	char	   *stats_error;	/* why not, when asked and failed */
+	bool		stats_deferred; /* not asked this check: others' turn */
 } EdgeFunction;
 
 typedef struct EdgeSnapshot
@@ -44,16 +45,33 @@ typedef struct EdgeSnapshot
 
 typedef struct EdgeFleet EdgeFleet;
 
+/* What supamon knows of a project's functions: slugs sorted, and when their
+ * traffic was read (Unix microseconds, PG_INT64_MIN: never). */
+typedef struct EdgeKnown
+{
+	int			n;
+	char	  **slugs;
+	int64	   *stats_at;
+} EdgeKnown;
+
 /*
  * Plans the Management API calls of n projects (refs[i] NULL: none; a
  * blocked_until[i] in the future: not asked, rate limited) into snaps[i],
  * with supamon.supabase_access_token and supamon.management_api_url; NULL
  * when no project has a ref or the token is not set.  *side runs them
- * beside the projects' connections (RemoteExecuteAll); EdgeFleetRelease on
- * every path afterwards.
+ * beside the projects' connections (RemoteExecuteAll), within one
+ * supamon.http_timeout; EdgeFleetRelease on every path afterwards.
  */
 extern EdgeFleet *EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
-								EdgeSnapshot *snaps, int n, RemoteSideWork *side);
+								const EdgeKnown *known, EdgeSnapshot *snaps, int n,
+								RemoteSideWork *side);
+
+/*
+ * Plans, for the projects whose database did not answer, the call that says
+ * whether Supabase paused them; true when there is one to run (through
+ * RemoteExecuteAll with no connection and the same side).
+ */
+extern bool EdgeFleetAskStatus(EdgeFleet *fleet, const bool *unreachable, int n);
 extern void EdgeFleetRelease(EdgeFleet *fleet);
 
 /* Whether the API's project status says Supabase paused (or is restoring) it. */

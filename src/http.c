@@ -117,11 +117,33 @@ write_callback(char *data, size_t size, size_t nmemb, void *userp)
 	size_t		room = cap - req->answer_len;
 	size_t		take = Min(n, room);
 
-	/* an answer that must be whole and is too big ends here: curl stops */
-	if (req->max_answer && n > room)
+	if (req->max_answer)
 	{
-		req->too_big = true;
-		return 0;
+		size_t		need = req->answer_len + n + 1;
+
+		/* an answer that must be whole and is too big ends here: curl stops */
+		if (n > req->max_answer - req->answer_len)
+		{
+			req->too_big = true;
+			return 0;
+		}
+		if (need > req->grow_size)
+		{
+			size_t		size = Max(Max(req->grow_size * 2, need), 16384);
+			char	   *grown = realloc(req->grow, Min(size, req->max_answer + 1));
+
+			if (grown == NULL)
+			{
+				req->too_big = true;
+				return 0;
+			}
+			req->grow = grown;
+			req->grow_size = Min(size, req->max_answer + 1);
+		}
+		memcpy(req->grow + req->answer_len, data, n);
+		req->answer_len += n;
+		req->grow[req->answer_len] = '\0';
+		return n;
 	}
 	/* the rest of a huge answer is read and dropped, within the timeout */
 	memcpy(req->answer + req->answer_len, data, take);
@@ -220,6 +242,8 @@ HttpClientDestroy(HttpClient *client)
 		{
 			curl_multi_remove_handle(client->multi, req->easy);
 			curl_easy_cleanup(req->easy);
+			free(req->grow);
+			req->grow = NULL;
 			curl_slist_free_all(req->headers);
 			req->headers = NULL;
 			req->easy = NULL;
@@ -283,9 +307,17 @@ HttpStart(HttpClient *client, HttpRequest *req, long timeout_ms)
 	req->result = CURLE_OK;
 	req->error[0] = '\0';
 	/* the caller's context: the request's, not the client's (which lives long) */
-	if (req->answer == NULL)
-		req->answer = palloc((req->max_answer ? req->max_answer : HTTP_MAX_ANSWER) + 1);
-	req->answer[0] = '\0';
+	req->cxt = CurrentMemoryContext;
+	if (req->max_answer)
+		req->answer = NULL;
+	else
+	{
+		if (req->answer == NULL)
+			req->answer = palloc(HTTP_MAX_ANSWER + 1);
+		req->answer[0] = '\0';
+	}
+	req->grow = NULL;
+	req->grow_size = 0;
 	req->answer_len = 0;
 	req->too_big = false;
 	req->retry_after = -1;
@@ -408,6 +440,25 @@ collect_done(HttpClient *client)
 		req->easy = NULL;
 		req->done = true;
 		client->in_flight--;
+		if (req->max_answer)
+		{
+			/* out of malloc's hands now that curl is done with it */
+			char	   *grow = req->grow;
+
+			req->grow = NULL;
+			PG_TRY();
+			{
+				req->answer = MemoryContextAlloc(req->cxt, req->answer_len + 1);
+				if (req->answer_len)
+					memcpy(req->answer, grow, req->answer_len);
+				req->answer[req->answer_len] = '\0';
+			}
+			PG_FINALLY();
+			{
+				free(grow);
+			}
+			PG_END_TRY();
+		}
 		if (client->done_tail)
 			client->done_tail->next_done = req;
 		else

@@ -20,8 +20,9 @@ typedef struct HttpRequest
 	const char *url;
 	const char *body;			/* NULL: a GET */
 	size_t		body_len;
-	size_t		max_answer;		/* 0: HTTP_MAX_ANSWER, the rest read and
-								 * dropped; else more ends the request
+	size_t		max_answer;		/* 0: HTTP_MAX_ANSWER kept, the rest read
+								 * and dropped; else the answer grows as
+								 * it comes, and more ends the request
 								 * (too_big) */
 	struct curl_slist *headers;		/* HttpAddHeader */
 	void	   *owner;
@@ -42,6 +43,10 @@ typedef struct HttpRequest
 
 	/* private */
 	CURL	   *easy;
+	MemoryContext cxt;			/* where the answer goes when done */
+	char	   *grow;			/* a growing answer, malloc'd: curl's
+								 * callbacks never palloc */
+	size_t		grow_size;
 	struct HttpRequest *next_active;
 	struct HttpRequest *next_done;
 } HttpRequest;

@@ -20,9 +20,9 @@
 /*
  * Parses body with sem; false when it is not UTF-8, nests deeper than
  * max_depth (PostgreSQL's parser recurses: 32,000 '[' would exhaust the
- * stack) or is not JSON.  Strings are de-escaped only in a UTF-8 database
- * (de-escaping \uXXXX into another encoding raises an ERROR for what it
- * cannot hold); elsewhere a string's raw token is seen.
+ * stack) or is not JSON (\u0000 included).  Field names and strings reach
+ * the callbacks de-escaped, as UTF-8; outside a UTF-8 database an escape
+ * beyond ASCII reads "?".  Callers clean what they keep.
  */
 extern bool SupamonJsonParse(const char *body, size_t len, int max_depth, JsonSemAction *sem);
 

@@ -142,6 +142,42 @@ find_slug(const char *s, char *out, size_t len)
 	}
 }
 
+/*
+ * Where the text that follows p resumes after a comment or a quoted
+ * literal starting at p, or p itself when none starts there.  (A dollar-
+ * quoted body is read: a DO block's calls are calls.)
+ */
+static const char *
+skip_inert(const char *p)
+{
+	if (p[0] == '-' && p[1] == '-')
+	{
+		while (*p && *p != '\n')
+			p++;
+		return p;
+	}
+	if (p[0] == '/' && p[1] == '*')
+	{
+		const char *end = strstr(p + 2, "*/");
+
+		return end ? end + 2 : p + strlen(p);
+	}
+	if (p[0] == '\'' || (p[0] == '"' && !(p[1] == 'n' || p[1] == 'N')))
+	{
+		char		q = p[0];
+
+		for (p++; *p; p++)
+			if (*p == q)
+			{
+				if (p[1] != q)
+					return p + 1;
+				p++;
+			}
+		return p;
+	}
+	return p;
+}
+
 bool
 pn_parse_command(const char *command, PnCall *out)
 {
@@ -151,14 +187,20 @@ pn_parse_command(const char *command, PnCall *out)
 	out->timeout_ms = -1;
 	if (command == NULL)
 		return false;
-	for (const char *p = command; *p; p++)
+	for (const char *p = command; *p;)
 	{
-		const char *args = call_at(p, command);
+		const char *next = skip_inert(p);
+		const char *args;
 
-		if (args == NULL)
+		if (next != p)
+		{
+			p = next;
 			continue;
-		if (out->ncalls++ == 0)
+		}
+		args = call_at(p, command);
+		if (args != NULL && out->ncalls++ == 0)
 			first = args;
+		p++;
 	}
 	if (out->ncalls == 0)
 		return false;
@@ -263,27 +305,44 @@ first_at(const PnResponse *r, int n, int64_t t)
 	return lo;
 }
 
+/*
+ * Decides one run: its window and those of the runs whose windows meet it
+ * (not theirs in turn: a chain of overlapping runs never holds a verdict
+ * back), once all have closed and pg_net has had PN_LATE_MS more to make its
+ * responses visible.  Told apart when the span holds exactly as many
+ * responses as those runs make, and either one run or answers that agree.
+ */
 static void
-decide_cluster(PnRun *runs, int from, int to, const PnResponse *resp, int nresp,
-			   int64_t now)
+decide_run(PnRun *runs, int nruns, int i, const PnResponse *resp, int nresp, int64_t now)
 {
-	int64_t		lo = runs[from].from;
-	int64_t		hi = runs[from].until;
+	PnRun	   *r = &runs[i];
+	int64_t		lo = r->from;
+	int64_t		hi = r->until;
+	int			k = r->expected > 0 ? r->expected : 1;
+	int			nruns_here = 1;
 	int			first,
 				last,
-				k = to - from,
 				nfailed = 0,
 				some_failed = -1,
 				some_ok = -1;
-	PnVerdict	verdict;
-	int			told = -1;
 
-	for (int i = from; i < to; i++)
-		if (runs[i].until > hi)
-			hi = runs[i].until;
+	for (int j = 0; j < nruns; j++)
+	{
+		if (j == i || runs[j].from > r->until || runs[j].until < r->from)
+			continue;
+		lo = runs[j].from < lo ? runs[j].from : lo;
+		hi = runs[j].until > hi ? runs[j].until : hi;
+		k += runs[j].expected > 0 ? runs[j].expected : 1;
+		nruns_here++;
+	}
+	r->cluster_runs = nruns_here;
+	if (hi + (int64_t) PN_LATE_MS * 1000 > now)
+	{
+		r->verdict = PN_PENDING;
+		return;
+	}
 	first = first_at(resp, nresp, lo);
-	last = first;
-	while (last < nresp && resp[last].created <= hi)
+	for (last = first; last < nresp && resp[last].created <= hi; last++)
 	{
 		if (pn_response_failed(&resp[last]))
 		{
@@ -293,59 +352,33 @@ decide_cluster(PnRun *runs, int from, int to, const PnResponse *resp, int nresp,
 		}
 		else if (some_ok < 0)
 			some_ok = last;
-		last++;
 	}
-	if (hi > now)
-		verdict = PN_PENDING;
-	else if (last - first != k)
-		verdict = PN_UNKNOWN;	/* a response missing, or another caller's */
+	r->cluster_responses = last - first;
+	r->response = -1;
+	if (last - first != k)
+		r->verdict = PN_UNKNOWN;	/* a response missing, or another caller's */
 	else if (nfailed == k)
 	{
-		verdict = PN_FAILED;
-		told = some_failed;
+		r->verdict = PN_FAILED;
+		r->response = some_failed;
 	}
 	else if (nfailed == 0)
 	{
-		verdict = PN_OK;
-		told = some_ok;
+		r->verdict = PN_OK;
+		r->response = some_ok;
 	}
 	else
-		verdict = PN_UNKNOWN;	/* some failed, but whose? */
-	for (int i = from; i < to; i++)
-	{
-		if (runs[i].decided)
-			continue;
-		runs[i].verdict = verdict;
-		runs[i].response = verdict == PN_OK || verdict == PN_FAILED ? told : -1;
-		runs[i].cluster_runs = k;
-		runs[i].cluster_responses = last - first;
-	}
+		r->verdict = PN_UNKNOWN;	/* some failed, but whose? */
 }
 
 void
 pn_attribute(PnRun *runs, int nruns, const PnResponse *responses, int nresponses,
 			 int64_t now)
 {
-	int			start = 0;
-	int64_t		reach;
-
 	if (nruns <= 0)
 		return;
 	qsort(runs, nruns, sizeof(PnRun), by_window);
-	reach = runs[0].until;
-	for (int i = 1; i <= nruns; i++)
-	{
-		if (i < nruns && runs[i].from <= reach)
-		{
-			if (runs[i].until > reach)
-				reach = runs[i].until;
-			continue;
-		}
-		decide_cluster(runs, start, i, responses, nresponses, now);
-		if (i < nruns)
-		{
-			start = i;
-			reach = runs[i].until;
-		}
-	}
+	for (int i = 0; i < nruns; i++)
+		if (!runs[i].decided)
+			decide_run(runs, nruns, i, responses, nresponses, now);
 }

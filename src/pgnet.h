@@ -9,11 +9,12 @@
  * its response later, with nothing that names the caller: a response can be
  * matched to a run only by time.  A run's window opens when it starts and
  * closes when its request must have been answered (its end, plus the
- * request's timeout, plus pg_net's own delay).  Runs whose windows overlap
- * form a cluster; a cluster is told apart only when it holds exactly as many
- * responses as runs, and either one run or answers that all agree (all
- * good, or all failed): then each run's outcome is known.  Otherwise the
- * runs are "unknown" and no job is blamed.
+ * request's timeout, plus pg_net's own delay); pg_net's worker commits a
+ * batch of responses at once, so a run is judged only PN_LATE_MS after its
+ * window and those that meet it have closed.  A run is told apart only when
+ * that span holds exactly as many responses as those runs make, and either
+ * one run or answers that all agree (all good, or all failed).  Otherwise
+ * the run is "unknown" and no job is blamed.
  */
 #ifndef SUPAMON_PGNET_H
 #define SUPAMON_PGNET_H
@@ -24,6 +25,8 @@
 /* pg_net's default request timeout, and what its worker may add. */
 #define PN_DEFAULT_TIMEOUT_MS 5000
 #define PN_WORKER_DELAY_MS 10000
+/* How long after a window closes its responses may still become visible. */
+#define PN_LATE_MS 30000
 /* A timeout literal longer than this is taken as this (windows stay short). */
 #define PN_MAX_TIMEOUT_MS (5 * 60 * 1000)
 
@@ -69,18 +72,19 @@ typedef struct PnRun
 	int			tag;
 	int64_t		from;			/* its window, microseconds */
 	int64_t		until;
+	int			expected;		/* responses it makes (its command's calls) */
 	bool		decided;		/* by an earlier check: only counted */
 	/* out, for runs not decided before */
 	PnVerdict	verdict;
 	int			response;		/* the response that says so, or -1 */
-	int			cluster_runs;	/* runs in its cluster */
-	int			cluster_responses;	/* responses in the cluster's span */
+	int			cluster_runs;	/* it and the runs whose windows meet it */
+	int			cluster_responses;	/* responses in their span */
 } PnRun;
 
 /*
- * Decides the runs not decided before whose cluster's windows have all
- * closed by now; responses must be sorted by created.  Runs are reordered
- * by window.
+ * Decides the runs not decided before whose span has closed by now (see
+ * above); responses must be sorted by created.  Runs are reordered by
+ * window.
  */
 extern void pn_attribute(PnRun *runs, int nruns, const PnResponse *responses,
 						 int nresponses, int64_t now);

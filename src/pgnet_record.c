@@ -11,9 +11,9 @@
  * calling jobs wait in supamon.pg_net_run until their window has closed,
  * then are matched by time with the responses each collection reads
  * (incrementally, by created).  A job's http_* columns hold the outcome of
- * its latest run that was decided: ok, failed (4xx/5xx), timed_out, error
- * (pg_net could not send it), or unknown (no one can say whose response
- * is whose).
+ * its latest run told apart: ok, failed (4xx/5xx), timed_out or error
+ * (pg_net could not send it); a run that cannot be told apart changes
+ * nothing (it says nothing either way).
  */
 #include "postgres.h"
 
@@ -34,7 +34,7 @@
 /* How long a decided run is kept to count in its neighbours' windows. */
 #define KEEP_DECIDED_USECS ((int64) 15 * 60 * 1000000)
 
-static SPIPlanPtr plans[8];
+static SPIPlanPtr plans[9];
 
 typedef struct Caller
 {
@@ -74,6 +74,9 @@ record_callers(ProjectSnapshot *snap, Datum project)
 		bool		found;
 
 		if (!pn_parse_command(j->command, &call))
+			continue;
+		/* pg_net's worker answers in the database that queued the request */
+		if (j->database && snap->database && strcmp(j->database, snap->database) != 0)
 			continue;
 		c = hash_search(callers, &j->jobid, HASH_ENTER, &found);
 		c->call = call;
@@ -117,9 +120,10 @@ queue_runs(ProjectSnapshot *snap, Datum project, HTAB *callers)
 	int64	   *jobids = palloc(sizeof(int64) * Max(snap->nruns, 1));
 	int64	   *froms = palloc(sizeof(int64) * Max(snap->nruns, 1));
 	int64	   *untils = palloc(sizeof(int64) * Max(snap->nruns, 1));
-	Oid			types[5] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
-	TIMESTAMPTZARRAYOID};
-	Datum		values[5];
+	int64	   *calls = palloc(sizeof(int64) * Max(snap->nruns, 1));
+	Oid			types[6] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+	Datum		values[6];
 
 	for (int i = 0; i < snap->nruns; i++)
 	{
@@ -134,6 +138,7 @@ queue_runs(ProjectSnapshot *snap, Datum project, HTAB *callers)
 			continue;
 		runids[n] = r->runid;
 		jobids[n] = r->jobid;
+		calls[n] = Min(c->call.ncalls, 1000);
 		pn_window(&c->call, r->start_time,
 				  r->end_time == COLLECT_NO_TIME ? r->start_time : r->end_time,
 				  &froms[n], &untils[n]);
@@ -146,29 +151,22 @@ queue_runs(ProjectSnapshot *snap, Datum project, HTAB *callers)
 	values[2] = SupamonInt8Array(jobids, NULL, n);
 	values[3] = SupamonTimeArray(froms, n);
 	values[4] = SupamonTimeArray(untils, n);
+	values[5] = SupamonInt8Array(calls, NULL, n);
 	if (SupamonRunKept(&plans[2],
-					   "INSERT INTO supamon.pg_net_run (project_name, runid, job_id, started_at, window_until)"
-					   " SELECT $1, u.runid, u.jobid, u.from_at, u.until_at"
-					   " FROM unnest($2, $3, $4, $5) AS u(runid, jobid, from_at, until_at)"
+					   "INSERT INTO supamon.pg_net_run (project_name, runid, job_id, started_at, window_until, calls)"
+					   " SELECT $1, u.runid, u.jobid, u.from_at, u.until_at, u.calls::int4"
+					   " FROM unnest($2, $3, $4, $5, $6) AS u(runid, jobid, from_at, until_at, calls)"
 					   " ON CONFLICT (project_name, runid) DO NOTHING",
-					   5, types, values, NULL, 0) != SPI_OK_INSERT)
+					   6, types, values, NULL, 0) != SPI_OK_INSERT)
 		elog(ERROR, "supamon: could not queue pg_net runs");
 }
 
-/* What a decided run's job shows: the outcome and, for a failure, why. */
+/* What a run told apart shows on its job: the outcome and, for a failure, why. */
 static void
 describe(const PnRun *run, const NetResponse *resp, const char **outcome, int *status,
 		 char **error)
 {
-	*status = 0;
 	*error = NULL;
-	if (run->verdict == PN_UNKNOWN)
-	{
-		*outcome = "unknown";
-		*error = psprintf("its pg_net response cannot be told apart: %d response(s) for %d run(s) calling pg_net at that time",
-						  run->cluster_responses, run->cluster_runs);
-		return;
-	}
 	*status = resp->status;
 	if (run->verdict == PN_OK)
 	{
@@ -235,7 +233,7 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 	values[0] = project;
 	if (SupamonRunKept(&plans[3],
 					   "SELECT runid, job_id, (extract(epoch FROM started_at) * 1000000)::int8,"
-					   " (extract(epoch FROM window_until) * 1000000)::int8, verdict"
+					   " (extract(epoch FROM window_until) * 1000000)::int8, verdict, calls"
 					   " FROM supamon.pg_net_run WHERE project_name = $1",
 					   1, types, values, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read pg_net runs");
@@ -255,6 +253,7 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 		runs[i].from = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
 		runs[i].until = DatumGetInt64(SPI_getbinval(tup, desc, 4, &isnull));
 		runs[i].decided = verdict != NULL;
+		runs[i].expected = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 		runs[i].verdict = verdict == NULL ? PN_PENDING :
 			strcmp(verdict, "ok") == 0 ? PN_OK :
 			strcmp(verdict, "failed") == 0 ? PN_FAILED : PN_UNKNOWN;
@@ -268,7 +267,9 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 		resp[i].timed_out = snap->responses[i].timed_out;
 		resp[i].error = snap->responses[i].error != NULL;
 	}
-	pn_attribute(runs, (int) nruns, resp, snap->nresponses, snap->remote_now);
+	/* with responses cut off, a window past the cut would look empty */
+	if (!snap->responses_truncated)
+		pn_attribute(runs, (int) nruns, resp, snap->nresponses, snap->remote_now);
 
 	decided = palloc(sizeof(int64) * Max(nruns, 1));
 	verdicts = palloc(sizeof(char *) * Max(nruns, 1));
@@ -296,6 +297,9 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 			continue;
 		decided[ndecided] = r->runid;
 		verdicts[ndecided++] = (char *) verdict_name(r->verdict);
+		/* a run that cannot be told apart says nothing: the job keeps what was known */
+		if (r->verdict == PN_UNKNOWN)
+			continue;
 		describe(r, r->response >= 0 ? &snap->responses[r->response] : NULL,
 				 &outcome, &status, &error);
 		/* per job, only its latest decided run's outcome is kept */
@@ -358,6 +362,22 @@ PgNetRecord(ProjectSnapshot *snap)
 	Datum		values[7];
 	char		nulls[8] = "       ";
 
+	/*
+	 * pg_cron's runids went backwards (reinstalled, restored): what was
+	 * matched against the old numbers is no measure for the new ones.
+	 */
+	if (snap->bootstrapped && snap->project->has_high_water)
+	{
+		Datum		v[1] = {project};
+		Oid			t[1] = {TEXTOID};
+
+		if (SupamonRunKept(&plans[6 + 2],
+						   "WITH forgotten AS (DELETE FROM supamon.pg_net_run WHERE project_name = $1)"
+						   " UPDATE supamon.job_inventory SET http_run_id = NULL"
+						   " WHERE project_name = $1 AND http_run_id IS NOT NULL",
+						   1, t, v, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "supamon: could not forget pg_net runs");
+	}
 	if (snap->pg_net_readable)
 		queue_runs(snap, project, callers);
 	if (!snap->pg_net_read)

@@ -1059,7 +1059,7 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 		if (!start_request(r, connect_timeout_ms))
 		{
 			/* no descriptor: wait for one of the active to give its back */
-			if (active == 0)
+			if (active == 0 && !(side && side->busy))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 						 errmsg("supamon: no file descriptor is free to connect to a project"),
@@ -1071,6 +1071,12 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 		}
 		if (r->state != REMOTE_DONE)
 			active++;
+	}
+	/* the side's requests start once the connections have their descriptors */
+	if (side && !side->started)
+	{
+		side->started = true;
+		side->busy = side->step(side->arg);
 	}
 	if (active == 0 && (side == NULL || !side->busy))
 		return waiting;
@@ -1158,7 +1164,7 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 	{
 		create_wait_set(sockets);
 		if (side)
-			side->busy = side->step(side->arg);
+			side->started = side->busy = false;
 		while (step_all(reqs, n, side, max_active, connect_timeout_ms, query_timeout_ms,
 						events, nevents))
 			;

@@ -84,7 +84,8 @@ typedef struct RemoteSideWork
 	struct HttpClient *http;
 	bool		(*step) (void *arg);
 	void	   *arg;
-	bool		busy;			/* private */
+	bool		started;		/* private */
+	bool		busy;
 } RemoteSideWork;
 
 /*

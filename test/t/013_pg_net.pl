@@ -171,22 +171,27 @@ is(job('hand', 'b-plain', "coalesce(calls, '-')"), '-', 'a job that calls nothin
 unlike($central->safe_psql('postgres', 'SELECT string_agg(calls_url, \' \') FROM supamon.job_inventory'),
 	qr/s3cr3tvalue/, 'no query string (and its token) is kept');
 
+# Runs are judged 30 s after their window (start to end + timeout + 10 s)
+# has closed, and their windows here never meet those of other rounds.
 # --- two callers at once, one answered 500 and one 200: no one is blamed
-run_at('b-one', 40);
-run_at('b-two', 40);
-response_at(39, 500, 'boom');
-response_at(39, 200, 'fine');
+run_at('b-one', 90);
+run_at('b-two', 90);
+response_at(89, 500, 'boom');
+response_at(89, 200, 'fine');
 # --- a caller alone whose request timed out
-run_at('b-slow', 100);
-response_at(99, undef, undef, 1, 'Timeout of 1000 ms reached');
-run_at('b-plain', 100);
+run_at('b-slow', 130);
+response_at(129, undef, undef, 1, 'Timeout of 1000 ms reached');
+run_at('b-plain', 130);
 check();
 is(job('hand', 'b-one', 'status') . ',' . job('hand', 'b-two', 'status'), 'success,success',
 	'two callers in one window with answers that disagree: neither is failed');
 like(job('hand', 'b-one', 'reason') . job('hand', 'b-one', "coalesce(last_error, '')"), qr/^$/,
 	'and neither shows an error');
-like($central->safe_psql('postgres', "SELECT http_error FROM supamon.job_inventory WHERE job_name = 'b-one'"),
-	qr/cannot be told apart: 2 response\(s\) for 2 run\(s\)/, 'the inventory says why it could not be told');
+is($central->safe_psql('postgres', q{
+	SELECT string_agg(coalesce(j.http_outcome, '-') || ':' || r.verdict, ',' ORDER BY j.job_name)
+	FROM supamon.job_inventory j JOIN supamon.pg_net_run r ON r.job_id = j.job_id AND r.project_name = j.project_name
+	WHERE j.job_name IN ('b-one', 'b-two')}),
+	'-:unknown,-:unknown', 'their runs are unknown, and nothing is recorded against either job');
 is(job('hand', 'b-slow', 'status'), 'failed', 'a caller whose request timed out is failed');
 like(job('hand', 'b-slow', 'reason'), qr/timed out \(pg_cron says it succeeded\)/, 'its reason says it timed out');
 is(job('hand', 'b-slow', 'last_run_status'), 'succeeded', 'while pg_cron says its run succeeded');
@@ -195,10 +200,10 @@ is(project('hand', 'pg_net_responses || \'/\' || pg_net_failures || \'/\' || pg_
 is(outbox('hand'), 'b-slow:failed', 'one alert, for the job whose failure is certain');
 
 # --- both callers again, and this time both answers fail: both are failed
-run_at('b-one', 20);
-run_at('b-two', 20);
-response_at(19, 502, 'bad gateway');
-response_at(19, 503, 'unavailable');
+run_at('b-one', 50);
+run_at('b-two', 50);
+response_at(49, 502, 'bad gateway');
+response_at(49, 503, 'unavailable');
 check();
 is(job('hand', 'b-one', 'status') . ',' . job('hand', 'b-two', 'status'), 'failed,failed',
 	'two callers whose answers all failed: both failed');
@@ -207,16 +212,27 @@ like(job('hand', 'b-two', 'reason'), qr/every one of the 2 pg_net requests made 
 is(project('hand', 'pg_net_responses || \'/\' || pg_net_failures || \'/\' || pg_net_unattributed_failures'), '5/4/1',
 	'project_status counts the responses of the last 5 minutes: the shared failures are told apart, the first 500 still is not');
 
-# --- the slow job's endpoint answers again: recovered (a minute back, clear
-# of the other callers' windows)
-run_at('b-slow', 60);
-response_at(59, 200, 'ok');
+# --- the slow job's endpoint answers again: recovered
+run_at('b-slow', 70);
+response_at(69, 200, 'ok');
 check();
 is(job('hand', 'b-slow', 'status') . ' ' . job('hand', 'b-slow', 'last_http_status'), 'success 200',
 	'its next request answered 200: success');
 like(outbox('hand'), qr/b-slow:failed.*b-slow:recovered/, 'and a recovered alert is queued');
 
-# --- a run whose window is still open is not judged yet
+# --- the failed callers run again with answers that disagree: that says
+# nothing, so they stay failed (no false recovery)
+run_at('b-one', 115);
+run_at('b-two', 115);
+response_at(114, 200, 'fine');
+response_at(114, 500, 'boom');
+check();
+is(job('hand', 'b-one', 'status') . ',' . job('hand', 'b-two', 'status'), 'failed,failed',
+	'runs that cannot be told apart leave the last known failure standing');
+unlike(outbox('hand'), qr/b-one:recovered|b-two:recovered/, 'and no recovery is claimed');
+
+# --- a run whose window is still open (or only just closed: pg_net commits
+# its responses in batches) is not judged yet
 run_at('b-slow', 2);
 response_at(1, 500, 'late');
 check();
@@ -244,9 +260,10 @@ ok($live->poll_query_until('postgres', q{
 	SELECT count(*) > 0 FROM cron.job_run_details d JOIN cron.job j USING (jobid)
 	WHERE j.jobname = 'call-report' AND d.status = 'succeeded'}),
 	'pg_cron ran the calling job, and says it succeeded');
-# its window (the run, pg_net's default 5 s timeout and 10 s of its worker) closes
+# its window (the run, pg_net's default 5 s timeout and 10 s of its worker)
+# closes, and 30 s more for pg_net's batches
 ok($live->poll_query_until('postgres', q{
-	SELECT now() > max(end_time) + interval '16 s' FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+	SELECT now() > min(end_time) + interval '46 s' FROM cron.job_run_details d JOIN cron.job j USING (jobid)
 	WHERE j.jobname = 'call-report'}), 'its response window closed');
 check();
 is(job('live', 'call-report', 'status'), 'failed', 'the job is failed from what its endpoint answered');

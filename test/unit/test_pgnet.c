@@ -48,6 +48,15 @@ test_parse(void)
 		  c.timeout_ms == PN_MAX_TIMEOUT_MS, "capped: %d", c.timeout_ms);
 
 	CHECK(pn_parse_command("select net.http_get('never closed", &c) && c.url[0] == '\0', "unclosed literal");
+
+	/* calls in comments and literals are no calls */
+	CHECK(!pn_parse_command("select 1 -- net.http_post('x')", &c), "line comment");
+	CHECK(!pn_parse_command("select /* net.http_get('x') */ 1", &c), "block comment");
+	CHECK(!pn_parse_command("select 'net.http_get(''x'')'", &c), "in a literal");
+	CHECK(pn_parse_command("select net.http_get('a') -- net.http_get('b')", &c) && c.ncalls == 1,
+		  "one real call beside a commented one: %d", c.ncalls);
+	CHECK(pn_parse_command("do $$ begin perform net.http_post('https://h/x'); end $$", &c) && c.ncalls == 1,
+		  "a DO block's call is a call");
 	CHECK(pn_parse_command("select net.http_get(E'a\\\\b')", &c) && c.url[0] == '\0', "escape string with backslash");
 	{
 		char		big[2000];
@@ -170,6 +179,44 @@ test_attribute(void)
 	pn_attribute(runs, 2, r, 2, 200 * SEC);
 	CHECK(find(runs, 2, 2)->verdict == PN_UNKNOWN, "mixed cluster: %d", find(runs, 2, 2)->verdict);
 	CHECK(find(runs, 2, 1)->verdict == PN_OK, "decided kept");
+
+	/* a chain of overlapping windows: each run decided from its own neighbours */
+	{
+		PnRun		chain[6];
+		PnResponse	cr[6];
+
+		for (int i = 0; i < 6; i++)
+		{
+			chain[i] = run(10 + i, 100 + 10 * i, 115 + 10 * i);
+			cr[i] = resp(101 + 10 * i, 500);
+		}
+		/*
+		 * The last window is still open: the first runs are judged anyway
+		 * (unknown: the third run's answer falls in the first's span too).
+		 */
+		pn_attribute(chain, 6, cr, 6, 160 * SEC);
+		CHECK(find(chain, 6, 10)->verdict == PN_UNKNOWN && find(chain, 6, 10)->cluster_responses == 3,
+			  "first of a chain: %d", find(chain, 6, 10)->verdict);
+		CHECK(find(chain, 6, 15)->verdict == PN_PENDING, "last of a chain: %d", find(chain, 6, 15)->verdict);
+	}
+
+	/* closed, but pg_net may still be committing: pending for PN_LATE_MS */
+	runs[0] = run(1, 100, 115);
+	r[0] = resp(101, 500);
+	pn_attribute(runs, 1, r, 1, 130 * SEC);
+	CHECK(runs[0].verdict == PN_PENDING, "late grace: %d", runs[0].verdict);
+
+	/* a run that makes two requests counts for two */
+	runs[0] = run(1, 100, 115);
+	runs[0].expected = 2;
+	r[0] = resp(101, 500);
+	r[1] = resp(102, 500);
+	pn_attribute(runs, 1, r, 2, 200 * SEC);
+	CHECK(runs[0].verdict == PN_FAILED, "two calls, two failures: %d", runs[0].verdict);
+	runs[0] = run(1, 100, 115);
+	runs[0].expected = 2;
+	pn_attribute(runs, 1, r, 1, 200 * SEC);
+	CHECK(runs[0].verdict == PN_UNKNOWN, "two calls, one response: %d", runs[0].verdict);
 
 	/* timeouts and pg_net errors are failures, whatever the status */
 	{
