@@ -197,7 +197,7 @@ project_criticality(const char *project)
  * said what they missed during the outage (no echo afterwards).
  */
 static char *
-check_project_status(const char *name, bool reachable, const char *paused_as,
+check_project_status(const char *name, bool reachable, const char *paused_as, bool paused_told,
 					 bool scheduler_known, bool scheduler_running, const char *last_error,
 					 const char *old_status, bool reminder_due, bool bad_was_alerted,
 					 const char *note, bool silenced, char **recovery, CheckTotals *totals)
@@ -216,6 +216,14 @@ check_project_status(const char *name, bool reachable, const char *paused_as,
 	/* silenced: decided and recorded, not told (told when the silence ends) */
 	if (silenced)
 		event = NULL;
+	/*
+	 * Down either way, the API's word for it coming and going: one outage.
+	 * That Supabase paused it is news once; no other change of word is.
+	 */
+	else if (changed &&
+			 (strcmp(status, "paused") == 0 || strcmp(status, "unreachable") == 0) &&
+			 (strcmp(old_status, "paused") == 0 || strcmp(old_status, "unreachable") == 0))
+		event = strcmp(status, "paused") == 0 && !paused_told ? status : NULL;
 	else if (changed && is_bad_project(status))
 		event = status;
 	else if (recovering)
@@ -255,8 +263,9 @@ check_project_status(const char *name, bool reachable, const char *paused_as,
 	values[3] = text_or_null(note, &nulls[3]);
 	values[4] = BoolGetDatum(recovering);
 	if (SupamonRunKept(&plans[2], "UPDATE supamon.project SET"
-							  " status_since = CASE WHEN status IS DISTINCT FROM $2 OR status_since IS NULL"
-							  "   THEN now() ELSE status_since END,"
+							  " status_since = CASE WHEN (status IS DISTINCT FROM $2"
+							  "     AND NOT (status IN ('paused', 'unreachable') AND $2 IN ('paused', 'unreachable')))"
+							  "   OR status_since IS NULL THEN now() ELSE status_since END,"
 							  " status = $2,"
 							  " last_alerted_at = CASE WHEN $3 THEN now() ELSE last_alerted_at END,"
 							  " health_note = $4,"
@@ -900,6 +909,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	Silences   *silences;
 	bool		project_told;
 	const char *paused_as;
+	bool		paused_told;
 	bool		edge_refusal_alerted;
 
 	values[0] = CStringGetTextDatum(name);
@@ -910,7 +920,9 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 							  " extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
 							  " extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
 							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-							  " supabase_status, edge_refusal_alerted"
+							  " supabase_status, edge_refusal_alerted,"
+							  " EXISTS (SELECT FROM supamon.alert_outbox o WHERE o.project_name = $1"
+							  "   AND o.job_name IS NULL AND o.event = 'paused' AND o.created_at >= status_since)"
 							  " FROM supamon.project WHERE name = $1",
 							  2, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
@@ -951,6 +963,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 		last_error = psprintf("%s (Supabase says the project is %s)", last_error,
 							  snap->edge.project_status);
 	edge_refusal_alerted = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
+	paused_told = DatumGetBool(SPI_getbinval(tup, desc, 17, &isnull));
 
 	initStringInfo(&note);
 	if (reachable)
@@ -1003,7 +1016,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	}
 
 	silences = SilencesLoad(name, GetCurrentTransactionStartTimestamp());
-	status = check_project_status(name, reachable, paused_as, scheduler_known, scheduler_running,
+	status = check_project_status(name, reachable, paused_as, paused_told, scheduler_known, scheduler_running,
 								  last_error, old_status, reminder_due, project_told,
 								  note.len ? note.data : NULL,
 								  SilenceAt(silences, NULL, central_now, false, NULL, NULL) != NULL,

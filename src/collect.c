@@ -112,6 +112,11 @@ build_statements(const ProjectState *p, char **stmts)
 		"CASE WHEN pg_catalog.to_regclass('cron.job') IS NOT NULL"
 		"     THEN pg_catalog.row_security_active('cron.job') END, "
 		"coalesce((SELECT c.relkind = 'r' AND o.rolsuper AND pg_catalog.has_table_privilege(c.oid, 'SELECT')"
+		"            AND (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid"
+		"                 AND a.attnum > 0 AND NOT a.attisdropped"
+		"                 AND (a.attname::text, a.atttypid::pg_catalog.regtype::text) IN"
+		"                     (('id', 'bigint'), ('status_code', 'integer'), ('timed_out', 'boolean'),"
+		"                      ('error_msg', 'text'), ('content', 'text'), ('created', 'timestamp with time zone'))) = 6"
 		"          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid = c.relowner"
 		"          WHERE c.oid = pg_catalog.to_regclass('net._http_response')), false), "
 		CUT("current_database()", MAX_ROLE_CHARS) " "
@@ -167,8 +172,9 @@ build_statements(const ProjectState *p, char **stmts)
 		return NSTATEMENTS - 1;
 
 	/*
-	 * (Only pg_net's own table, a superuser's, counts as readable: read by a
-	 * superuser, a view of another role's could run that role's functions.)
+	 * (Only pg_net's own table, a superuser's with pg_net's columns, counts
+	 * as readable: read by a superuser, a view of another role's could run
+	 * that role's functions.)
 	 *
 	 * Responses by their time (pg_net indexes created): the last 5
 	 * minutes (what project_status counts), and back to where the oldest

@@ -137,6 +137,7 @@ typedef struct ReadState
 	bool		too_many;
 	double		sums[3];		/* CALL_STATS: requests, 5xx, 4xx */
 	bool		bad_number;
+	bool		result_array;	/* CALL_STATS: "result" was an array */
 } ReadState;
 
 static SEM_RETURN_TYPE
@@ -150,6 +151,9 @@ read_container_start(ReadState *st, bool array)
 	}
 	if (st->depth < (int) lengthof(st->field))
 		st->field[st->depth] = NULL;
+	if (array && st->kind == CALL_STATS && st->depth == 2 && !st->top_array &&
+		st->field[1] && strcmp(st->field[1], "result") == 0)
+		st->result_array = true;
 	if (!array && st->kind == CALL_FUNCTIONS && st->top_array && st->depth == 2)
 	{
 		EdgeSnapshot *snap = st->snap;
@@ -274,10 +278,10 @@ read_scalar(void *state, char *token, JsonTokenType type)
 		{
 			if (type == JSON_TOKEN_NULL)
 				;				/* an empty bucket */
-			else if (read_count(token, type, &d))
+			else if (read_count(token, type, &d) && st->sums[k] + d <= 1e15)
 				st->sums[k] += d;
 			else
-				st->bad_number = true;
+				st->bad_number = true;	/* junk, or a total no function serves */
 		}
 	}
 	SEM_RETURN;
@@ -433,9 +437,26 @@ usable_id(const char *id)
 		strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
 }
 
+/*
+ * A value of an answer, fit to keep: cleaned, cut, and never the token (an
+ * API that echoes it back must not have it stored, shown or sent on).
+ */
+static char *
+kept_value(EdgeFleet *fleet, const char *value, int maxchars)
+{
+	char	   *s = at_scrub(value, fleet->secrets, lengthof(fleet->secrets));
+	char	   *copy;
+
+	if (s == NULL)
+		ereport(ERROR, (errcode(ERRCODE_OUT_OF_MEMORY), errmsg("out of memory")));
+	copy = SupamonCleanText(s, maxchars);
+	free(s);
+	return copy;
+}
+
 /* Makes what the list said fit to keep: clean text, one function a slug. */
 static void
-settle_functions(EdgeSnapshot *snap)
+settle_functions(EdgeFleet *fleet, EdgeSnapshot *snap)
 {
 	int			kept = 0;
 
@@ -445,9 +466,9 @@ settle_functions(EdgeSnapshot *snap)
 
 		if (fn->slug == NULL || fn->slug[0] == '\0')
 			continue;
-		fn->slug = SupamonCleanText(fn->slug, 200);
-		fn->status = fn->status ? SupamonCleanText(fn->status, 40) : pstrdup("UNKNOWN");
-		if (!usable_id(fn->id))
+		fn->slug = kept_value(fleet, fn->slug, 200);
+		fn->status = fn->status ? kept_value(fleet, fn->status, 40) : pstrdup("UNKNOWN");
+		if (!usable_id(fn->id) || strcmp(kept_value(fleet, fn->id, 64), fn->id) != 0)
 			fn->id = NULL;
 		snap->functions[kept++] = *fn;
 	}
@@ -580,14 +601,14 @@ call_done(EdgeFleet *fleet, EdgeCall *c)
 	else if (c->kind == CALL_PROJECT)
 	{
 		if (success && parsed && !st.top_array && st.status)
-			snap->project_status = SupamonCleanText(st.status, 40);
+			snap->project_status = kept_value(fleet, st.status, 40);
 	}
 	else if (c->kind == CALL_FUNCTIONS)
 	{
 		if (success && parsed && st.top_array && !st.too_many)
 		{
 			snap->ok = true;
-			settle_functions(snap);
+			settle_functions(fleet, snap);
 			plan_stats(fleet, w);
 		}
 		else
@@ -604,7 +625,8 @@ call_done(EdgeFleet *fleet, EdgeCall *c)
 	{
 		EdgeFunction *fn = &snap->functions[c->function];
 
-		if (success && parsed && !st.top_array && !st.error && !st.bad_number)
+		if (success && parsed && !st.top_array && !st.error && !st.bad_number &&
+			st.result_array && st.sums[1] + st.sums[2] <= st.sums[0])
 		{
 			fn->stats_ok = true;
 			fn->requests = (int64) st.sums[0];
@@ -614,6 +636,8 @@ call_done(EdgeFleet *fleet, EdgeCall *c)
 		else if (success && parsed && st.error)
 			fn->stats_error = psprintf("the API could not say: %s",
 									   st.message ? scrubbed(fleet, st.message) : "an error");
+		else if (success && parsed && !st.top_array && st.result_array && !st.bad_number)
+			fn->stats_error = pstrdup("the API counted more errors than requests");
 		else
 			fn->stats_error = call_failure(fleet, c, parsed ? &st : NULL);
 	}

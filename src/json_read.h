@@ -20,9 +20,9 @@
 /*
  * Parses body with sem; false when it is not UTF-8, nests deeper than
  * max_depth (PostgreSQL's parser recurses: 32,000 '[' would exhaust the
- * stack) or is not JSON (\u0000 included).  Field names and strings reach
- * the callbacks de-escaped, as UTF-8; outside a UTF-8 database an escape
- * beyond ASCII reads "?".  Callers clean what they keep.
+ * stack) or is not JSON.  Field names and strings reach the callbacks
+ * de-escaped, as UTF-8 (NUL and lone surrogates as "?"), in any database
+ * encoding.  Callers clean what they keep.
  */
 extern bool SupamonJsonParse(const char *body, size_t len, int max_depth, JsonSemAction *sem);
 

@@ -264,8 +264,11 @@ pn_window(const PnCall *call, int64_t start, int64_t end, int64_t *from, int64_t
 {
 	int64_t		timeout = call->timeout_ms >= 0 ? call->timeout_ms : PN_DEFAULT_TIMEOUT_MS;
 
-	/* the request is queued by the run's transaction: not before it starts */
-	*from = start;
+	/*
+	 * The request is queued by the run's transaction, which pg_cron may
+	 * start a moment before the start_time it records: a second's slack.
+	 */
+	*from = start - 1000000;
 	*until = (end > start ? end : start) + (timeout + PN_WORKER_DELAY_MS) * (int64_t) 1000;
 }
 

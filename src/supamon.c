@@ -11,6 +11,8 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "lib/stringinfo.h"
+#include "utils/elog.h"
 #include "utils/guc.h"
 
 #include "supamon.h"
@@ -49,6 +51,50 @@ static const struct config_enum_entry stats_interval_options[] = {
 };
 
 void		_PG_init(void);
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* Every occurrence of secret in s replaced by stars, or s itself. */
+static char *
+masked(char *s, const char *secret)
+{
+	StringInfoData out;
+	const char *p = s;
+	const char *hit;
+
+	/* short values are no secrets worth a false match */
+	if (s == NULL || secret == NULL || strlen(secret) < 8 || strstr(s, secret) == NULL)
+		return s;
+	initStringInfo(&out);
+	while ((hit = strstr(p, secret)) != NULL)
+	{
+		appendBinaryStringInfo(&out, p, hit - p);
+		appendStringInfoString(&out, "********");
+		p = hit + strlen(secret);
+	}
+	appendStringInfoString(&out, p);
+	return out.data;
+}
+
+/*
+ * PostgreSQL logs a setting's new value when a reload changes it
+ * ("parameter ... changed to ..."): the secret settings' values are masked
+ * in whatever this process logs (the postmaster, when preloaded).
+ */
+static void
+mask_secrets_in_log(ErrorData *edata)
+{
+	const char *secrets[3] = {supamon_supabase_access_token, supamon_discord_webhook_url,
+	supamon_telegram_bot_token};
+
+	for (int i = 0; i < (int) lengthof(secrets); i++)
+	{
+		edata->message = masked(edata->message, secrets[i]);
+		edata->detail = masked(edata->detail, secrets[i]);
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
 
 /*
  * What SHOW and pg_settings say of a secret setting: members of
@@ -281,6 +327,9 @@ _PG_init(void)
 #else
 	EmitWarningsOnPlaceholders("supamon");
 #endif
+
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = mask_secrets_in_log;
 
 	if (process_shared_preload_libraries_in_progress)
 	{

@@ -240,7 +240,7 @@ test_attribute(void)
 
 		pn_parse_command("select net.http_get('x', timeout_milliseconds := 1000)", &c);
 		pn_window(&c, 100 * SEC, 101 * SEC, &from, &until);
-		CHECK(from == 100 * SEC && until == 101 * SEC + 11 * SEC, "window %lld %lld",
+		CHECK(from == 99 * SEC && until == 101 * SEC + 11 * SEC, "window %lld %lld",
 			  (long long) from, (long long) until);
 		pn_parse_command("select net.http_get('x')", &c);
 		pn_window(&c, 100 * SEC, 0, &from, &until);
