@@ -910,6 +910,14 @@ match_curl_user(Scan *s, size_t i, size_t e)
 			pe++;
 	if (pe == u + 1)
 		return 0;
+
+	/*
+	 * A password that another rule already made "***" (it ended the value
+	 * at a byte this rule does not, such as a comma) stays as it is: a
+	 * second redaction must change nothing.
+	 */
+	if (pe - (u + 1) > 3 && memcmp(s->in + u + 1, "***", 3) == 0 && !is_word(at(s, u + 4)))
+		pe = u + 4;
 	emit(s, i, u + 1);
 	emit_mark(s);
 	return pe;
