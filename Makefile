@@ -61,7 +61,9 @@ include $(PGXS)
 
 # TAP tests live in test/t; PGXS only knows t/.
 PROVE_TESTS ?= test/t/*.pl
-PROVE_FLAGS += --timer
+# Three files at a time: most of their time is spent waiting for pg_cron's
+# minutes, and each picks its own ports and directories.
+PROVE_FLAGS += --timer -j3
 .PHONY: prove-installcheck
 prove-installcheck:
 	$(prove_installcheck)
