@@ -685,7 +685,6 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 							  " status_reason,"
 							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
 							  " acked_at IS NOT NULL AND acked_at >= status_since,"
-							  " to_char(stats_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
 							  " extract(epoch FROM now() - stats_at)::int8,"
 							  " status_reason LIKE '%server error%(%above%)'"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'edge_function'"
@@ -713,10 +712,9 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 		char	   *old_reason = SPI_getvalue(tup, desc, 10);
 		bool		told = DatumGetBool(SPI_getbinval(tup, desc, 11, &isnull));
 		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, 12, &isnull));
-		char	   *stats_at = SPI_getvalue(tup, desc, 13);
 		bool		no_age;
-		int64		stats_age = DatumGetInt64(SPI_getbinval(tup, desc, 14, &no_age));
-		bool		failing_rate = DatumGetBool(SPI_getbinval(tup, desc, 15, &isnull)) && !isnull &&
+		int64		stats_age = DatumGetInt64(SPI_getbinval(tup, desc, 13, &no_age));
+		bool		failing_rate = DatumGetBool(SPI_getbinval(tup, desc, 14, &isnull)) && !isnull &&
 			strcmp(old_status, "failed") == 0;
 		int			status;
 		char		reason[512];
@@ -725,7 +723,12 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 		bool		changed;
 
 		CHECK_FOR_INTERRUPTS();
-		if (!listed && not_watched == NULL)
+
+		/*
+		 * While the project itself is down, its functions keep their status
+		 * (its one alert says it all); what changed is told afterwards.
+		 */
+		if (fold || (!listed && not_watched == NULL))
 		{
 			count_as_it_stands(old_status, totals);
 			continue;
@@ -755,10 +758,13 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 		}
 		else if (no_age || stats_age > window_secs)
 		{
-			/* figures older than their own window say nothing of now */
-			status = HEALTH_UNKNOWN;
-			snprintf(reason, sizeof(reason), "its traffic was last read at %s%s%s",
-					 stats_at ? stats_at : "?", stats_error ? ": " : "", stats_error ? stats_error : "");
+			/*
+			 * Figures older than their own window say nothing of now: the
+			 * function keeps the status it had until its turn to be read
+			 * comes (many functions are read in turns) or the API answers.
+			 */
+			count_as_it_stands(old_status, totals);
+			continue;
 		}
 
 		/*
@@ -799,9 +805,6 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 		else if (!changed && status == HEALTH_FAILED && !acked && (reminder_due || !told))
 			event = told ? "reminder" : new_status;
 		if (event && SilenceAt(silences, name, central_now, false, NULL, NULL))
-			event = NULL;
-		/* while the project itself is down, its one alert says it all */
-		if (fold)
 			event = NULL;
 		if (event)
 		{

@@ -651,6 +651,31 @@ call_done(EdgeFleet *fleet, EdgeCall *c)
 }
 
 /* Starts what may start now; false when nothing is left to do. */
+static void
+finish_work(EdgeWork *w)
+{
+	EdgeSnapshot *snap = w->snap;
+
+	if (w->finished)
+		return;
+	w->finished = true;
+	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - w->started) / 1000);
+	if (!snap->ok && snap->error == NULL)
+		snap->error = pstrdup("the Management API gave no function list");
+	for (int i = 0; snap->ok && i < snap->nfunctions; i++)
+	{
+		EdgeFunction *fn = &snap->functions[i];
+
+		if (strcmp(fn->status, "ACTIVE") == 0 && !fn->stats_ok && !fn->stats_deferred)
+		{
+			snap->stats_missing++;
+			if (fn->stats_error == NULL)
+				fn->stats_error = pstrdup(fn->id ? "not answered in time" :
+										  "its id is not one supamon can ask about");
+		}
+	}
+}
+
 static bool
 start_calls(EdgeFleet *fleet)
 {
@@ -662,10 +687,15 @@ start_calls(EdgeFleet *fleet)
 	if (remaining < 100)
 	{
 		for (int k = 0; k < fleet->n; k++)
-			if (!fleet->works[k].stop && fleet->works[k].next < fleet->works[k].ncalls)
-				stop_work(&fleet->works[k],
-						  psprintf("the Management API did not answer within supamon.http_timeout (%d ms): not read this time",
-								   supamon_http_timeout));
+		{
+			EdgeWork   *w = &fleet->works[k];
+
+			if (!w->stop && w->next < w->ncalls)
+				stop_work(w, psprintf("the Management API did not answer within supamon.http_timeout (%d ms): not read this time",
+									  supamon_http_timeout));
+			if (w->stop && w->in_flight == 0)
+				finish_work(w);
+		}
 		return fleet->in_flight > 0;
 	}
 
@@ -698,31 +728,6 @@ start_calls(EdgeFleet *fleet)
 	}
 	fleet->round = fleet->n > 0 ? (fleet->round + 1) % fleet->n : 0;
 	return left || fleet->in_flight > 0;
-}
-
-static void
-finish_work(EdgeWork *w)
-{
-	EdgeSnapshot *snap = w->snap;
-
-	if (w->finished)
-		return;
-	w->finished = true;
-	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - w->started) / 1000);
-	if (!snap->ok && snap->error == NULL)
-		snap->error = pstrdup("the Management API gave no function list");
-	for (int i = 0; snap->ok && i < snap->nfunctions; i++)
-	{
-		EdgeFunction *fn = &snap->functions[i];
-
-		if (strcmp(fn->status, "ACTIVE") == 0 && !fn->stats_ok && !fn->stats_deferred)
-		{
-			snap->stats_missing++;
-			if (fn->stats_error == NULL)
-				fn->stats_error = pstrdup(fn->id ? "not answered in time" :
-										  "its id is not one supamon can ask about");
-		}
-	}
 }
 
 static bool
@@ -836,6 +841,9 @@ EdgeFleetAskStatus(EdgeFleet *fleet, const bool *unreachable, int n)
 		/* a token refused or a limit reached: asking again would not help */
 		if (i < 0 || i >= n || !unreachable[i] || w->snap->refused || w->snap->rate_limited)
 			continue;
+		/* what the first phase left unstarted stays so: only this call runs */
+		finish_work(w);
+		w->next = w->ncalls;
 		w->stop = false;
 		plan_call(fleet, w, CALL_PROJECT, -1);
 		asked++;
@@ -871,6 +879,7 @@ EdgeFleetRelease(EdgeFleet *fleet)
 			if (!w->snap->ok && w->snap->error == NULL)
 				w->snap->error = pstrdup("the check ended before the Management API answered");
 		}
+		finish_work(w);
 	}
 	fleet->in_flight = 0;
 }

@@ -142,14 +142,35 @@ find_slug(const char *s, char *out, size_t len)
 	}
 }
 
+/* The length of a dollar-quote delimiter ($$ or $tag$) at p, or 0. */
+static size_t
+dollar_tag(const char *p)
+{
+	size_t		n = 1;
+
+	if (p[0] != '$')
+		return 0;
+	/* a tag starts with a letter or _ ($1 is a parameter) */
+	if (p[1] != '$' && !((p[1] >= 'a' && p[1] <= 'z') || (p[1] >= 'A' && p[1] <= 'Z') || p[1] == '_'))
+		return 0;
+	while (p[n] != '$')
+	{
+		if (!is_word((unsigned char) p[n]) || p[n] == '\0')
+			return 0;
+		n++;
+	}
+	return n + 1;
+}
+
 /*
- * Where the text that follows p resumes after a comment or a quoted
- * literal starting at p, or p itself when none starts there.  (A dollar-
- * quoted body is read: a DO block's calls are calls.)
+ * Where the text resumes after a comment or a quoted literal starting at
+ * p, or p itself when none starts there.  E'...' takes backslash escapes.
  */
 static const char *
-skip_inert(const char *p)
+skip_inert(const char *p, const char *start)
 {
+	bool		escapes = false;
+
 	if (p[0] == '-' && p[1] == '-')
 	{
 		while (*p && *p != '\n')
@@ -162,17 +183,27 @@ skip_inert(const char *p)
 
 		return end ? end + 2 : p + strlen(p);
 	}
-	if (p[0] == '\'' || (p[0] == '"' && !(p[1] == 'n' || p[1] == 'N')))
+	if ((p[0] == 'E' || p[0] == 'e') && p[1] == '\'' &&
+		(p == start || !is_word((unsigned char) p[-1])))
+	{
+		escapes = true;
+		p++;
+	}
+	if (p[0] == '\'' || p[0] == '"')
 	{
 		char		q = p[0];
 
 		for (p++; *p; p++)
-			if (*p == q)
+		{
+			if (escapes && *p == '\\' && p[1])
+				p++;
+			else if (*p == q)
 			{
 				if (p[1] != q)
 					return p + 1;
 				p++;
 			}
+		}
 		return p;
 	}
 	return p;
@@ -189,18 +220,42 @@ pn_parse_command(const char *command, PnCall *out)
 		return false;
 	for (const char *p = command; *p;)
 	{
-		const char *next = skip_inert(p);
-		const char *args;
+		const char *args = call_at(p, command);
+		const char *next;
+		size_t		tag;
 
-		if (next != p)
+		if (args != NULL)
 		{
-			p = next;
+			if (out->ncalls++ == 0)
+				first = args;
+			p++;
 			continue;
 		}
-		args = call_at(p, command);
-		if (args != NULL && out->ncalls++ == 0)
-			first = args;
-		p++;
+
+		/*
+		 * A dollar-quoted body (a DO block's, a JSON body's) is read for
+		 * calls only: what would be a comment or a literal in SQL may be
+		 * anything there.
+		 */
+		if ((tag = dollar_tag(p)) > 0)
+		{
+			const char *close;
+
+			for (close = p + tag; *close; close++)
+				if (strncmp(close, p, tag) == 0)
+					break;
+			for (const char *q = p + tag; q < close; q++)
+			{
+				const char *inner = call_at(q, command);
+
+				if (inner != NULL && out->ncalls++ == 0)
+					first = inner;
+			}
+			p = *close ? close + tag : close;
+			continue;
+		}
+		next = skip_inert(p, command);
+		p = next != p ? next : p + 1;
 	}
 	if (out->ncalls == 0)
 		return false;

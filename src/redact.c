@@ -906,18 +906,20 @@ match_curl_user(Scan *s, size_t i, size_t e)
 		while (at(s, pe) > 0 && at(s, pe) != q && at(s, pe) != '\\')
 			pe++;
 	else
+	{
+		/*
+		 * (Its first byte may be one that would end a shell word, such as
+		 * '<': taken as the password's, so that no other rule ends it
+		 * elsewhere and a second redaction changes nothing.)
+		 */
+		if (at(s, pe) > 0 && !is_space(at(s, pe)) && !is_quote(at(s, pe)) && at(s, pe) != '\\')
+			pe++;
 		while (!ends_shell_word(at(s, pe)))
 			pe++;
+	}
 	if (pe == u + 1)
 		return 0;
 
-	/*
-	 * A password that another rule already made "***" (it ended the value
-	 * at a byte this rule does not, such as a comma) stays as it is: a
-	 * second redaction must change nothing.
-	 */
-	if (pe - (u + 1) > 3 && memcmp(s->in + u + 1, "***", 3) == 0 && !is_word(at(s, u + 4)))
-		pe = u + 4;
 	emit(s, i, u + 1);
 	emit_mark(s);
 	return pe;

@@ -552,6 +552,9 @@ $took = check('SET supamon.http_timeout = 200;');
 cmp_ok($took, '<', 2,
 	sprintf('F a check whose http_timeout is 0.2 s, with one project\'s analytics hanging for its 40 functions, ends in under 2 s (%.1f s)', $took));
 good_ok('analytics hanging');
+like(sql("SELECT coalesce(edge_error, '-') FROM supamon.project_status WHERE project = 'hang40'"),
+	qr/traffic of 20 Edge Function\(s\) could not be read/,
+	'F the project says the traffic asked for (20 of the 40, the rest in turns) was not read');
 
 # ---------------------------------------------------------------------------
 # G. One outage of a database that does not answer, while the API's word on

@@ -57,6 +57,14 @@ test_parse(void)
 		  "one real call beside a commented one: %d", c.ncalls);
 	CHECK(pn_parse_command("do $$ begin perform net.http_post('https://h/x'); end $$", &c) && c.ncalls == 1,
 		  "a DO block's call is a call");
+	CHECK(pn_parse_command("update t set note = E'it\\'s'; select net.http_post('https://x.supabase.co/functions/v1/f')", &c) &&
+		  c.ncalls == 1 && strcmp(c.slug, "f") == 0, "an escape string's quote ends nothing: %d", c.ncalls);
+	CHECK(pn_parse_command("select net.http_post('https://x/a', body := $$/* {}$$::jsonb); select net.http_post('https://x/b')", &c) &&
+		  c.ncalls == 2, "a dollar-quoted body opens no comment: %d", c.ncalls);
+	CHECK(pn_parse_command("select net.http_post('https://x/a', body := $j$ -- ' $j$::jsonb); select net.http_get('https://x/b')", &c) &&
+		  c.ncalls == 2, "nor a line comment or a literal: %d", c.ncalls);
+	CHECK(!pn_parse_command("select $1, $$never closed net", &c), "an unclosed dollar quote without a call");
+	CHECK(pn_parse_command("select $$ net.http_get('x')", &c) && c.ncalls == 1, "with one: %d", c.ncalls);
 	CHECK(pn_parse_command("select net.http_get(E'a\\\\b')", &c) && c.url[0] == '\0', "escape string with backslash");
 	{
 		char		big[2000];

@@ -287,6 +287,9 @@ main(void)
 
 	/* curl basic auth */
 	EXPECT("curl -u user:pass https://h/x", "curl -u user:*** https://h/x");
+	/* a password that starts like the mark, or with a byte that ends a shell word */
+	EXPECT("curl -u admin:***!Hunter2 https://x", "curl -u admin:*** https://x");
+	EXPECT("curl -u u+PGPASSWORD:<s3cr3t0,Hx y", "curl -u u+PGPASSWORD:*** y");
 	EXPECT("curl --user admin:s3cr3t -X POST", "curl --user admin:*** -X POST");
 	EXPECT("curl --user=u:p;echo -u 'a:b c' -u \"x@y.z:q\"", "curl --user=u:***;echo -u 'a:***' -u \"x@y.z:***\"");
 	EXPECT("COPY t FROM PROGRAM 'curl -s -u :tok https://h'", "COPY t FROM PROGRAM 'curl -s -u :*** https://h'");
