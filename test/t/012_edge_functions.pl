@@ -454,6 +454,22 @@ for my $secret ([ 'right token', $token ], [ 'wrong token', $wrong ])
 }
 ok(nreq(kind => 'webhook') >= 10, 'alerts were delivered to the webhook (' . nreq(kind => 'webhook') . ')');
 
+# A project's default criticality, by pattern, applies to the functions
+# discovered after it was set; a function's own setting is not overwritten.
+$r->api_patch({ projects => { ruledref => { functions => [ { slug => 'billing-sync' }, { slug => 'hello' } ] } } });
+sql(q{SELECT supamon_add_project('ruled', NULL, 'ruledref');
+SELECT supamon_set_default_criticality('ruled', 'low');
+SELECT supamon_set_default_criticality('ruled', 'critical', 'billing%');});
+check('ruled');
+is(sql(q{SELECT string_agg(name || '=' || criticality, ',' ORDER BY name) FROM supamon.job_status WHERE project = 'ruled'}),
+	'billing-sync=critical,hello=low,nightly=low',
+	'functions (and the pg_cron job) discovered later take the project\'s default, the longest pattern first');
+sql(q{SELECT supamon_set_job('ruled', 'hello', criticality => 'important');
+SELECT supamon_set_default_criticality('ruled', 'critical');});
+check('ruled');
+is(sql(q{SELECT criticality FROM supamon.job_status WHERE project = 'ruled' AND name = 'hello'}), 'important',
+	'rediscovery keeps what supamon_set_job set');
+
 $r->stop;
 $node->stop;
 done_testing();
