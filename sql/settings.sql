@@ -1,6 +1,7 @@
 -- Per-job settings through supamon_set_job (checked first, nothing written
 -- on bad input, kept through rediscovery) and a default criticality per
--- project, by name pattern, for the jobs and Edge Functions found later.
+-- project, by name pattern, for the jobs and Edge Functions found later;
+-- the jobs of a project that does not answer, as job_status shows them.
 -- The project is this very database with pg_cron's tables written by hand.
 CREATE EXTENSION supamon;
 SET client_min_messages = warning;
@@ -79,6 +80,20 @@ SELECT settings('report') AS report;
 -- Only the owner (and superusers) may change settings.
 SELECT has_function_privilege('pg_monitor', 'supamon_set_job(text, text, text, interval, integer, interval, text, text, text)', 'EXECUTE') AS monitor_may_set,
 	   has_function_privilege('pg_monitor', 'supamon_set_default_criticality(text, text, text)', 'EXECUTE') AS monitor_may_default;
+
+-- While a project does not answer, its jobs are shown as it is (the usual
+-- query for problems lists them), their last known status beside.
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+SELECT jobid, 'succeeded', '1 row', supamon_prev_run('0 4 * * *', now()) + interval '1 second',
+	supamon_prev_run('0 4 * * *', now()) + interval '2 seconds'
+FROM cron.job WHERE jobname = 'nightly';
+SELECT (supamon_check_health('here') ->> 'unreachable_projects') AS unreachable;
+SELECT status FROM supamon.job_status WHERE type = 'pg_cron' AND name = 'nightly';
+SELECT supamon_set_conninfo('here', 'host=127.0.0.1 port=1 dbname=nowhere');
+SELECT (supamon_check_health('here') ->> 'unreachable_projects') AS unreachable;
+SELECT name, status, last_known_status FROM supamon.job_status
+WHERE type = 'pg_cron' AND status NOT IN ('success', 'paused') AND name IN ('nightly', 'report') ORDER BY name;
+SELECT count(*) AS still_known FROM supamon.job_inventory WHERE status <> 'unreachable';
 
 DROP EXTENSION supamon;
 DROP SCHEMA cron CASCADE;

@@ -116,3 +116,60 @@ END $$;
 
 REVOKE ALL ON FUNCTION @extschema@.supamon_set_default_criticality(text, text, text),
 	@extschema@.supamon_set_job(text, text, text, interval, integer, interval, text, text, text) FROM PUBLIC;
+
+-- job_status: what a user checks (README: WHERE status NOT IN ('success',
+-- 'paused')) shows the jobs of a project that does not answer.
+CREATE OR REPLACE VIEW supamon.job_status AS
+SELECT j.project_name AS project,
+	   j.job_type AS type,
+	   j.job_name AS name,
+	   j.schedule,
+	   j.criticality,
+	   -- a job of a project that does not answer is not known to be fine:
+	   -- shown as its project is, its last known status beside it
+	   CASE WHEN j.job_type = 'pg_cron' AND p.status IN ('unreachable', 'paused')
+				 AND j.status NOT IN ('removed', 'paused') THEN p.status ELSE j.status END AS status,
+	   CASE WHEN j.job_type = 'pg_cron' AND p.status IN ('unreachable', 'paused')
+				 AND j.status NOT IN ('removed', 'paused') THEN p.status_since ELSE j.status_since END AS since,
+	   j.status_reason AS reason,
+	   j.last_run_started_at AS last_run_at,
+	   j.last_run_status,
+	   CASE WHEN j.last_run_status = 'failed' THEN
+		   pg_catalog.left(pg_catalog.btrim(pg_catalog.regexp_replace(j.last_run_message, '\s+', ' ', 'g')), 300)
+			WHEN j.http_outcome IN ('failed', 'timed_out', 'error') THEN j.http_error
+	   END AS last_error,
+	   j.next_expected_at,
+	   j.consecutive_failures,
+	   j.running_since,
+	   sl.until AS silenced_until,
+	   sl.reason AS silence_reason,
+	   (j.acked_at IS NOT NULL AND j.acked_at >= j.status_since) AS acknowledged,
+	   CASE WHEN j.acked_at >= j.status_since THEN j.ack_reason END AS ack_reason,
+	   coalesce(j.calls_function, j.calls_url) AS calls,
+	   j.http_status AS last_http_status,
+	   j.function_version,
+	   j.requests,
+	   j.server_errors,
+	   j.status AS last_known_status
+FROM supamon.job_inventory j
+JOIN supamon.project p ON p.name = j.project_name
+-- what supamon_silenced() says, read with the view's (owner's) privileges, so
+-- that a role granted job_status alone reads it and no one else reads reasons
+LEFT JOIN LATERAL (
+	SELECT CASE WHEN s.kind = 'silence' THEN s.until
+				ELSE @extschema@.supamon_prev_run(s.schedule, now(), z.zone) OPERATOR(pg_catalog.+) s.duration
+		   END AS until,
+		   s.reason
+	FROM supamon.silence s
+	JOIN supamon.project p ON p.name = s.project_name
+	CROSS JOIN LATERAL (SELECT @extschema@.supamon_time_zone(coalesce(s.tz, p.cron_timezone)) AS zone) z
+	WHERE s.project_name = j.project_name
+	  AND (s.job_pattern IS NULL OR
+		   j.job_name LIKE pg_catalog.replace(pg_catalog.replace(s.job_pattern, '\', '\\'), '_', '\_'))
+	  AND now() >= s.created_at
+	  AND CASE WHEN s.kind = 'silence' THEN now() < s.until
+			   ELSE now() < @extschema@.supamon_prev_run(s.schedule, now(), z.zone) OPERATOR(pg_catalog.+) s.duration
+		  END
+	ORDER BY s.id
+	LIMIT 1) sl ON true;
+
