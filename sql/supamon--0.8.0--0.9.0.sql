@@ -173,3 +173,56 @@ LEFT JOIN LATERAL (
 	ORDER BY s.id
 	LIMIT 1) sl ON true;
 
+
+-- The check, scheduled with pg_cron: one job named supamon-check (pg_cron's
+-- cron.schedule changes a job of that name in place).  pg_cron lives in one
+-- database (cron.database_name): from any other, the ERROR says what to run
+-- there.
+CREATE FUNCTION @extschema@.supamon_schedule(cron text DEFAULT '* * * * *')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cron_db text := current_setting('cron.database_name', true);
+	command text := format('SELECT %I.supamon_check_health()',
+		(SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		 WHERE e.extname = 'supamon'));
+	id bigint;
+BEGIN
+	-- a schedule pg_cron would refuse, refused here first with the reason
+	PERFORM @extschema@.supamon_parse_schedule(cron);
+	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
+			RAISE EXCEPTION 'supamon: pg_cron lives in database "%", not in "%"', cron_db, current_database()
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = format('In database %I run: SELECT cron.schedule_in_database(%L, %L, %L, %L);',
+									cron_db, 'supamon-check', cron, command, current_database());
+		END IF;
+		RAISE EXCEPTION 'supamon: pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'CREATE EXTENSION pg_cron (preloaded, with cron.database_name set to this database), or run SELECT supamon_check_health() from another scheduler every minute.';
+	END IF;
+	-- dynamic: "cron" is also this function's parameter
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING 'supamon-check', cron, command;
+	RETURN id;
+END $$;
+
+CREATE FUNCTION @extschema@.supamon_unschedule()
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+		RAISE EXCEPTION 'supamon: pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'supamon-check' AND username = current_user) THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT cron.unschedule($1)' USING 'supamon-check';
+	RETURN true;
+END $$;
+
+REVOKE ALL ON FUNCTION @extschema@.supamon_schedule(text), @extschema@.supamon_unschedule() FROM PUBLIC;
