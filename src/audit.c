@@ -263,7 +263,10 @@ AuditProjects(const char *only, int *nprojects)
 	PG_TRY();
 	{
 		/* the Management API is asked while the databases are read */
-		fleet = EdgeFleetPlan(refs, blocked, known_functions(projects, n), edges, n, &side);
+		fleet = EdgeFleetPlan(refs, blocked,
+							  supamon_supabase_access_token && supamon_supabase_access_token[0] ?
+							  known_functions(projects, n) : NULL,
+							  edges, n, &side);
 		RemoteExecuteAll(reqs, nreq, supamon_max_connections,
 						 supamon_connect_timeout, supamon_query_timeout,
 						 fleet ? &side : NULL);

@@ -191,13 +191,33 @@ project_criticality(const char *project)
 }
 
 /*
+ * Whether this outage's "paused" was told already (status_since is kept
+ * across paused and unreachable).  Asked only on such a change: the outbox
+ * is not indexed by project.
+ */
+static bool
+paused_told_in_outage(const char *project)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(project)};
+	bool		isnull;
+
+	if (SupamonRunKept(&plans[11], "SELECT EXISTS (SELECT FROM supamon.alert_outbox o, supamon.project p"
+							   " WHERE p.name = $1 AND o.project_name = $1 AND o.job_name IS NULL"
+							   "   AND o.event = 'paused' AND o.created_at >= p.status_since)",
+							   1, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "supamon: could not read the outbox");
+	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
  * The project's own status (ok, unreachable, scheduler down): transition,
  * alert, reminder.  Returns the new status.  A recovery is not queued here:
  * *recovery gets its message, for the caller to queue once the jobs have
  * said what they missed during the outage (no echo afterwards).
  */
 static char *
-check_project_status(const char *name, bool reachable, const char *paused_as, bool paused_told,
+check_project_status(const char *name, bool reachable, const char *paused_as,
 					 bool scheduler_known, bool scheduler_running, const char *last_error,
 					 const char *old_status, bool reminder_due, bool bad_was_alerted,
 					 const char *note, bool silenced, char **recovery, CheckTotals *totals)
@@ -223,7 +243,7 @@ check_project_status(const char *name, bool reachable, const char *paused_as, bo
 	else if (changed &&
 			 (strcmp(status, "paused") == 0 || strcmp(status, "unreachable") == 0) &&
 			 (strcmp(old_status, "paused") == 0 || strcmp(old_status, "unreachable") == 0))
-		event = strcmp(status, "paused") == 0 && !paused_told ? status : NULL;
+		event = strcmp(status, "paused") == 0 && !paused_told_in_outage(name) ? status : NULL;
 	else if (changed && is_bad_project(status))
 		event = status;
 	else if (recovering)
@@ -912,7 +932,6 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	Silences   *silences;
 	bool		project_told;
 	const char *paused_as;
-	bool		paused_told;
 	bool		edge_refusal_alerted;
 
 	values[0] = CStringGetTextDatum(name);
@@ -923,9 +942,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 							  " extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
 							  " extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
 							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-							  " supabase_status, edge_refusal_alerted,"
-							  " EXISTS (SELECT FROM supamon.alert_outbox o WHERE o.project_name = $1"
-							  "   AND o.job_name IS NULL AND o.event = 'paused' AND o.created_at >= status_since)"
+							  " supabase_status, edge_refusal_alerted"
 							  " FROM supamon.project WHERE name = $1",
 							  2, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
@@ -966,7 +983,6 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 		last_error = psprintf("%s (Supabase says the project is %s)", last_error,
 							  snap->edge.project_status);
 	edge_refusal_alerted = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
-	paused_told = DatumGetBool(SPI_getbinval(tup, desc, 17, &isnull));
 
 	initStringInfo(&note);
 	if (reachable)
@@ -1019,7 +1035,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	}
 
 	silences = SilencesLoad(name, GetCurrentTransactionStartTimestamp());
-	status = check_project_status(name, reachable, paused_as, paused_told, scheduler_known, scheduler_running,
+	status = check_project_status(name, reachable, paused_as, scheduler_known, scheduler_running,
 								  last_error, old_status, reminder_due, project_told,
 								  note.len ? note.data : NULL,
 								  SilenceAt(silences, NULL, central_now, false, NULL, NULL) != NULL,

@@ -810,7 +810,7 @@ EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
 		fleet->works[fleet->n].snap = snap;
 		fleet->works[fleet->n].ref = refs[i];
 		fleet->works[fleet->n].started = now;
-		fleet->works[fleet->n].known = &known[i];
+		fleet->works[fleet->n].known = known ? &known[i] : NULL;
 		plan_call(fleet, &fleet->works[fleet->n], CALL_FUNCTIONS, -1);
 		fleet->n++;
 		asked++;

@@ -89,11 +89,7 @@ record_functions(ProjectSnapshot *snap, Datum project)
 					   "   f.version::int4, f.updated, true, now(),"
 					   "   CASE WHEN f.ok THEN f.req END, CASE WHEN f.ok THEN f.s5 END,"
 					   "   CASE WHEN f.ok THEN f.c4 END, CASE WHEN f.ok THEN now() END, f.err,"
-					   " coalesce((SELECT d.criticality FROM supamon.criticality_default d"
-					   "   WHERE d.project_name = $1 AND (d.job_pattern IS NULL OR f.slug LIKE"
-					   "     pg_catalog.replace(pg_catalog.replace(d.job_pattern, '\\', '\\\\'), '_', '\\_'))"
-					   "   ORDER BY d.job_pattern IS NULL, pg_catalog.length(d.job_pattern) DESC, d.id LIMIT 1),"
-					   "   'important')"
+					   DEFAULT_CRITICALITY_SQL("f.slug")
 					   " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 					   "   AS f(slug, id, status, version, updated, ok, req, s5, c4, err)"
 					   " ON CONFLICT (project_name, job_type, job_name) DO UPDATE SET"

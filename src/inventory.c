@@ -525,11 +525,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			 " SELECT $1, 'pg_cron', s.job_name, s.job_id, s.schedule, s.command, s.active,"
 			 "   s.username, s.database, round(s.gap::numeric, 2), now(),"
 			 /* a job found now takes the project's default (user settings stay) */
-			 " coalesce((SELECT d.criticality FROM supamon.criticality_default d"
-			 "   WHERE d.project_name = $1 AND (d.job_pattern IS NULL OR s.job_name LIKE"
-			 "     pg_catalog.replace(pg_catalog.replace(d.job_pattern, '\\', '\\\\'), '_', '\\_'))"
-			 "   ORDER BY d.job_pattern IS NULL, pg_catalog.length(d.job_pattern) DESC, d.id LIMIT 1),"
-			 "   'important')"
+			 DEFAULT_CRITICALITY_SQL("s.job_name")
 			 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9)"
 			 "   AS s(job_id, job_name, schedule, command, active, username, database, gap)"
 			 " ON CONFLICT (project_name, job_type, job_name) DO UPDATE SET"

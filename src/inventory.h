@@ -7,6 +7,18 @@
 
 #include "collect.h"
 
+/*
+ * SQL for the criticality a job or function found now takes: the longest
+ * matching pattern of its project's rules ($1 the project), the project's
+ * own default last, else 'important'.  name: the SQL expression of its name.
+ */
+#define DEFAULT_CRITICALITY_SQL(name) \
+	" coalesce((SELECT d.criticality FROM supamon.criticality_default d" \
+	"   WHERE d.project_name = $1 AND (d.job_pattern IS NULL OR " name " LIKE" \
+	"     pg_catalog.replace(pg_catalog.replace(d.job_pattern, '\\', '\\\\'), '_', '\\_'))" \
+	"   ORDER BY d.job_pattern IS NULL, pg_catalog.length(d.job_pattern) DESC, d.id LIMIT 1)," \
+	"   'important')"
+
 typedef struct InventoryCounts
 {
 	int			jobs;
