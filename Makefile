@@ -35,6 +35,7 @@ OBJS = \
 	src/audit.o \
 	src/project.o \
 	src/check.o \
+	src/watch.o \
 	src/supamon.o \
 	src/worker.o
 

@@ -492,6 +492,7 @@ typedef struct EventKind
 } EventKind;
 
 static const EventKind events[] = {
+	{"stale", "checks stopped", 0, "\xF0\x9F\x94\xB4", RED},
 	{"unreachable", "unreachable", 0, "\xF0\x9F\x94\xB4", RED},
 	{"scheduler_down", "scheduler down", 0, "\xF0\x9F\x94\xB4", RED},
 	{"paused", "paused by Supabase", 0, "\xF0\x9F\x94\xB4", RED},
@@ -503,6 +504,7 @@ static const EventKind events[] = {
 	{"reminder", "reminder", 3, "\xF0\x9F\x9F\xA0", AMBER},
 	{"recovered", "recovered", 4, "\xF0\x9F\x9F\xA2", GREEN},
 	{"test", "test", 5, "\xF0\x9F\x94\xB5", BLUE},
+	{"summary", "summary", 5, "\xF0\x9F\x94\xB5", BLUE},
 	/* an event this module does not know, counted as "other" */
 	{"", "other", 6, "\xE2\x9A\xAA", GREY}
 };

@@ -31,7 +31,8 @@ typedef struct AlertInfo
 	const char *job;			/* NULL: a project-wide alert */
 	const char *event;			/* failed, missed, stuck, removed, unreachable,
 								 * scheduler_down, paused, api_refused,
-								 * recovered, reminder, test */
+								 * recovered, reminder, test, and the
+								 * watcher's stale and summary */
 	const char *status;			/* the new status (may be NULL) */
 	const char *previous;		/* the status before (may be NULL) */
 	const char *criticality;	/* critical, important, low (may be NULL) */

@@ -29,14 +29,18 @@
 #include "deliver.h"
 #include "edge.h"
 #include "health.h"
+#include "inventory.h"
 #include "schedule_sql.h"
 #include "silence.h"
 #include "supamon.h"
+#include "watch.h"
 
 PG_FUNCTION_INFO_V1(supamon_check_health);
 
+static Datum check_health(const char *only);
+
 /* Each statement's plan, kept for the backend's life. */
-static SPIPlanPtr plans[12];
+static SPIPlanPtr plans[13];
 
 /* How far past the project's clock a run's start may be (a clock's jitter). */
 #define FUTURE_SLACK_SECONDS (5 * 60)
@@ -397,6 +401,49 @@ missed_in_outage(const HealthInput *in, const Outage *outage)
 }
 
 /*
+ * The run strip's marks for fires missed up to 'fire' (the one the decision
+ * named), each counted once: fires after the last run's start and after
+ * those already marked.  An interval schedule ("30 seconds") is not on the
+ * clock: one mark per check that finds it missed.
+ */
+static void
+strip_misses(const char *project, const char *name, const HealthInput *in, int64 fire,
+			 int64 marked_upto)
+{
+	int64		from = in->last_start != HEALTH_NO_TIME ? in->last_start : in->known_since;
+	int64		t;
+	int			n = 0;
+	StringInfoData marks;
+	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
+	Datum		values[4];
+
+	if (marked_upto != HEALTH_NO_TIME && marked_upto > from)
+		from = marked_upto;
+	if (marked_upto != HEALTH_NO_TIME && fire <= marked_upto)
+		return;
+	if (in->schedule && in->schedule->kind == SM_KIND_CRON)
+	{
+		t = from;
+		while (n < STRIP_RUNS && sm_next(in->schedule, t, in->tz, &t) == SM_FOUND && t <= fire)
+			n++;
+	}
+	if (n == 0)
+		n = 1;
+	initStringInfo(&marks);
+	for (int k = 0; k < n; k++)
+		appendStringInfoString(&marks, SupamonStripMark('m'));
+	values[0] = CStringGetTextDatum(project);
+	values[1] = CStringGetTextDatum(name);
+	values[2] = CStringGetTextDatum(marks.data);
+	values[3] = TimestampTzGetDatum(SupamonFromUnixSeconds(fire));
+	if (SupamonRunKept(&plans[12], "UPDATE supamon.job_inventory SET strip_missed_upto = $4,"
+					   " run_strip = pg_catalog.right(coalesce(run_strip, '') || $3, " CppAsString2(STRIP_RUNS) ")"
+					   " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
+					   4, types, values, NULL, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "supamon: could not record a missed fire");
+}
+
+/*
  * Records a job's status (and when someone was told), and a transition in
  * the health log.
  */
@@ -477,7 +524,8 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 							  " removed_at IS NULL AND last_seen_at IS DISTINCT FROM now(),"
 							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
 							  " acked_at IS NOT NULL AND acked_at >= status_since,"
-							  " http_outcome IN ('failed', 'timed_out', 'error'), http_error"
+							  " http_outcome IN ('failed', 'timed_out', 'error'), http_error,"
+							  " strip_missed_upto"
 							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
 							  " ORDER BY job_name",
 							  2, types, values, NULL, 0) != SPI_OK_SELECT)
@@ -573,6 +621,12 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		 */
 		if (out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME)
 			excuse_window_misses(&in, &out, silences, name);
+		if (out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME)
+		{
+			d = SPI_getbinval(tup, desc, 26, &isnull);
+			strip_misses(project, name, &in, out.missed_fire,
+						 isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d)));
+		}
 		/* the reason may quote project text cut to fit: never half a character */
 		out.reason[pg_mbcliplen(out.reason, strlen(out.reason), sizeof(out.reason) - 1)] = '\0';
 		new_status = health_status_name(out.status);
@@ -1114,13 +1168,41 @@ Datum
 supamon_check_health(PG_FUNCTION_ARGS)
 {
 	char	   *only = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MemoryContext caller = CurrentMemoryContext;
+	volatile Datum result = (Datum) 0;
+
+	WatchCheckBegins(only);
+	PG_TRY();
+	{
+		result = check_health(only);
+	}
+	PG_CATCH();
+	{
+		/* what ended it, for supamon.check_status (the rollback erases the rest) */
+		ErrorData  *e;
+
+		MemoryContextSwitchTo(caller);
+		e = CopyErrorData();
+		WatchCheckRaises(e->message);
+		FreeErrorData(e);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	WatchCheckReturns();
+	/* without a worker to ping after the commit, the check pings itself */
+	if (!SupamonWorkerRuns())
+		WatchPingNow();
+	PG_RETURN_DATUM(result);
+}
+
+static Datum
+check_health(const char *only)
+{
 	ProjectSnapshot *snaps;
 	InventoryCounts *counts;
 	CheckTotals totals;
 	int			n;
 	char	   *json;
-	Datum		result;
-
 	MemoryContext caller = CurrentMemoryContext;
 
 	memset(&totals, 0, sizeof(totals));
@@ -1174,6 +1256,5 @@ supamon_check_health(PG_FUNCTION_ARGS)
 					 errdetail("No supamon worker delivers for this database: supamon is not in shared_preload_libraries, supamon.database is another database, or the worker was terminated.")));
 	}
 	SPI_finish();
-	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
-	PG_RETURN_DATUM(result);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 }

@@ -130,7 +130,12 @@ struct Deliverer
 	TimestampTz deadline;		/* a check's delivery: no request beyond it */
 	bool		claim_again;	/* alerts came back to the outbox, due now */
 	bool		retry_scheduled;	/* an alert will be due again: when, a claim says */
+	MemoryContext ping_cxt;		/* the heartbeat's request, or NULL */
+	HttpRequest *ping;
 };
+
+/* The owner of a heartbeat request, told apart from alerts' by its address. */
+static char ping_owner;
 
 /* What the outbox row says, for the message. */
 typedef struct OutRow
@@ -666,8 +671,9 @@ fill_row(OutRow *r, HeapTuple tup, TupleDesc desc)
 	r->via_setting = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
 	r->kind = strcmp(channel, "discord") == 0 ? 'd' : strcmp(channel, "telegram") == 0 ? 't' : 'w';
 	r->info.project = SPI_getvalue(tup, desc, 5);
+	/* the watcher's messages are about supamon itself */
 	if (r->info.project == NULL)
-		r->info.project = "";
+		r->info.project = "supamon";
 	r->info.job = SPI_getvalue(tup, desc, 6);
 	r->info.event = SPI_getvalue(tup, desc, 7);
 	r->info.criticality = SPI_getvalue(tup, desc, 8);
@@ -1063,10 +1069,68 @@ DeliverWait(Deliverer *d, long timeout_ms)
 	{
 		Outgoing   *o = req->owner;
 
+		if (req->owner == &ping_owner)
+			continue;			/* DeliverPingDone reads it */
+
 		o->next = d->finished;
 		d->finished = o;
 	}
 	return latch;
+}
+
+/*
+ * Starts a GET of the heartbeat URL beside the alerts, unless one is in
+ * flight (false then).
+ */
+bool
+DeliverPingStart(Deliverer *d, const char *url)
+{
+	MemoryContext old;
+
+	if (d->ping_cxt != NULL)
+		return false;
+	d->ping_cxt = AllocSetContextCreate(d->cxt, "supamon heartbeat", ALLOCSET_SMALL_SIZES);
+	old = MemoryContextSwitchTo(d->ping_cxt);
+	d->ping = palloc0(sizeof(HttpRequest));
+	d->ping->url = pstrdup(url);
+	d->ping->owner = &ping_owner;
+	PG_TRY();
+	{
+		HttpStart(d->http, d->ping, supamon_http_timeout);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(d->ping_cxt);
+		d->ping_cxt = NULL;
+		d->ping = NULL;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+/*
+ * Whether the heartbeat's request finished (then forgotten): its HTTP status
+ * (0: none came) and, when it was no 2xx, why, in words that never quote the
+ * URL.
+ */
+bool
+DeliverPingDone(Deliverer *d, long *status, char *why, size_t len)
+{
+	if (d->ping == NULL || !d->ping->done)
+		return false;
+	*status = d->ping->status;
+	why[0] = '\0';
+	if (d->ping->result != CURLE_OK)
+		snprintf(why, len, "%s", curl_easy_strerror(d->ping->result));
+	else if (d->ping->status < 200 || d->ping->status > 299)
+		snprintf(why, len, "it answered HTTP %ld", d->ping->status);
+	MemoryContextDelete(d->ping_cxt);
+	d->ping_cxt = NULL;
+	d->ping = NULL;
+	return true;
 }
 
 /*

@@ -51,6 +51,14 @@ extern bool DeliverWait(Deliverer *d, long timeout_ms);
 extern bool DeliverHasResults(Deliverer *d);
 extern int	DeliverInFlight(Deliverer *d);
 
+/*
+ * The heartbeat's GET, beside the alerts: started unless one is in flight;
+ * done (then forgotten) with its HTTP status and, when it failed, why (never
+ * quoting the URL).
+ */
+extern bool DeliverPingStart(Deliverer *d, const char *url);
+extern bool DeliverPingDone(Deliverer *d, long *status, char *why, size_t len);
+
 /* In a transaction, SPI connected: records what finished. */
 extern void DeliverRecord(Deliverer *d, DeliverCounts *counts);
 

@@ -22,6 +22,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "common/hashfn.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -51,7 +52,30 @@ typedef struct JobRuns
 	bool		running;		/* a live unfinished run */
 	int64		running_since;	/* the oldest one's start */
 	const char *running_status;
+	char		marks[STRIP_RUNS];	/* new finished runs, oldest first: 's', 'f' */
+	int			nmarks;
 } JobRuns;
+
+/*
+ * A mark of the run strip: a finished run that succeeded ('s') or failed
+ * ('f'), or a fire missed ('m').  Symbols where the database speaks UTF-8,
+ * letters a LATIN1 or SQL_ASCII database can hold elsewhere.
+ */
+const char *
+SupamonStripMark(char what)
+{
+	bool		utf8 = GetDatabaseEncoding() == PG_UTF8;
+
+	switch (what)
+	{
+		case 's':
+			return utf8 ? "\xE2\x9C\x93" : "+";	/* U+2713 check mark */
+		case 'f':
+			return utf8 ? "\xE2\x9C\x97" : "x";	/* U+2717 ballot x */
+		default:
+			return utf8 ? "\xC2\xB7" : ".";	/* U+00B7 middle dot */
+	}
+}
 
 /* A jobid's place in the snapshot's job list. */
 typedef struct JobSlot
@@ -59,6 +83,7 @@ typedef struct JobSlot
 	int64		jobid;			/* the key */
 	int			index;
 	int64		last_finished;	/* its latest finished runid known */
+	int64		known_before;	/* the same, before this snapshot */
 } JobSlot;
 
 /* The name a live inventory row holds for a jobid. */
@@ -156,6 +181,7 @@ job_table(ProjectSnapshot *snap)
 
 		slot->index = i;
 		slot->last_finished = 0;
+		slot->known_before = 0;
 	}
 	return h;
 }
@@ -290,8 +316,11 @@ last_finished_runs(ProjectSnapshot *snap, HTAB *jobs, HTAB *held)
 			HeldName   *h = hash_search(held, &snap->jobs[i].jobid, HASH_FIND, NULL);
 
 			if (h)
-				((JobSlot *) hash_search(jobs, &snap->jobs[i].jobid, HASH_FIND, NULL))->last_finished =
-					h->last_run_id;
+			{
+				JobSlot    *slot = hash_search(jobs, &snap->jobs[i].jobid, HASH_FIND, NULL);
+
+				slot->last_finished = slot->known_before = h->last_run_id;
+			}
 		}
 	}
 	for (int i = 0; i < snap->nruns; i++)
@@ -360,6 +389,16 @@ summarize_runs(ProjectSnapshot *snap, HTAB *jobs)
 			}
 			else
 				j->failures++;
+			/* the run strip: each finished run once, the newest STRIP_RUNS kept */
+			if (r->runid > slot->known_before)
+			{
+				if (j->nmarks == STRIP_RUNS)
+				{
+					memmove(j->marks, j->marks + 1, STRIP_RUNS - 1);
+					j->nmarks--;
+				}
+				j->marks[j->nmarks++] = strcmp(r->status, "succeeded") == 0 ? 's' : 'f';
+			}
 		}
 		else if (run_is_dead(r, jobs))
 			continue;
@@ -649,10 +688,11 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		int64	   *latest = palloc(sizeof(int64) * Max(n, 1));
 		int64	   *rsince = palloc(sizeof(int64) * Max(n, 1));
 		char	  **rstatus = palloc(sizeof(char *) * Max(n, 1));
-		Oid			types[14] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		Oid			types[15] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
 			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
-		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID};
-		Datum		values[14];
+		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID};
+		Datum		values[15];
+		char	  **strips = palloc(sizeof(char *) * Max(n, 1));
 
 		/*
 		 * Runs in progress are exactly those seen now, for every job; the
@@ -674,6 +714,16 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			latest[i] = j->has_runs ? j->latest_start : COLLECT_NO_TIME;
 			rsince[i] = j->running ? j->running_since : COLLECT_NO_TIME;
 			rstatus[i] = j->running ? (char *) j->running_status : NULL;
+			strips[i] = NULL;
+			if (j->nmarks > 0)
+			{
+				StringInfoData b;
+
+				initStringInfo(&b);
+				for (int k = 0; k < j->nmarks; k++)
+					appendStringInfoString(&b, SupamonStripMark(j->marks[k]));
+				strips[i] = b.data;
+			}
 			if (j->has_runs)
 				nj++;
 		}
@@ -691,6 +741,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[11] = SupamonTextArray(rstatus, NULL, n);
 		values[12] = BoolGetDatum(snap->bootstrapped);
 		values[13] = TimestampTzGetDatum(SupamonFromUnixMicros(horizon));
+		values[14] = SupamonTextArray(strips, NULL, n);
 		if (nj > 0)
 			exec("UPDATE supamon.job_inventory i SET"
 				 " last_run_id = CASE WHEN u.last_id IS NOT NULL THEN u.last_id ELSE i.last_run_id END,"
@@ -701,12 +752,15 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 				 " consecutive_failures = CASE WHEN u.reset THEN u.fails ELSE i.consecutive_failures + u.fails END,"
 				 /* a start beyond the project's clock (recorded before supamon knew better) is forgotten */
 				 " last_start_at = CASE WHEN $13 THEN coalesce(u.latest, CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END)"
-				 "   ELSE greatest(CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END, u.latest) END"
-				 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10)"
-				 "   AS u(name, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest)"
+				 "   ELSE greatest(CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END, u.latest) END,"
+				 " run_strip = CASE WHEN u.strip IS NOT NULL"
+				 "   THEN pg_catalog.right(coalesce(i.run_strip, '') || u.strip, " CppAsString2(STRIP_RUNS) ")"
+				 "   ELSE i.run_strip END"
+				 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $15)"
+				 "   AS u(name, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest, strip)"
 				 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
 				 "   AND (u.last_id IS NOT NULL OR u.fails <> 0 OR u.latest IS NOT NULL)",
-				 14, types, values, NULL, SPI_OK_UPDATE);
+				 15, types, values, NULL, SPI_OK_UPDATE);
 
 		/*
 		 * A run that has not started yet (starting, connecting) has no
@@ -720,7 +774,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			 "   AND (i.running_since, i.running_status) IS DISTINCT FROM"
 			 "     (CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
 			 "        CASE WHEN i.running_status IS NOT NULL THEN i.running_since END, now()) END, u.status)",
-			 14, types, values, NULL, SPI_OK_UPDATE);
+			 15, types, values, NULL, SPI_OK_UPDATE);
 	}
 
 	/* 5. the project's bookkeeping */

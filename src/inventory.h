@@ -34,6 +34,10 @@ extern void InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts);
 /* Records why a project could not be collected; its jobs keep their state. */
 extern void InventoryRecordFailure(ProjectSnapshot *snap);
 
+/* The run strip: the newest STRIP_RUNS outcomes, each one mark (inventory.c). */
+#define STRIP_RUNS 20
+extern const char *SupamonStripMark(char what);
+
 /*
  * Records what the Management API said of the project (its Edge Functions,
  * their traffic, its status there), whether or not its database answered.

@@ -15,6 +15,7 @@
 #include "utils/elog.h"
 #include "utils/guc.h"
 
+#include "schedule.h"
 #include "supamon.h"
 
 PG_MODULE_MAGIC;
@@ -40,6 +41,9 @@ char	   *supamon_management_api_url = NULL;
 double		supamon_edge_error_rate = 0.2;
 int			supamon_edge_min_requests = 10;
 int			supamon_edge_stats_interval = 0;
+int			supamon_stale_after = 300;
+char	   *supamon_heartbeat_url = NULL;
+char	   *supamon_summary_schedule = NULL;
 
 /* The Management API's windows for a function's traffic (edge.c's order). */
 static const struct config_enum_entry stats_interval_options[] = {
@@ -84,8 +88,8 @@ masked(char *s, const char *secret)
 static void
 mask_secrets_in_log(ErrorData *edata)
 {
-	const char *secrets[3] = {supamon_supabase_access_token, supamon_discord_webhook_url,
-	supamon_telegram_bot_token};
+	const char *secrets[4] = {supamon_supabase_access_token, supamon_discord_webhook_url,
+	supamon_telegram_bot_token, supamon_heartbeat_url};
 
 	for (int i = 0; i < (int) lengthof(secrets); i++)
 	{
@@ -125,6 +129,34 @@ static const char *
 show_supabase_access_token(void)
 {
 	return show_secret(supamon_supabase_access_token);
+}
+
+static const char *
+show_heartbeat_url(void)
+{
+	return show_secret(supamon_heartbeat_url);
+}
+
+/* The summary's schedule: pg_cron's language, one that fires on the clock or every N seconds. */
+static bool
+check_summary_schedule(char **newval, void **extra, GucSource source)
+{
+	SmSchedule	s;
+	char		err[256];
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (!sm_parse(*newval, strlen(*newval), SM_PGCRON_NEWEST, &s, err, sizeof(err)))
+	{
+		GUC_check_errdetail("%s", err);
+		return false;
+	}
+	if (s.kind == SM_KIND_REBOOT || (s.kind == SM_KIND_CRON && !s.can_fire))
+	{
+		GUC_check_errdetail("It never fires on the clock.");
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -321,6 +353,38 @@ _PG_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+
+	/* Watching the watcher: read by the worker, so set in postgresql.conf or ALTER SYSTEM */
+	DefineCustomIntVariable("supamon.stale_after",
+							"How long without a completed check before the worker says so on every channel.",
+							"0: never.  Needs the worker (shared_preload_libraries).",
+							&supamon_stale_after,
+							300, 0, 7 * 24 * 3600,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("supamon.heartbeat_url",
+							   "URL called after every completed check (a Healthchecks-style ping), so that an outside service notices when checks stop.",
+							   "Empty: none.",
+							   &supamon_heartbeat_url,
+							   "",
+							   PGC_SIGHUP,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL,
+							   /*
+								* no check hook: PostgreSQL's message for a
+								* refused value quotes it; it is checked where
+								* it is used, and why it was not called is in
+								* supamon.check_status
+								*/
+							   NULL, NULL, show_heartbeat_url);
+	DefineCustomStringVariable("supamon.summary_schedule",
+							   "When the worker sends every channel a summary of the fleet's health, in pg_cron's schedule language (the server's time zone).",
+							   "Empty: never.  For example '0 9 * * *'.",
+							   &supamon_summary_schedule,
+							   "",
+							   PGC_SIGHUP,
+							   0,
+							   check_summary_schedule, NULL, NULL);
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("supamon");

@@ -36,6 +36,11 @@ extern double supamon_edge_error_rate;
 extern int	supamon_edge_min_requests;
 extern int	supamon_edge_stats_interval;
 
+/* Watching the watcher (seconds, secret URL, schedule) */
+extern int	supamon_stale_after;
+extern char *supamon_heartbeat_url;
+extern char *supamon_summary_schedule;
+
 /* What follows a text that supamon cut. */
 #define SUPAMON_CUT_MARK "... [cut]"
 

@@ -43,6 +43,7 @@
 
 #include "deliver.h"
 #include "supamon.h"
+#include "watch.h"
 
 /* Seconds before the postmaster restarts a worker that crashed. */
 #define SUPAMON_RESTART_SECONDS 10
@@ -59,10 +60,11 @@
 
 PGDLLEXPORT void supamon_worker_main(Datum main_arg);
 
-/* What backends need to wake the worker. */
+/* What backends need to wake the worker, and what checks tell it. */
 typedef struct SupamonShared
 {
 	Latch	   *worker_latch;	/* NULL while no worker runs */
+	WatchShared watch;
 } SupamonShared;
 
 static SupamonShared *shared = NULL;
@@ -81,6 +83,9 @@ static MemoryContext loop_context = NULL;
 
 static void supamon_sigterm(SIGNAL_ARGS);
 static int	ExtensionState(void);
+
+/* Whether the extension's version has the watcher's table (supamon.watch). */
+static bool watch_ready = false;
 
 static void
 supamon_shmem_request(void)
@@ -102,7 +107,11 @@ supamon_shmem_startup(void)
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	shared = ShmemInitStruct("supamon", sizeof(SupamonShared), &found);
 	if (!found)
+	{
 		shared->worker_latch = NULL;
+		memset(&shared->watch, 0, sizeof(shared->watch));
+		SpinLockInit(&shared->watch.mutex);
+	}
 	LWLockRelease(AddinShmemInitLock);
 }
 
@@ -138,6 +147,30 @@ SupamonWorkerDelivers(void)
 		return false;
 	db = get_database_name(MyDatabaseId);
 	return db != NULL && strcmp(db, supamon_database) == 0;
+}
+
+/* The checks' shared record, or NULL when supamon was not preloaded. */
+WatchShared *
+SupamonWatchShared(void)
+{
+	return shared ? &shared->watch : NULL;
+}
+
+/* Wakes the worker now, if one runs. */
+void
+SupamonWakeWorker(void)
+{
+	Latch	   *latch = shared ? shared->worker_latch : NULL;
+
+	if (latch)
+		SetLatch(latch);
+}
+
+/* Whether a worker runs (it watches the checks and pings the heartbeat). */
+bool
+SupamonWorkerRuns(void)
+{
+	return shared != NULL && shared->worker_latch != NULL;
 }
 
 static void
@@ -224,6 +257,7 @@ ExtensionState(void)
 {
 	int			state = 0;
 
+	watch_ready = false;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PushActiveSnapshot(GetTransactionSnapshot());
@@ -235,6 +269,11 @@ ExtensionState(void)
 						" AND extversion NOT IN ('0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0')",
 						true, 1) == SPI_OK_SELECT && SPI_processed == 1)
 			state = 2;
+		/* the watcher's table came with 0.10.0 */
+		watch_ready = state == 2 &&
+			SPI_execute("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+						" ON n.oid = c.relnamespace WHERE n.nspname = 'supamon' AND c.relname = 'watch'",
+						true, 1) == SPI_OK_SELECT && SPI_processed == 1;
 		SPI_finish();
 	}
 	PopActiveSnapshot();
@@ -279,6 +318,73 @@ typedef struct WorkerRound
 	DeliverCounts counts;
 } WorkerRound;
 
+/* The watcher's side: looked at every SUPAMON_IDLE_TIMEOUT_MS, and when woken. */
+typedef struct WatchRound
+{
+	TimestampTz started;		/* when this worker started */
+	TimestampTz next;			/* the summary's next time, 0: none */
+} WatchRound;
+
+static void
+watch_step(void *arg)
+{
+	WatchRound *w = arg;
+
+	w->next = WatchStep(w->started);
+}
+
+/*
+ * One ping of supamon.heartbeat_url per completed check, one at a time; a
+ * backlog (the URL was down) is not replayed beyond a few.
+ */
+static void
+heartbeat(Deliverer *d, uint64 *pinged)
+{
+	WatchShared *w = SupamonWatchShared();
+	uint64		completed;
+	long		status;
+	char		why[WATCH_TEXT];
+
+	if (w == NULL)
+		return;
+	if (DeliverPingDone(d, &status, why, sizeof(why)))
+	{
+		SpinLockAcquire(&w->mutex);
+		w->heartbeat_at = GetCurrentTimestamp();
+		w->heartbeat_status = (int) status;
+		strlcpy(w->heartbeat_error, why, sizeof(w->heartbeat_error));
+		if (why[0] == '\0')
+			w->heartbeats++;
+		SpinLockRelease(&w->mutex);
+		if (why[0])
+			ereport(LOG, (errmsg("supamon worker: the heartbeat URL could not be called: %s", why)));
+	}
+	SpinLockAcquire(&w->mutex);
+	completed = w->completed;
+	SpinLockRelease(&w->mutex);
+	if (*pinged >= completed)
+		return;
+	if (supamon_heartbeat_url == NULL || supamon_heartbeat_url[0] == '\0')
+	{
+		*pinged = completed;
+		return;
+	}
+	if (completed - *pinged > 3)
+		*pinged = completed - 3;
+	if (!WatchHeartbeatUsable(why, sizeof(why)))
+	{
+		*pinged = completed;
+		SpinLockAcquire(&w->mutex);
+		w->heartbeat_at = GetCurrentTimestamp();
+		w->heartbeat_status = 0;
+		strlcpy(w->heartbeat_error, why, sizeof(w->heartbeat_error));
+		SpinLockRelease(&w->mutex);
+		return;
+	}
+	if (DeliverPingStart(d, supamon_heartbeat_url))
+		(*pinged)++;
+}
+
 static void
 requeue_step(void *arg)
 {
@@ -318,6 +424,10 @@ supamon_worker_main(Datum main_arg)
 	TimestampTz next_look = 0;
 	TimestampTz pump_wake = 0;
 	bool		claim_due = true;
+	WatchRound	watch;
+	TimestampTz next_watch = 0;
+	uint64		pinged = 0;
+	uint64		watched = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, supamon_sigterm);
@@ -340,7 +450,13 @@ supamon_worker_main(Datum main_arg)
 	{
 		shared->worker_latch = MyLatch;
 		before_shmem_exit(forget_worker_latch, (Datum) 0);
+		/* checks before this worker started were pinged by themselves or by an earlier one */
+		SpinLockAcquire(&shared->watch.mutex);
+		pinged = watched = shared->watch.completed;
+		SpinLockRelease(&shared->watch.mutex);
 	}
+	memset(&watch, 0, sizeof(watch));
+	watch.started = GetCurrentTimestamp();
 
 	ereport(LOG,
 			(errmsg("supamon worker started in database \"%s\"",
@@ -426,6 +542,23 @@ supamon_worker_main(Datum main_arg)
 				in_transaction(claim_step, &round, "supamon: claiming alerts");
 				claim_due = false;
 			}
+			/* the watcher: every look, when a check completed, when the summary is due */
+			if (watch_ready && shared)
+			{
+				uint64		completed;
+
+				SpinLockAcquire(&shared->watch.mutex);
+				completed = shared->watch.completed;
+				SpinLockRelease(&shared->watch.mutex);
+				if (now >= next_watch || completed != watched ||
+					(watch.next != 0 && now >= watch.next))
+				{
+					in_transaction(watch_step, &watch, "supamon: watching the checks");
+					next_watch = TimestampTzPlusMilliseconds(now, SUPAMON_IDLE_TIMEOUT_MS);
+					watched = completed;
+				}
+				heartbeat(round.deliverer, &pinged);
+			}
 			pump_wake = DeliverPump(round.deliverer);
 		}
 		MemoryContextSwitchTo(oldcontext);
@@ -439,6 +572,8 @@ supamon_worker_main(Datum main_arg)
 
 			if (pump_wake != 0 && (wake == 0 || pump_wake < wake))
 				wake = pump_wake;
+			if (watch.next != 0 && (wake == 0 || watch.next < wake))
+				wake = watch.next;
 			if (wake != 0)
 				timeout = Min(timeout, wake > now ? (long) ((wake - now + 999) / 1000) : 0);
 		}

@@ -16,6 +16,8 @@ Routes (any method other than POST gets 405, recorded):
     POST /api/webhooks/<id>/<token>       Discord (also /api/v10/webhooks/...);
                                           204, or 200 + message with ?wait=true
     POST /bot<token>/sendMessage          Telegram
+    GET, POST or HEAD /ping...            a heartbeat (Healthchecks-style ping
+                                          URL, kind "heartbeat"): 200 {"ok":true}
     POST anything else                    generic webhook: 200 {"ok":true}
 Management API (kind "management_api": every path under /v1/; GET only, any
 other method gets 405, recorded).  Each needs "Authorization: Bearer <token>":
@@ -544,6 +546,11 @@ class Handler(BaseHTTPRequestHandler):
         method = "POST"  # the one each service answers; others get 405
         match_path = path  # what /_control's "match" is looked for in
         token = None
+        if kind == "webhook" and path.startswith("/ping"):
+            # a Healthchecks-style ping URL: GET, POST or HEAD
+            entry["kind"] = kind = "heartbeat"
+            if self.command in ("GET", "POST", "HEAD"):
+                method = self.command
         if kind == "management_api":
             method = "GET"
             auth = self.headers.get("Authorization")

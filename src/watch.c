@@ -1,0 +1,665 @@
+/*
+ * watch.c
+ *		Watching the watcher.
+ *
+ * A monitor that stops is worse than none: its silence reads as "all is
+ * well".  So each check leaves a trace in shared memory when its transaction
+ * ends, committed or not (a check that raised rolled its own writes back:
+ * only shared memory can still say it ran and why it failed), and the
+ * worker, which lives on when checks do not, tells the channels:
+ *
+ *	- once, when no check has completed for supamon.stale_after (the
+ *	  scheduler is dead, or every check raises), and once when one completes
+ *	  again (state in supamon.watch, so a restart neither repeats nor
+ *	  forgets it);
+ *	- a summary on supamon.summary_schedule, so that silence never means a
+ *	  broken monitor;
+ *	- and pings supamon.heartbeat_url after every completed check, so that an
+ *	  outside service notices when the central database itself is gone.
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "pgtime.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "alert_text.h"
+#include "deliver.h"
+#include "health.h"
+#include "http.h"
+#include "schedule_sql.h"
+#include "supamon.h"
+#include "watch.h"
+
+PG_FUNCTION_INFO_V1(supamon_check_state);
+
+/* This backend's check: between its start and its transaction's end. */
+static bool check_running = false;
+static int	checks_returned = 0;	/* returned, their transaction not ended */
+static int	check_level;		/* the transaction nesting level it ran at */
+static TimestampTz check_started;
+static int64 check_us;
+static bool check_all;
+static char check_only[NAMEDATALEN * 2];
+static char check_error[WATCH_TEXT];
+static bool callbacks_registered = false;
+
+/* The plans of the worker's statements, kept for its life. */
+static SPIPlanPtr plans[6];
+
+static void
+forget_check(void)
+{
+	check_running = false;
+	checks_returned = 0;
+	check_error[0] = '\0';
+}
+
+static void
+record_raised(const char *why)
+{
+	WatchShared *w = SupamonWatchShared();
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (w == NULL)
+		return;
+	SpinLockAcquire(&w->mutex);
+	w->raised_at = now;
+	w->raised_us = now - check_started;
+	w->raised_all = check_all;
+	strlcpy(w->raised_project, check_only, sizeof(w->raised_project));
+	strlcpy(w->raised_error, why, sizeof(w->raised_error));
+	SpinLockRelease(&w->mutex);
+}
+
+static void
+record_completed(int n)
+{
+	WatchShared *w = SupamonWatchShared();
+
+	if (w == NULL)
+		return;
+	SpinLockAcquire(&w->mutex);
+	w->completed_at = GetCurrentTimestamp();
+	w->completed_us = check_us;
+	w->completed += n;
+	SpinLockRelease(&w->mutex);
+	/* the heartbeat and a stale alert's recovery wait for this */
+	SupamonWakeWorker();
+}
+
+static void
+watch_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			if (checks_returned > 0)
+				record_completed(checks_returned);
+			forget_check();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (check_running)
+				record_raised(check_error[0] ? check_error : "its transaction was rolled back");
+			else if (checks_returned > 0)
+				record_raised("it returned, but the transaction that called it was rolled back");
+			forget_check();
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * A subtransaction the check ran in (a PL/pgSQL block that caught its
+ * error) rolled back: the check's work is gone.  The check's own
+ * subtransactions (one per project) are deeper, and not counted.
+ */
+static void
+watch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB || (!check_running && checks_returned == 0))
+		return;
+	if (GetCurrentTransactionNestLevel() > check_level)
+		return;
+	if (check_running)
+		record_raised(check_error[0] ? check_error : "it raised an error");
+	else
+		record_raised("it returned, but the transaction that called it was rolled back");
+	forget_check();
+}
+
+void
+WatchCheckBegins(const char *only)
+{
+	WatchShared *w = SupamonWatchShared();
+
+	if (!callbacks_registered)
+	{
+		RegisterXactCallback(watch_xact_callback, NULL);
+		RegisterSubXactCallback(watch_subxact_callback, NULL);
+		callbacks_registered = true;
+	}
+	check_running = true;
+	check_level = GetCurrentTransactionNestLevel();
+	check_started = GetCurrentTimestamp();
+	check_all = only == NULL;
+	strlcpy(check_only, only ? only : "", sizeof(check_only));
+	check_error[0] = '\0';
+	if (w)
+	{
+		SpinLockAcquire(&w->mutex);
+		w->started_at = check_started;
+		w->started_pid = MyProcPid;
+		SpinLockRelease(&w->mutex);
+	}
+}
+
+/* The error that ends the check, kept for the record of its rollback. */
+void
+WatchCheckRaises(const char *message)
+{
+	if (check_running)
+		strlcpy(check_error, message ? message : "an error", sizeof(check_error));
+}
+
+void
+WatchCheckReturns(void)
+{
+	if (!check_running)
+		return;
+	check_running = false;
+	checks_returned++;
+	check_us = GetCurrentTimestamp() - check_started;
+}
+
+/* ---------- the heartbeat ---------- */
+
+/*
+ * Whether supamon.heartbeat_url may be called; if not, why ("not called:
+ * ..."), in words that never quote it.
+ */
+bool
+WatchHeartbeatUsable(char *why, size_t len)
+{
+	char		err[256];
+	const char *problem;
+
+	if (!at_check_url(supamon_heartbeat_url, err, sizeof(err)))
+	{
+		snprintf(why, len, "not called: %s", err);
+		return false;
+	}
+	problem = DeliverClearTextProblem(supamon_heartbeat_url);
+	if (problem)
+	{
+		snprintf(why, len, "not called: %s", problem);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Pings supamon.heartbeat_url from the check itself (no worker runs to do
+ * it after the commit).  A failure is a warning: it never fails the check.
+ */
+void
+WatchPingNow(void)
+{
+	HttpClient *volatile http = NULL;
+	HttpRequest req;
+	char		problem[256];
+
+	if (supamon_heartbeat_url == NULL || supamon_heartbeat_url[0] == '\0')
+		return;
+	if (!WatchHeartbeatUsable(problem, sizeof(problem)))
+	{
+		ereport(WARNING, (errmsg("supamon: the heartbeat URL was %s", problem)));
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	req.url = supamon_heartbeat_url;
+	PG_TRY();
+	{
+		http = HttpClientCreate(1);
+		HttpStart(http, &req, supamon_http_timeout);
+		while (!req.done)
+		{
+			if (HttpWait(http, 1000))
+				CHECK_FOR_INTERRUPTS();
+			(void) HttpNextDone(http);
+		}
+	}
+	PG_FINALLY();
+	{
+		HttpClientDestroy(http);
+	}
+	PG_END_TRY();
+	if (req.result != CURLE_OK)
+		ereport(WARNING,
+				(errmsg("supamon: the heartbeat URL could not be called: %s",
+						curl_easy_strerror(req.result))));
+	else if (req.status < 200 || req.status > 299)
+		ereport(WARNING,
+				(errmsg("supamon: the heartbeat URL answered HTTP %ld", req.status)));
+}
+
+/* ---------- the worker's side ---------- */
+
+/*
+ * Queues one message for every enabled channel, whatever its criticality
+ * filter, and for the settings' channels where alert_config has none of
+ * their kind: watching the watcher is every channel's business.
+ */
+static int
+queue_for_every_channel(const char *event, const char *criticality, const char *message)
+{
+	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID};
+	Datum		values[5];
+	char		nulls[6] = "     ";
+
+	values[0] = CStringGetTextDatum(event);
+	values[1] = criticality ? CStringGetTextDatum(criticality) : (Datum) 0;
+	nulls[1] = criticality ? ' ' : 'n';
+	values[2] = CStringGetTextDatum(message);
+	values[3] = BoolGetDatum(supamon_discord_webhook_url && supamon_discord_webhook_url[0]);
+	values[4] = BoolGetDatum(supamon_telegram_bot_token && supamon_telegram_bot_token[0] &&
+							 supamon_telegram_chat_id && supamon_telegram_chat_id[0]);
+	if (SupamonRunKept(&plans[0], "INSERT INTO supamon.alert_outbox (channel_id, channel, via_setting,"
+					   "  event, criticality, message, details)"
+					   " SELECT t.id, t.channel, t.via_setting, $1, $2, $3,"
+					   "   jsonb_strip_nulls(jsonb_build_object('project', 'supamon', 'event', $1,"
+					   "     'reason', $3, 'criticality', $2))"
+					   " FROM (SELECT c.id, c.channel, false AS via_setting FROM supamon.alert_config c"
+					   "       WHERE c.enabled"
+					   "       UNION ALL"
+					   "       SELECT NULL, 'discord', true WHERE $4 AND NOT EXISTS"
+					   "         (SELECT FROM supamon.alert_config WHERE channel = 'discord' AND enabled)"
+					   "       UNION ALL"
+					   "       SELECT NULL, 'telegram', true WHERE $5 AND NOT EXISTS"
+					   "         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t",
+					   5, types, values, nulls, 0) != SPI_OK_INSERT)
+		elog(ERROR, "supamon: could not queue a message");
+	return (int) SPI_processed;
+}
+
+static void
+format_ts(TimestampTz t, char *buf, size_t len)
+{
+	health_format_time(SupamonUnixSeconds(t), buf, len);
+}
+
+/* "5 min", "2 h 3 min": a wait, to the second. */
+static void
+format_span(TimestampTz from, TimestampTz to, char *buf, size_t len)
+{
+	health_format_duration(to > from ? (to - from) / USECS_PER_SEC : 0, buf, len);
+}
+
+/*
+ * What the stale alert can say of the checks since the last one that
+ * completed: one raised, one is still running, or none started.
+ */
+static void
+why_stale(StringInfo msg, TimestampTz last)
+{
+	WatchShared *w = SupamonWatchShared();
+	WatchShared copy;
+	char		when[64];
+
+	if (w == NULL)
+		return;
+	SpinLockAcquire(&w->mutex);
+	memcpy(&copy, w, sizeof(copy));
+	SpinLockRelease(&w->mutex);
+	if (copy.raised_at > last && copy.raised_at >= copy.started_at)
+	{
+		format_ts(copy.raised_at, when, sizeof(when));
+		appendStringInfo(msg, " The last check raised an error at %s: %s", when,
+						 SupamonCleanText(copy.raised_error, 300));
+	}
+	else if (copy.started_at > last && copy.started_at > copy.completed_at)
+	{
+		format_ts(copy.started_at, when, sizeof(when));
+		appendStringInfo(msg, " A check started at %s (process %d) has not finished.", when,
+						 copy.started_pid);
+	}
+	else
+		appendStringInfoString(msg, " No check has started since: is its pg_cron job"
+							   " scheduled and pg_cron running (SELECT supamon_schedule())?");
+}
+
+static void
+stale_step(TimestampTz now, TimestampTz worker_started)
+{
+	bool		isnull;
+	TimestampTz last = 0;
+	TimestampTz registered = 0;
+	TimestampTz told_since = 0;
+	bool		has_last,
+				told;
+	int64		projects;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	StringInfoData msg;
+	char		a[64],
+				b[64];
+
+	if (SupamonRunKept(&plans[1], "SELECT (SELECT max(last_check_at) FROM supamon.project WHERE enabled),"
+					   "   (SELECT max(created_at) FROM supamon.project WHERE enabled),"
+					   "   (SELECT count(*) FROM supamon.project WHERE enabled),"
+					   "   w.stale_since"
+					   " FROM supamon.watch w FOR UPDATE OF w",
+					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "supamon: could not read supamon.watch");
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	last = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
+	has_last = !isnull;
+	if (isnull)
+		last = 0;
+	registered = DatumGetTimestampTz(SPI_getbinval(tup, desc, 2, &isnull));
+	if (isnull)
+		registered = 0;
+	projects = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	told_since = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+	told = !isnull;
+
+	if (told)
+	{
+		/* a check completed after the one the alert named, or nothing left to watch */
+		if (projects > 0 && !(has_last && last > told_since))
+			return;
+		if (projects > 0)
+		{
+			initStringInfo(&msg);
+			format_ts(last, a, sizeof(a));
+			format_span(told_since, last, b, sizeof(b));
+			appendStringInfo(&msg, "supamon completed a check again at %s, after %s without one.", a, b);
+			queue_for_every_channel("recovered", "critical", msg.data);
+			SupamonWakeWorkerAtCommit();
+		}
+		if (SupamonRunKept(&plans[2], "UPDATE supamon.watch SET stale_since = NULL, stale_told_at = NULL",
+						   0, NULL, NULL, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "supamon: could not update supamon.watch");
+		return;
+	}
+	if (projects == 0 || supamon_stale_after <= 0)
+		return;
+
+	/*
+	 * The clock runs from the last completed check, or from the newest
+	 * registration when none completed; and never from before this worker
+	 * started: a server that was down for an hour gets its scheduler's first
+	 * minutes before anyone is told.
+	 */
+	{
+		TimestampTz since = has_last ? last : registered;
+		TimestampTz from = Max(since, worker_started);
+
+		if (now - from < (int64) supamon_stale_after * USECS_PER_SEC)
+			return;
+		initStringInfo(&msg);
+		format_ts(since, a, sizeof(a));
+		format_span(since, now, b, sizeof(b));
+		if (has_last)
+			appendStringInfo(&msg, "supamon has not completed a check since %s (%s ago).", a, b);
+		else
+			appendStringInfo(&msg, "supamon has not completed a check since its projects were registered (%s, %s ago).",
+							 a, b);
+		why_stale(&msg, since);
+		appendStringInfoString(&msg, " Until checks complete again, no job problem is noticed.");
+		queue_for_every_channel("stale", "critical", msg.data);
+		SupamonWakeWorkerAtCommit();
+		{
+			Oid			types[1] = {TIMESTAMPTZOID};
+			Datum		values[1] = {TimestampTzGetDatum(since)};
+
+			if (SupamonRunKept(&plans[3], "UPDATE supamon.watch SET stale_since = $1, stale_told_at = now()",
+							   1, types, values, NULL, 0) != SPI_OK_UPDATE)
+				elog(ERROR, "supamon: could not update supamon.watch");
+		}
+	}
+}
+
+/* ---------- the summary ---------- */
+
+static const char *
+status_label(const char *status)
+{
+	return strcmp(status, "success") == 0 ? "healthy" :
+		strcmp(status, "scheduler_down") == 0 ? "scheduler down" : status;
+}
+
+/*
+ * The summary: counts by status, the projects that are not fine and the
+ * jobs that are not healthy, worst first; short enough for any channel
+ * (Telegram shows 1,000 characters of a reason, Discord 1,500).
+ */
+static char *
+summary_text(void)
+{
+	StringInfoData msg;
+	uint64		n;
+	int64		total = 0;
+	const char *sep = ": ";
+
+	initStringInfo(&msg);
+	if (SPI_execute("SELECT status, count(*) FROM supamon.job_status WHERE status <> 'removed'"
+					" GROUP BY status ORDER BY count(*) DESC, status", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read supamon.job_status");
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		total += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	appendStringInfo(&msg, "%lld job%s", (long long) total, total == 1 ? "" : "s");
+	for (uint64 i = 0; i < n; i++)
+	{
+		appendStringInfo(&msg, "%s%s %s", sep, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2),
+						 status_label(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1)));
+		sep = ", ";
+	}
+	appendStringInfoChar(&msg, '.');
+
+	if (SPI_execute("SELECT name, status FROM supamon.project WHERE enabled AND status <> 'ok'"
+					" ORDER BY name LIMIT 6", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read supamon.project");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&msg, "%sproject %s is %s", i == 0 ? "\n" : "; ",
+						 SupamonCleanText(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), 60),
+						 status_label(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2)));
+	if (SPI_processed > 0)
+		appendStringInfoChar(&msg, '.');
+
+	if (SPI_execute("SELECT project, name, status,"
+					"   to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"'),"
+					"   count(*) OVER ()"
+					" FROM supamon.job_status WHERE status NOT IN ('success', 'paused', 'removed')"
+					" ORDER BY CASE criticality WHEN 'critical' THEN 0 WHEN 'important' THEN 1 ELSE 2 END,"
+					"   since, project, name LIMIT 12", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "supamon: could not read supamon.job_status");
+	if (SPI_processed == 0)
+		appendStringInfoString(&msg, "\nEvery job that is not paused is healthy.");
+	else
+	{
+		bool		isnull;
+		int64		bad = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+		uint64		shown = 0;
+
+		appendStringInfoString(&msg, "\nNot healthy:");
+		for (uint64 i = 0; i < SPI_processed && msg.len < 700; i++, shown++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[i];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			char	   *since = SPI_getvalue(t, d, 4);
+
+			appendStringInfo(&msg, "\n- %s/%s: %s%s%s",
+							 SupamonCleanText(SPI_getvalue(t, d, 1), 40),
+							 SupamonCleanText(SPI_getvalue(t, d, 2), 60),
+							 status_label(SPI_getvalue(t, d, 3)),
+							 since ? " since " : "", since ? since : "");
+		}
+		if ((int64) shown < bad)
+			appendStringInfo(&msg, "\n... and %lld more (supamon.job_status).", (long long) (bad - shown));
+	}
+	return msg.data;
+}
+
+/*
+ * The summary is due when its schedule fired since the last one was sent
+ * (an interval schedule: when that long has passed).  The first look only
+ * starts the clock: setting a schedule is not a fire.
+ */
+static TimestampTz
+summary_step(TimestampTz now)
+{
+	SmSchedule	s;
+	SmTimeZone	tz;
+	char		err[256];
+	bool		isnull;
+	TimestampTz last;
+	int64		fire = 0;
+	int64		next = 0;
+	const char *zone = pg_get_timezone_name(session_timezone);
+
+	if (supamon_summary_schedule == NULL || supamon_summary_schedule[0] == '\0')
+		return 0;
+	if (!sm_parse(supamon_summary_schedule, strlen(supamon_summary_schedule), SM_PGCRON_NEWEST,
+				  &s, err, sizeof(err)))
+		return 0;				/* the setting's check refused it already */
+	if (zone == NULL || !SupamonLookupTimeZone(zone, &tz))
+		tz = sm_utc;
+
+	if (SupamonRunKept(&plans[4], "SELECT summary_at FROM supamon.watch FOR UPDATE",
+					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "supamon: could not read supamon.watch");
+	last = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	if (s.kind == SM_KIND_INTERVAL)
+	{
+		int64		every = (int64) s.interval_seconds * USECS_PER_SEC;
+
+		if (!isnull && now - last < every)
+			return last + every;
+		fire = SupamonUnixSeconds(now);
+	}
+	else
+	{
+		if (sm_prev(&s, SupamonUnixSeconds(now), &tz, &fire) != SM_FOUND)
+			return 0;
+		if (!isnull && SupamonFromUnixSeconds(fire) <= last)
+		{
+			if (sm_next(&s, SupamonUnixSeconds(now), &tz, &next) != SM_FOUND)
+				return 0;
+			return SupamonFromUnixSeconds(next);
+		}
+	}
+	if (!isnull)
+	{
+		char	   *text = summary_text();
+		char		when[64];
+		StringInfoData msg;
+
+		initStringInfo(&msg);
+		format_ts(now, when, sizeof(when));
+		appendStringInfo(&msg, "supamon summary, %s. %s", when, text);
+		queue_for_every_channel("summary", NULL, msg.data);
+		SupamonWakeWorkerAtCommit();
+	}
+	{
+		Oid			types[1] = {TIMESTAMPTZOID};
+		Datum		values[1] = {TimestampTzGetDatum(s.kind == SM_KIND_INTERVAL ? now : SupamonFromUnixSeconds(fire))};
+
+		if (SupamonRunKept(&plans[5], "UPDATE supamon.watch SET summary_at = $1",
+						   1, types, values, NULL, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "supamon: could not update supamon.watch");
+	}
+	if (s.kind == SM_KIND_INTERVAL)
+		return now + (int64) s.interval_seconds * USECS_PER_SEC;
+	if (sm_next(&s, SupamonUnixSeconds(now), &tz, &next) != SM_FOUND)
+		return 0;
+	return SupamonFromUnixSeconds(next);
+}
+
+TimestampTz
+WatchStep(TimestampTz worker_started)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	stale_step(now, worker_started);
+	return summary_step(now);
+}
+
+/* ---------- what a user reads ---------- */
+
+/*
+ * supamon_check_state(): the last check started, completed and raised on
+ * this server, and the heartbeat (NULLs without preloading).
+ */
+Datum
+supamon_check_state(PG_FUNCTION_ARGS)
+{
+	TupleDesc	desc;
+	Datum		values[12];
+	bool		nulls[12];
+	WatchShared *w = SupamonWatchShared();
+	WatchShared copy;
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "supamon: supamon_check_state must return a record");
+	memset(nulls, true, sizeof(nulls));
+	values[11] = BoolGetDatum(SupamonWorkerRuns());
+	nulls[11] = false;
+	if (w)
+	{
+		SpinLockAcquire(&w->mutex);
+		memcpy(&copy, w, sizeof(copy));
+		SpinLockRelease(&w->mutex);
+		if (copy.started_at)
+		{
+			values[0] = TimestampTzGetDatum(copy.started_at);
+			values[1] = Int32GetDatum(copy.started_pid);
+			nulls[0] = nulls[1] = false;
+		}
+		if (copy.completed_at)
+		{
+			values[2] = TimestampTzGetDatum(copy.completed_at);
+			values[3] = Int64GetDatum(copy.completed_us / 1000);
+			nulls[2] = nulls[3] = false;
+		}
+		values[4] = Int64GetDatum((int64) copy.completed);
+		nulls[4] = false;
+		if (copy.raised_at)
+		{
+			values[5] = TimestampTzGetDatum(copy.raised_at);
+			values[6] = Int64GetDatum(copy.raised_us / 1000);
+			values[7] = copy.raised_all ? (Datum) 0 : CStringGetTextDatum(copy.raised_project);
+			values[8] = CStringGetTextDatum(copy.raised_error);
+			nulls[5] = nulls[6] = nulls[8] = false;
+			nulls[7] = copy.raised_all;
+		}
+		if (copy.heartbeat_at)
+		{
+			values[9] = TimestampTzGetDatum(copy.heartbeat_at);
+			nulls[9] = false;
+			values[10] = copy.heartbeat_error[0] ? CStringGetTextDatum(copy.heartbeat_error) : (Datum) 0;
+			nulls[10] = copy.heartbeat_error[0] == '\0';
+		}
+	}
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
