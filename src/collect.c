@@ -117,8 +117,11 @@ build_statements(const ProjectState *p, char **stmts)
 		"                 AND (a.attname::text, a.atttypid::pg_catalog.regtype::text) IN"
 		"                     (('id', 'bigint'), ('status_code', 'integer'), ('timed_out', 'boolean'),"
 		"                      ('error_msg', 'text'), ('content', 'text'), ('created', 'timestamp with time zone'))) = 6"
+		/* by name: to_regclass() raises where the role may not use schema net */
 		"          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_roles o ON o.oid = c.relowner"
-		"          WHERE c.oid = pg_catalog.to_regclass('net._http_response')), false), "
+		"          JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+		"          WHERE n.nspname = 'net' AND c.relname = '_http_response'"
+		"            AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')), false), "
 		CUT("current_database()", MAX_ROLE_CHARS) " "
 		"FROM (SELECT max(setting) FILTER (WHERE name = 'cron.timezone') AS timezone,"
 		"             max(setting) FILTER (WHERE name = 'cron.log_run') AS log_run"
