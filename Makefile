@@ -36,6 +36,7 @@ OBJS = \
 	src/project.o \
 	src/check.o \
 	src/watch.o \
+	src/cron_call.o \
 	src/supamon.o \
 	src/worker.o
 

@@ -164,3 +164,67 @@ LEFT JOIN LATERAL (
 	FROM @extschema@.supamon_check_state() s
 	WHERE s.last_raised_at > coalesce(g.last_check_at, '-infinity')
 	  AND (s.last_raised_project IS NULL OR s.last_raised_project = g.project)) r ON true;
+
+-- The check scheduled with a pg_cron that lives in another database
+-- (cron.database_name): a short-lived background worker connects there as
+-- the calling role and runs cron.schedule_in_database() or
+-- cron.unschedule(); its commit is its own.  There the job is named
+-- supamon-check@<this database>, so that a supamon in pg_cron's own
+-- database keeps its supamon-check.
+CREATE FUNCTION supamon.cron_call(cron_db text, jobname text, schedule text, command text,
+								  target_db text, unschedule boolean)
+RETURNS bigint
+LANGUAGE C VOLATILE
+AS 'MODULE_PATHNAME', 'supamon_cron_call';
+REVOKE ALL ON FUNCTION supamon.cron_call(text, text, text, text, text, boolean) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION @extschema@.supamon_schedule(cron text DEFAULT '* * * * *')
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cron_db text := current_setting('cron.database_name', true);
+	command text := format('SELECT %I.supamon_check_health()',
+		(SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+		 WHERE e.extname = 'supamon'));
+	id bigint;
+BEGIN
+	-- a schedule pg_cron would refuse, refused here first with the reason
+	PERFORM @extschema@.supamon_parse_schedule(cron);
+	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
+			RETURN supamon.cron_call(cron_db, left('supamon-check@' || current_database(), 63),
+									 cron, command, current_database(), false);
+		END IF;
+		RAISE EXCEPTION 'supamon: pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'CREATE EXTENSION pg_cron (preloaded, with cron.database_name set to this database), or run SELECT supamon_check_health() from another scheduler every minute.';
+	END IF;
+	-- dynamic: "cron" is also this function's parameter
+	EXECUTE 'SELECT cron.schedule($1, $2, $3)' INTO id USING 'supamon-check', cron, command;
+	RETURN id;
+END $$;
+
+CREATE OR REPLACE FUNCTION @extschema@.supamon_unschedule()
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	cron_db text := current_setting('cron.database_name', true);
+BEGIN
+	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
+		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
+			RETURN supamon.cron_call(cron_db, left('supamon-check@' || current_database(), 63),
+									 NULL, NULL, current_database(), true) = 1;
+		END IF;
+		RAISE EXCEPTION 'supamon: pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state';
+	END IF;
+	IF NOT EXISTS (SELECT FROM cron.job WHERE jobname = 'supamon-check' AND username = current_user) THEN
+		RETURN false;
+	END IF;
+	EXECUTE 'SELECT cron.unschedule($1)' USING 'supamon-check';
+	RETURN true;
+END $$;
