@@ -357,11 +357,12 @@ stale_step(TimestampTz now, TimestampTz worker_started)
 	char		a[64],
 				b[64];
 
+	/* no row lock: only the worker writes it, and a lock every look would write the page */
 	if (SupamonRunKept(&plans[1], "SELECT (SELECT max(last_check_at) FROM supamon.project WHERE enabled),"
 					   "   (SELECT max(created_at) FROM supamon.project WHERE enabled),"
 					   "   (SELECT count(*) FROM supamon.project WHERE enabled),"
 					   "   w.stale_since"
-					   " FROM supamon.watch w FOR UPDATE OF w",
+					   " FROM supamon.watch w",
 					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: could not read supamon.watch");
 	tup = SPI_tuptable->vals[0];
@@ -545,7 +546,7 @@ summary_step(TimestampTz now)
 	if (zone == NULL || !SupamonLookupTimeZone(zone, &tz))
 		tz = sm_utc;
 
-	if (SupamonRunKept(&plans[4], "SELECT summary_at FROM supamon.watch FOR UPDATE",
+	if (SupamonRunKept(&plans[4], "SELECT summary_at FROM supamon.watch",
 					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "supamon: could not read supamon.watch");
 	last = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
