@@ -3,8 +3,10 @@
 #
 # Installs the dependencies, builds with -Wall -Wextra -Werror and asserts,
 # installs, then runs the C unit tests, pg_regress (make installcheck), the
-# TAP tests (several clusters) and a one-minute fuzzing run.  Servers run as the postgres user on ports and
-# sockets of their own, in a copy of the tree that user can write to.
+# TAP tests (several clusters), the demo in its short, asserted mode (about
+# two and a half minutes of real pg_cron) and a one-minute fuzzing run.
+# Servers run as the postgres user on ports and sockets of their own, in a
+# copy of the tree that user can write to.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -31,6 +33,9 @@ step() {
 step unit make -s -C "$work" unitcheck
 step regress as_pg make -s -C "$work" installcheck
 step tap as_pg make -s -C "$work" prove-installcheck
+# the demo's story, asserted, so that it cannot rot; it uses the build just
+# installed rather than rebuilding without asserts
+step demo bash "$top/demo/run.sh" --short --no-setup
 # A bounded fuzzing run of the schedule parser (FUZZ_SECONDS, default 60).
 step fuzz make -s -C "$work" fuzzcheck FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 
