@@ -331,6 +331,7 @@ recovered() {
 }
 wait_for "waiting for the next check" $(($(date +%s) + 100)) recovered ||
 	echo "!! not both recovered yet; the state is shown as it is"
+say "after $((SECONDS - demo_start)) s: the projects, and every alert"
 show_state
 show_alerts
 say "the demo took $((SECONDS - demo_start)) s"
