@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo, on a fresh Debian 12 machine, as root:  bash demo/run.sh
 #
-#   bash demo/run.sh            the story, told: about three and a half minutes
-#   bash demo/run.sh --short    the same story, asserted, no epilogue (test/all.sh)
+#   bash demo/run.sh            the story, told: about four minutes, the build included
+#   bash demo/run.sh --short    the same story, asserted, no epilogue: 2 to 3 minutes (test/all.sh)
 #   bash demo/run.sh --keep     leave the servers running at the end
 #   bash demo/run.sh --no-setup use the supamon already installed (no apt, no build)
 #
