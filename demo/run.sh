@@ -243,8 +243,8 @@ show_state() {
 	sql "$thordata" -c "SELECT project, status, reachable, jobs, healthy, failed, missed, stuck, paused, unknown,
 			left(last_error, 50) AS last_error FROM supamon.project_status ORDER BY 1"
 	sql "$thordata" -c "SELECT project, name, criticality, status, to_char(since, 'HH24:MI:SS') AS since,
-			to_char(last_run_at, 'HH24:MI:SS') AS last_run, last_run_status,
-			left(regexp_replace(reason, '\s+', ' ', 'g'), 70) AS reason
+			to_char(last_run_at, 'HH24:MI:SS') AS last_run, last_run_status, recent,
+			left(regexp_replace(reason, '\s+', ' ', 'g'), 60) AS reason
 		FROM supamon.job_status ORDER BY 1, 2"
 }
 show_alerts() {
