@@ -20,6 +20,10 @@ ALTER TABLE supamon.job_inventory
 	ADD COLUMN run_strip text,
 	ADD COLUMN strip_missed_upto timestamptz;
 
+-- The run that running_since is of: a run not started yet (no start_time)
+-- counts from when it was first seen, not from an earlier run's start.
+ALTER TABLE supamon.job_inventory ADD COLUMN running_run_id bigint;
+
 -- The checks as this server saw them (shared memory: kept across rolled
 -- back checks, lost at a restart; NULLs without preloading).
 CREATE FUNCTION @extschema@.supamon_check_state(
@@ -122,12 +126,11 @@ LEFT JOIN LATERAL (
 	LIMIT 1) sl ON true;
 
 -- project_status: how long the project took to answer (connection and
--- reads), and a check of it that raised after its last completed one.
+-- reads) in its last check.  (What checks raised is in check_status: a
+-- call of supamon_check_state() here would need pg_monitor of every role
+-- that reads this view.)
 CREATE OR REPLACE VIEW supamon.project_status AS
-SELECT g.*,
-	   r.last_raised_at AS check_raised_at,
-	   r.last_raised_error AS check_error
-FROM (SELECT p.name AS project,
+SELECT p.name AS project,
 	   p.enabled,
 	   p.reachable,
 	   p.status,
@@ -158,12 +161,7 @@ FROM (SELECT p.name AS project,
 	   p.last_check_ms
 FROM supamon.project p
 LEFT JOIN supamon.job_inventory j ON j.project_name = p.name
-GROUP BY p.name) g
-LEFT JOIN LATERAL (
-	SELECT s.last_raised_at, s.last_raised_error
-	FROM @extschema@.supamon_check_state() s
-	WHERE s.last_raised_at > coalesce(g.last_check_at, '-infinity')
-	  AND (s.last_raised_project IS NULL OR s.last_raised_project = g.project)) r ON true;
+GROUP BY p.name;
 
 -- The check scheduled with a pg_cron that lives in another database
 -- (cron.database_name): a short-lived background worker connects there as

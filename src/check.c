@@ -403,14 +403,16 @@ missed_in_outage(const HealthInput *in, const Outage *outage)
 /*
  * The run strip's marks for fires missed up to 'fire' (the one the decision
  * named), each counted once: fires after the last run's start and after
- * those already marked.  An interval schedule ("30 seconds") is not on the
- * clock: one mark per check that finds it missed.
+ * those already marked.  An interval schedule ("30 seconds") names the
+ * same fire while the job stays dead: its misses are counted by the time
+ * elapsed, one per interval, up to the project's clock.
  */
 static void
 strip_misses(const char *project, const char *name, const HealthInput *in, int64 fire,
 			 int64 marked_upto)
 {
 	int64		from = in->last_start != HEALTH_NO_TIME ? in->last_start : in->known_since;
+	int64		upto = fire;
 	int64		t;
 	int			n = 0;
 	StringInfoData marks;
@@ -419,23 +421,35 @@ strip_misses(const char *project, const char *name, const HealthInput *in, int64
 
 	if (marked_upto != HEALTH_NO_TIME && marked_upto > from)
 		from = marked_upto;
-	if (marked_upto != HEALTH_NO_TIME && fire <= marked_upto)
-		return;
-	if (in->schedule && in->schedule->kind == SM_KIND_CRON)
+	if (in->schedule && in->schedule->kind == SM_KIND_INTERVAL)
 	{
-		t = from;
-		while (n < STRIP_RUNS && sm_next(in->schedule, t, in->tz, &t) == SM_FOUND && t <= fire)
-			n++;
+		int64		every = Max(in->schedule->interval_seconds, 1);
+
+		if (in->now - from < every)
+			return;
+		n = (int) Min((in->now - from) / every, STRIP_RUNS);
+		upto = from + (in->now - from) / every * every;
 	}
-	if (n == 0)
-		n = 1;
+	else
+	{
+		if (marked_upto != HEALTH_NO_TIME && fire <= marked_upto)
+			return;
+		if (in->schedule && in->schedule->kind == SM_KIND_CRON)
+		{
+			t = from;
+			while (n < STRIP_RUNS && sm_next(in->schedule, t, in->tz, &t) == SM_FOUND && t <= fire)
+				n++;
+		}
+		if (n == 0)
+			n = 1;
+	}
 	initStringInfo(&marks);
 	for (int k = 0; k < n; k++)
 		appendStringInfoString(&marks, SupamonStripMark('m'));
 	values[0] = CStringGetTextDatum(project);
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(marks.data);
-	values[3] = TimestampTzGetDatum(SupamonFromUnixSeconds(fire));
+	values[3] = TimestampTzGetDatum(SupamonFromUnixSeconds(upto));
 	if (SupamonRunKept(&plans[12], "UPDATE supamon.job_inventory SET strip_missed_upto = $4,"
 					   " run_strip = pg_catalog.right(coalesce(run_strip, '') || $3, " CppAsString2(STRIP_RUNS) ")"
 					   " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
@@ -1189,9 +1203,6 @@ supamon_check_health(PG_FUNCTION_ARGS)
 	}
 	PG_END_TRY();
 	WatchCheckReturns();
-	/* without a worker to ping after the commit, the check pings itself */
-	if (!SupamonWorkerRuns())
-		WatchPingNow();
 	PG_RETURN_DATUM(result);
 }
 

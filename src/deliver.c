@@ -848,7 +848,7 @@ DeliverPump(Deliverer *d)
 	hash_seq_init(&seq, d->targets);
 	while ((t = hash_seq_search(&seq)) != NULL)
 	{
-		while (t->queue_head && HttpInFlight(d->http) < supamon_max_sends)
+		while (t->queue_head && DeliverInFlight(d) < supamon_max_sends)
 		{
 			Outgoing   *o = t->queue_head;
 			int			parallel = o->kind == 'w' ? WEBHOOK_PARALLEL : 1;
@@ -901,10 +901,11 @@ DeliverDestroy(Deliverer *d)
 		HttpClientDestroy(d->http);
 }
 
+/* Alert requests in flight: the heartbeat's takes no slot of supamon.max_sends. */
 int
 DeliverInFlight(Deliverer *d)
 {
-	return HttpInFlight(d->http);
+	return HttpInFlight(d->http) - (d->ping != NULL && !d->ping->done ? 1 : 0);
 }
 
 /* The pace of the real target of a row (its URL, or its bot and chat). */

@@ -51,6 +51,7 @@ typedef struct JobRuns
 	int64		latest_start;	/* latest start of any run */
 	bool		running;		/* a live unfinished run */
 	int64		running_since;	/* the oldest one's start */
+	int64		running_runid;	/* and its runid */
 	const char *running_status;
 	char		marks[STRIP_RUNS];	/* new finished runs, oldest first: 's', 'f' */
 	int			nmarks;
@@ -84,6 +85,7 @@ typedef struct JobSlot
 	int			index;
 	int64		last_finished;	/* its latest finished runid known */
 	int64		known_before;	/* the same, before this snapshot */
+	int64		known_start;	/* its start, or COLLECT_NO_TIME */
 } JobSlot;
 
 /* The name a live inventory row holds for a jobid. */
@@ -92,6 +94,7 @@ typedef struct HeldName
 	int64		jobid;			/* the key */
 	char	   *name;
 	int64		last_run_id;	/* 0 if none */
+	int64		last_run_start; /* its start, Unix microseconds, or COLLECT_NO_TIME */
 } HeldName;
 
 /* A name taken, and how many jobs wanted it. */
@@ -182,6 +185,7 @@ job_table(ProjectSnapshot *snap)
 		slot->index = i;
 		slot->last_finished = 0;
 		slot->known_before = 0;
+		slot->known_start = COLLECT_NO_TIME;
 	}
 	return h;
 }
@@ -308,20 +312,23 @@ job_names(ProjectSnapshot *snap, HTAB *held)
 static void
 last_finished_runs(ProjectSnapshot *snap, HTAB *jobs, HTAB *held)
 {
-	/* after a history read from scratch, what was recorded may be from before it */
-	if (!snap->bootstrapped)
+	for (int i = 0; i < snap->njobs; i++)
 	{
-		for (int i = 0; i < snap->njobs; i++)
-		{
-			HeldName   *h = hash_search(held, &snap->jobs[i].jobid, HASH_FIND, NULL);
+		HeldName   *h = hash_search(held, &snap->jobs[i].jobid, HASH_FIND, NULL);
+		JobSlot    *slot;
 
-			if (h)
-			{
-				JobSlot    *slot = hash_search(jobs, &snap->jobs[i].jobid, HASH_FIND, NULL);
-
-				slot->last_finished = slot->known_before = h->last_run_id;
-			}
-		}
+		if (h == NULL)
+			continue;
+		slot = hash_search(jobs, &snap->jobs[i].jobid, HASH_FIND, NULL);
+		/*
+		 * After a history read from scratch (runids went back: a restore),
+		 * the runids recorded may be from before it; the run strip then
+		 * tells runs it has by their start.
+		 */
+		if (snap->bootstrapped)
+			slot->known_start = h->last_run_start;
+		else
+			slot->last_finished = slot->known_before = h->last_run_id;
 	}
 	for (int i = 0; i < snap->nruns; i++)
 	{
@@ -390,7 +397,9 @@ summarize_runs(ProjectSnapshot *snap, HTAB *jobs)
 			else
 				j->failures++;
 			/* the run strip: each finished run once, the newest STRIP_RUNS kept */
-			if (r->runid > slot->known_before)
+			if (r->runid > slot->known_before &&
+				(slot->known_start == COLLECT_NO_TIME ||
+				 (r->start_time != COLLECT_NO_TIME && r->start_time > slot->known_start)))
 			{
 				if (j->nmarks == STRIP_RUNS)
 				{
@@ -409,6 +418,7 @@ summarize_runs(ProjectSnapshot *snap, HTAB *jobs)
 			/* the oldest live unfinished run; one without start_time counts too */
 			if (r->start_time != COLLECT_NO_TIME)
 				j->running_since = r->start_time;
+			j->running_runid = r->runid;
 			j->running = true;
 			j->running_status = r->status;
 		}
@@ -482,7 +492,8 @@ held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *n
 	Datum		values[1] = {project};
 	HTAB	   *h;
 
-	exec("SELECT job_name, job_id, username, last_run_id FROM supamon.job_inventory"
+	exec("SELECT job_name, job_id, username, last_run_id,"
+		 "  (extract(epoch FROM last_run_started_at) * 1000000)::int8 FROM supamon.job_inventory"
 		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
 		 1, types, values, NULL, SPI_OK_SELECT);
 	*live = SPI_tuptable;
@@ -504,6 +515,8 @@ held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *n
 		slot->name = SPI_getvalue((*live)->vals[i], (*live)->tupdesc, 1);
 		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 4, &isnull);
 		slot->last_run_id = isnull ? 0 : DatumGetInt64(d);
+		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 5, &isnull);
+		slot->last_run_start = isnull ? COLLECT_NO_TIME : DatumGetInt64(d);
 	}
 	return h;
 }
@@ -581,6 +594,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			 "   last_start_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_start_at END,"
 			 "   running_since = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_since END,"
 			 "   running_status = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_status END,"
+			 "   running_run_id = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_run_id END,"
 			 "   consecutive_failures = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.consecutive_failures ELSE 0 END,"
 			 "   created_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.created_at ELSE now() END,"
 			 "   job_id = EXCLUDED.job_id, schedule = EXCLUDED.schedule, command = EXCLUDED.command,"
@@ -688,10 +702,13 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		int64	   *latest = palloc(sizeof(int64) * Max(n, 1));
 		int64	   *rsince = palloc(sizeof(int64) * Max(n, 1));
 		char	  **rstatus = palloc(sizeof(char *) * Max(n, 1));
-		Oid			types[15] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+		Oid			types[16] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
 			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
-		TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID};
-		Datum		values[15];
+			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID,
+		INT8ARRAYOID};
+		Datum		values[16];
+		int64	   *rids = palloc(sizeof(int64) * Max(n, 1));
+		bool	   *ridnull = palloc(sizeof(bool) * Max(n, 1));
 		char	  **strips = palloc(sizeof(char *) * Max(n, 1));
 
 		/*
@@ -714,6 +731,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			latest[i] = j->has_runs ? j->latest_start : COLLECT_NO_TIME;
 			rsince[i] = j->running ? j->running_since : COLLECT_NO_TIME;
 			rstatus[i] = j->running ? (char *) j->running_status : NULL;
+			rids[i] = j->running ? j->running_runid : 0;
+			ridnull[i] = !j->running;
 			strips[i] = NULL;
 			if (j->nmarks > 0)
 			{
@@ -742,6 +761,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[12] = BoolGetDatum(snap->bootstrapped);
 		values[13] = TimestampTzGetDatum(SupamonFromUnixMicros(horizon));
 		values[14] = SupamonTextArray(strips, NULL, n);
+		values[15] = SupamonInt8Array(rids, ridnull, n);
 		if (nj > 0)
 			exec("UPDATE supamon.job_inventory i SET"
 				 " last_run_id = CASE WHEN u.last_id IS NOT NULL THEN u.last_id ELSE i.last_run_id END,"
@@ -760,21 +780,24 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 				 "   AS u(name, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest, strip)"
 				 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
 				 "   AND (u.last_id IS NOT NULL OR u.fails <> 0 OR u.latest IS NOT NULL)",
-				 15, types, values, NULL, SPI_OK_UPDATE);
+				 16, types, values, NULL, SPI_OK_UPDATE);
 
 		/*
 		 * A run that has not started yet (starting, connecting) has no
-		 * start_time: it counts from when supamon first saw it.
+		 * start_time: it counts from when supamon first saw that run (its
+		 * runid), not from an earlier run's start.
 		 */
-		exec("UPDATE supamon.job_inventory i SET running_status = u.status,"
+		exec("UPDATE supamon.job_inventory i SET running_status = u.status, running_run_id = u.rid,"
 			 " running_since = CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
-			 "   CASE WHEN i.running_status IS NOT NULL THEN i.running_since END, now()) END"
-			 " FROM unnest($2, $11, $12) AS u(name, since, status)"
+			 "   CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
+			 "     THEN i.running_since END, now()) END"
+			 " FROM unnest($2, $11, $12, $16) AS u(name, since, status, rid)"
 			 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
-			 "   AND (i.running_since, i.running_status) IS DISTINCT FROM"
+			 "   AND (i.running_since, i.running_status, i.running_run_id) IS DISTINCT FROM"
 			 "     (CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
-			 "        CASE WHEN i.running_status IS NOT NULL THEN i.running_since END, now()) END, u.status)",
-			 15, types, values, NULL, SPI_OK_UPDATE);
+			 "        CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
+			 "          THEN i.running_since END, now()) END, u.status, u.rid)",
+			 16, types, values, NULL, SPI_OK_UPDATE);
 	}
 
 	/* 5. the project's bookkeeping */

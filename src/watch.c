@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "access/xact.h"
+#include "mb/pg_wchar.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -41,26 +42,61 @@
 
 PG_FUNCTION_INFO_V1(supamon_check_state);
 
-/* This backend's check: between its start and its transaction's end. */
+/*
+ * This backend's checks.  A check runs in some subtransaction (a PL/pgSQL
+ * block, a savepoint) or in the top transaction; its work is kept only if
+ * that subtransaction, and every one above it, commits.  So a check that
+ * returned is remembered with the subtransaction it ran in; when that one
+ * is released, it moves to the parent; when it is rolled back, the check's
+ * work is gone (raised); when the top transaction commits, it completed.
+ * Its own per-project subtransactions are below it and never match.
+ */
+#define MAX_PENDING 32
+
+typedef struct PendingChecks
+{
+	SubTransactionId subid;
+	int			n;
+} PendingChecks;
+
+static PendingChecks pending[MAX_PENDING];
+static int	npending = 0;
 static bool check_running = false;
-static int	checks_returned = 0;	/* returned, their transaction not ended */
-static int	check_level;		/* the transaction nesting level it ran at */
+static SubTransactionId running_subid;
 static TimestampTz check_started;
-static int64 check_us;
+static int64 check_us;			/* the last returned check's duration */
 static bool check_all;
 static char check_only[NAMEDATALEN * 2];
 static char check_error[WATCH_TEXT];
 static bool callbacks_registered = false;
 
 /* The plans of the worker's statements, kept for its life. */
-static SPIPlanPtr plans[6];
+static SPIPlanPtr plans[8];
+
+/* How long a check without a worker may spend pinging, after its commit. */
+#define SELF_PING_MS 2000
+
+static void ping_after_commit(void);
+
+/* Whether the worker's look queued messages (then claimed at once). */
+static bool watch_queued = false;
 
 static void
-forget_check(void)
+forget_checks(void)
 {
 	check_running = false;
-	checks_returned = 0;
+	npending = 0;
 	check_error[0] = '\0';
+}
+
+/* s cut to fit len bytes, never inside a character */
+static void
+copy_clipped(char *dst, const char *src, size_t len)
+{
+	int			n = pg_mbcliplen(src, strlen(src), (int) len - 1);
+
+	memcpy(dst, src, n);
+	dst[n] = '\0';
 }
 
 static void
@@ -75,8 +111,9 @@ record_raised(const char *why)
 	w->raised_at = now;
 	w->raised_us = now - check_started;
 	w->raised_all = check_all;
-	strlcpy(w->raised_project, check_only, sizeof(w->raised_project));
-	strlcpy(w->raised_error, why, sizeof(w->raised_error));
+	w->raised_db = MyDatabaseId;
+	copy_clipped(w->raised_project, check_only, sizeof(w->raised_project));
+	copy_clipped(w->raised_error, why, sizeof(w->raised_error));
 	SpinLockRelease(&w->mutex);
 }
 
@@ -91,54 +128,97 @@ record_completed(int n)
 	w->completed_at = GetCurrentTimestamp();
 	w->completed_us = check_us;
 	w->completed += n;
+	w->completed_db = MyDatabaseId;
 	SpinLockRelease(&w->mutex);
 	/* the heartbeat and a stale alert's recovery wait for this */
 	SupamonWakeWorker();
 }
 
+static int
+pending_total(void)
+{
+	int			n = 0;
+
+	for (int i = 0; i < npending; i++)
+		n += pending[i].n;
+	return n;
+}
+
 static void
 watch_xact_callback(XactEvent event, void *arg)
 {
+	int			n;
+
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			n = pending_total();
+			forget_checks();
+			if (n > 0)
+			{
+				record_completed(n);
+				/* without a worker to ping after the commit, this backend does */
+				if (!SupamonWorkerRuns())
+					ping_after_commit();
+			}
+			break;
 		case XACT_EVENT_PREPARE:
-			if (checks_returned > 0)
-				record_completed(checks_returned);
-			forget_check();
+			/* its fate is decided later, maybe elsewhere: neither told */
+			forget_checks();
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			if (check_running)
 				record_raised(check_error[0] ? check_error : "its transaction was rolled back");
-			else if (checks_returned > 0)
+			else if (npending > 0)
 				record_raised("it returned, but the transaction that called it was rolled back");
-			forget_check();
+			forget_checks();
 			break;
 		default:
 			break;
 	}
 }
 
-/*
- * A subtransaction the check ran in (a PL/pgSQL block that caught its
- * error) rolled back: the check's work is gone.  The check's own
- * subtransactions (one per project) are deeper, and not counted.
- */
 static void
 watch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
 {
-	if (event != SUBXACT_EVENT_ABORT_SUB || (!check_running && checks_returned == 0))
-		return;
-	if (GetCurrentTransactionNestLevel() > check_level)
-		return;
-	if (check_running)
-		record_raised(check_error[0] ? check_error : "it raised an error");
-	else
-		record_raised("it returned, but the transaction that called it was rolled back");
-	forget_check();
+	int			i;
+
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		/* released: what returned in it now lives or dies with the parent */
+		for (i = 0; i < npending; i++)
+			if (pending[i].subid == mySubid)
+				break;
+		if (i == npending)
+			return;
+		for (int j = 0; j < npending; j++)
+			if (j != i && pending[j].subid == parentSubid)
+			{
+				pending[j].n += pending[i].n;
+				pending[i] = pending[--npending];
+				return;
+			}
+		pending[i].subid = parentSubid;
+	}
+	else if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		if (check_running && mySubid == running_subid)
+		{
+			record_raised(check_error[0] ? check_error : "it raised an error");
+			check_running = false;
+			check_error[0] = '\0';
+		}
+		for (i = 0; i < npending; i++)
+			if (pending[i].subid == mySubid)
+			{
+				record_raised("it returned, but the subtransaction that called it was rolled back");
+				pending[i] = pending[--npending];
+				break;
+			}
+	}
 }
 
 void
@@ -153,7 +233,7 @@ WatchCheckBegins(const char *only)
 		callbacks_registered = true;
 	}
 	check_running = true;
-	check_level = GetCurrentTransactionNestLevel();
+	running_subid = GetCurrentSubTransactionId();
 	check_started = GetCurrentTimestamp();
 	check_all = only == NULL;
 	strlcpy(check_only, only ? only : "", sizeof(check_only));
@@ -163,6 +243,7 @@ WatchCheckBegins(const char *only)
 		SpinLockAcquire(&w->mutex);
 		w->started_at = check_started;
 		w->started_pid = MyProcPid;
+		w->started_db = MyDatabaseId;
 		SpinLockRelease(&w->mutex);
 	}
 }
@@ -178,11 +259,28 @@ WatchCheckRaises(const char *message)
 void
 WatchCheckReturns(void)
 {
+	SubTransactionId subid = GetCurrentSubTransactionId();
+	int			i;
+
 	if (!check_running)
 		return;
 	check_running = false;
-	checks_returned++;
 	check_us = GetCurrentTimestamp() - check_started;
+	for (i = 0; i < npending; i++)
+		if (pending[i].subid == subid)
+		{
+			pending[i].n++;
+			return;
+		}
+	if (npending == MAX_PENDING)
+	{
+		/* deeper than anyone nests: counted with the outermost */
+		pending[0].n++;
+		return;
+	}
+	pending[npending].subid = subid;
+	pending[npending].n = 1;
+	npending++;
 }
 
 /* ---------- the heartbeat ---------- */
@@ -212,15 +310,18 @@ WatchHeartbeatUsable(char *why, size_t len)
 }
 
 /*
- * Pings supamon.heartbeat_url from the check itself (no worker runs to do
- * it after the commit).  A failure is a warning: it never fails the check.
+ * Pings supamon.heartbeat_url from the check's own backend once its
+ * transaction committed (no worker runs to do it).  This runs inside the
+ * commit, where nothing may raise and interrupts are held: every error is
+ * swallowed (a warning says it), and the wait is short.
  */
-void
-WatchPingNow(void)
+static void
+ping_after_commit(void)
 {
 	HttpClient *volatile http = NULL;
 	HttpRequest req;
 	char		problem[256];
+	MemoryContext cxt = CurrentMemoryContext;
 
 	if (supamon_heartbeat_url == NULL || supamon_heartbeat_url[0] == '\0')
 		return;
@@ -233,27 +334,44 @@ WatchPingNow(void)
 	req.url = supamon_heartbeat_url;
 	PG_TRY();
 	{
-		http = HttpClientCreate(1);
-		HttpStart(http, &req, supamon_http_timeout);
-		while (!req.done)
+		TimestampTz deadline;
+
+		/* curl may open two sockets for one request (happy eyeballs) */
+		http = HttpClientCreate(4);
+		HttpStart(http, &req, Min(supamon_http_timeout, SELF_PING_MS));
+		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SELF_PING_MS + 500);
+		while (!req.done && GetCurrentTimestamp() < deadline)
 		{
-			if (HttpWait(http, 1000))
-				CHECK_FOR_INTERRUPTS();
+			(void) HttpWait(http, 100);
 			(void) HttpNextDone(http);
 		}
+		if (!req.done)
+			ereport(WARNING, (errmsg("supamon: the heartbeat URL did not answer in time")));
+		else if (req.result != CURLE_OK)
+			ereport(WARNING,
+					(errmsg("supamon: the heartbeat URL could not be called: %s",
+							curl_easy_strerror(req.result))));
+		else if (req.status < 200 || req.status > 299)
+			ereport(WARNING,
+					(errmsg("supamon: the heartbeat URL answered HTTP %ld", req.status)));
 	}
-	PG_FINALLY();
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ereport(WARNING, (errmsg("supamon: the heartbeat URL could not be called")));
+	}
+	PG_END_TRY();
+	PG_TRY();
 	{
 		HttpClientDestroy(http);
 	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+	}
 	PG_END_TRY();
-	if (req.result != CURLE_OK)
-		ereport(WARNING,
-				(errmsg("supamon: the heartbeat URL could not be called: %s",
-						curl_easy_strerror(req.result))));
-	else if (req.status < 200 || req.status > 299)
-		ereport(WARNING,
-				(errmsg("supamon: the heartbeat URL answered HTTP %ld", req.status)));
 }
 
 /* ---------- the worker's side ---------- */
@@ -292,6 +410,8 @@ queue_for_every_channel(const char *event, const char *criticality, const char *
 					   "         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t",
 					   5, types, values, nulls, 0) != SPI_OK_INSERT)
 		elog(ERROR, "supamon: could not queue a message");
+	if (SPI_processed > 0)
+		watch_queued = true;
 	return (int) SPI_processed;
 }
 
@@ -324,13 +444,14 @@ why_stale(StringInfo msg, TimestampTz last)
 	SpinLockAcquire(&w->mutex);
 	memcpy(&copy, w, sizeof(copy));
 	SpinLockRelease(&w->mutex);
-	if (copy.raised_at > last && copy.raised_at >= copy.started_at)
+	/* checks of another database's supamon are not this one's news */
+	if (copy.raised_at > last && copy.raised_at >= copy.started_at && copy.raised_db == MyDatabaseId)
 	{
 		format_ts(copy.raised_at, when, sizeof(when));
 		appendStringInfo(msg, " The last check raised an error at %s: %s", when,
 						 SupamonCleanText(copy.raised_error, 300));
 	}
-	else if (copy.started_at > last && copy.started_at > copy.completed_at)
+	else if (copy.started_at > last && copy.started_at > copy.completed_at && copy.started_db == MyDatabaseId)
 	{
 		format_ts(copy.started_at, when, sizeof(when));
 		appendStringInfo(msg, " A check started at %s (process %d) has not finished.", when,
@@ -339,6 +460,15 @@ why_stale(StringInfo msg, TimestampTz last)
 	else
 		appendStringInfoString(msg, " No check has started since: is its pg_cron job"
 							   " scheduled and pg_cron running (SELECT supamon_schedule())?");
+}
+
+/* supamon.watch lost its row (deleted by hand): the next look starts afresh. */
+static void
+restore_watch_row(void)
+{
+	if (SupamonRunKept(&plans[6], "INSERT INTO supamon.watch DEFAULT VALUES ON CONFLICT DO NOTHING",
+					   0, NULL, NULL, NULL, 0) != SPI_OK_INSERT)
+		elog(ERROR, "supamon: could not restore supamon.watch");
 }
 
 static void
@@ -363,8 +493,13 @@ stale_step(TimestampTz now, TimestampTz worker_started)
 					   "   (SELECT count(*) FROM supamon.project WHERE enabled),"
 					   "   w.stale_since"
 					   " FROM supamon.watch w",
-					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT || SPI_processed != 1)
+					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read supamon.watch");
+	if (SPI_processed == 0)
+	{
+		restore_watch_row();
+		return;
+	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
 	last = DatumGetTimestampTz(SPI_getbinval(tup, desc, 1, &isnull));
@@ -422,7 +557,9 @@ stale_step(TimestampTz now, TimestampTz worker_started)
 							 a, b);
 		why_stale(&msg, since);
 		appendStringInfoString(&msg, " Until checks complete again, no job problem is noticed.");
-		queue_for_every_channel("stale", "critical", msg.data);
+		/* no channel yet: not told, so told once there is one */
+		if (queue_for_every_channel("stale", "critical", msg.data) == 0)
+			return;
 		SupamonWakeWorkerAtCommit();
 		{
 			Oid			types[1] = {TIMESTAMPTZOID};
@@ -547,9 +684,17 @@ summary_step(TimestampTz now)
 		tz = sm_utc;
 
 	if (SupamonRunKept(&plans[4], "SELECT summary_at FROM supamon.watch",
-					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT || SPI_processed != 1)
+					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT)
 		elog(ERROR, "supamon: could not read supamon.watch");
+	if (SPI_processed == 0)
+	{
+		restore_watch_row();
+		return 0;
+	}
 	last = DatumGetTimestampTz(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* a time ahead of the clock (it was set back) would hold summaries until then */
+	if (!isnull && last > now)
+		isnull = true;
 
 	if (s.kind == SM_KIND_INTERVAL)
 	{
@@ -598,12 +743,17 @@ summary_step(TimestampTz now)
 }
 
 TimestampTz
-WatchStep(TimestampTz worker_started)
+WatchStep(TimestampTz worker_started, bool *queued)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
+	TimestampTz next;
+
+	watch_queued = false;
 	stale_step(now, worker_started);
-	return summary_step(now);
+	next = summary_step(now);
+	*queued = watch_queued;
+	return next;
 }
 
 /* ---------- what a user reads ---------- */
@@ -649,8 +799,9 @@ supamon_check_state(PG_FUNCTION_ARGS)
 		{
 			values[5] = TimestampTzGetDatum(copy.raised_at);
 			values[6] = Int64GetDatum(copy.raised_us / 1000);
-			values[7] = copy.raised_all ? (Datum) 0 : CStringGetTextDatum(copy.raised_project);
-			values[8] = CStringGetTextDatum(copy.raised_error);
+			/* written in its own database's encoding: made valid in this one's */
+			values[7] = copy.raised_all ? (Datum) 0 : CStringGetTextDatum(SupamonCleanText(copy.raised_project, 0));
+			values[8] = CStringGetTextDatum(SupamonCleanText(copy.raised_error, 0));
 			nulls[5] = nulls[6] = nulls[8] = false;
 			nulls[7] = copy.raised_all;
 		}
@@ -658,7 +809,7 @@ supamon_check_state(PG_FUNCTION_ARGS)
 		{
 			values[9] = TimestampTzGetDatum(copy.heartbeat_at);
 			nulls[9] = false;
-			values[10] = copy.heartbeat_error[0] ? CStringGetTextDatum(copy.heartbeat_error) : (Datum) 0;
+			values[10] = copy.heartbeat_error[0] ? CStringGetTextDatum(SupamonCleanText(copy.heartbeat_error, 0)) : (Datum) 0;
 			nulls[10] = copy.heartbeat_error[0] == '\0';
 		}
 	}

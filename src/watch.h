@@ -22,12 +22,15 @@ typedef struct WatchShared
 	slock_t		mutex;
 	TimestampTz started_at;
 	int			started_pid;
+	Oid			started_db;
 	TimestampTz completed_at;
 	int64		completed_us;	/* how long it took */
 	uint64		completed;		/* checks completed since the server started */
+	Oid			completed_db;
 	TimestampTz raised_at;
 	int64		raised_us;
 	bool		raised_all;		/* it checked every project */
+	Oid			raised_db;
 	char		raised_project[NAMEDATALEN * 2];
 	char		raised_error[WATCH_TEXT];
 	TimestampTz heartbeat_at;	/* the last ping's answer */
@@ -54,14 +57,12 @@ extern void WatchCheckRaises(const char *message);
 /* Whether supamon.heartbeat_url may be called; why not ("not called: ..."). */
 extern bool WatchHeartbeatUsable(char *why, size_t len);
 
-/* The heartbeat, pinged by the check itself when no worker runs. */
-extern void WatchPingNow(void);
 
 /*
  * The worker's side, in a transaction with SPI: the stale-check alert and
  * its recovery, and the summary when its schedule is due.  Returns when it
  * wants to look again.
  */
-extern TimestampTz WatchStep(TimestampTz worker_started);
+extern TimestampTz WatchStep(TimestampTz worker_started, bool *queued);
 
 #endif							/* SUPAMON_WATCH_H */

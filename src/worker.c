@@ -323,14 +323,55 @@ typedef struct WatchRound
 {
 	TimestampTz started;		/* when this worker started */
 	TimestampTz next;			/* the summary's next time, 0: none */
+	bool		queued;			/* it queued messages */
+	TimestampTz failure_logged; /* when a failure was last logged */
 } WatchRound;
 
+static void
+watch_inner(void *arg)
+{
+	WatchRound *w = arg;
+
+	/* a row of supamon.watch locked by someone must not hold the alerts up */
+	if (SPI_execute("SET LOCAL lock_timeout = 1000", false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "supamon: could not set lock_timeout");
+	w->next = WatchStep(w->started, &w->queued);
+}
+
+static bool
+nothing_is_callers(int sqlerrcode)
+{
+	return false;
+}
+
+/*
+ * The watcher's look, in a subtransaction of its own: whatever fails there
+ * (supamon.watch locked or tampered with, a bad row in job_status) is
+ * logged, every 10 minutes at most, and never stops the delivery of alerts.
+ */
 static void
 watch_step(void *arg)
 {
 	WatchRound *w = arg;
+	ErrorData  *failed;
 
-	w->next = WatchStep(w->started);
+	w->queued = false;
+	failed = SupamonSubtransaction(watch_inner, w, nothing_is_callers);
+	if (failed)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (w->failure_logged == 0 ||
+			now - w->failure_logged >= (int64) 600 * USECS_PER_SEC)
+		{
+			ereport(LOG,
+					(errmsg("supamon worker: watching the checks failed: %s", failed->message),
+					 errdetail("Alerts are still delivered; it is tried again at the next look.")));
+			w->failure_logged = now;
+		}
+		/* tried again at the next look, not in a loop */
+		w->next = 0;
+	}
 }
 
 /*
@@ -542,7 +583,11 @@ supamon_worker_main(Datum main_arg)
 				in_transaction(claim_step, &round, "supamon: claiming alerts");
 				claim_due = false;
 			}
-			/* the watcher: every look, when a check completed, when the summary is due */
+			pump_wake = DeliverPump(round.deliverer);
+			/*
+			 * The watcher, after the alerts are on their way: every look,
+			 * when a check completed, when the summary is due.
+			 */
 			if (watch_ready && shared)
 			{
 				uint64		completed;
@@ -556,11 +601,13 @@ supamon_worker_main(Datum main_arg)
 					in_transaction(watch_step, &watch, "supamon: watching the checks");
 					next_watch = TimestampTzPlusMilliseconds(now, SUPAMON_IDLE_TIMEOUT_MS);
 					watched = completed;
+					/* what it queued is claimed at once */
+					claim_due = claim_due || watch.queued;
 				}
-				heartbeat(round.deliverer, &pinged);
 			}
-			pump_wake = DeliverPump(round.deliverer);
 		}
+		/* the heartbeat needs no extension: only the checks' shared record */
+		heartbeat(round.deliverer, &pinged);
 		MemoryContextSwitchTo(oldcontext);
 		MemoryContextReset(loop_context);
 

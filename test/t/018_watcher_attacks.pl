@@ -476,7 +476,8 @@ $lone->safe_psql('postgres', q{CREATE EXTENSION supamon; SELECT supamon_add_proj
 	$lone->psql('postgres', q{BEGIN; SELECT supamon_check_health(); ROLLBACK;});
 	sleep 0.5;
 	is(pings('/ping/lone') - $hb, 0, 'no worker: a check whose transaction rolled back does not ping');
-	$lone->psql('postgres', q{SELECT supamon_check_health(); SELECT 1/0;});
+	# pg_cron sends a job's command as one query string: one transaction
+	$lone->psql('postgres', q{DO $$ BEGIN PERFORM supamon_check_health(); PERFORM 1/0; END $$});
 	sleep 0.5;
 	is(pings('/ping/lone') - $hb, 0, 'nor one whose pg_cron command failed after it');
 	$hb = pings('/ping/lone');
@@ -539,7 +540,9 @@ $quiet->safe_psql('postgres', qq{CREATE EXTENSION supamon; SELECT supamon_add_pr
 	SELECT supamon_add_project('flipq', '@{[project_connstr($proj)]}')});
 {
 	# no channel at all: nobody can be told
-	ok($quiet->poll_query_until('postgres', q{SELECT stale FROM supamon.check_status}), 'no check ever: stale');
+	sleep 12;    # more than the worker's look every 10 s
+	is($quiet->safe_psql('postgres', q{SELECT stale FROM supamon.check_status}), 'f',
+		'no check ever, but no channel to tell: not marked as told');
 	$quiet->safe_psql('postgres', qq{SELECT supamon_add_channel('qteam', 'discord', '@{[$r->url('/api/webhooks/19/quiet')]}')});
 	my $told = $r->wait_for(sub { grep { $_->{path} =~ m{/webhooks/19/} && ($_->{body} // '') =~ /has not completed a check/ } @_ }, 15);
 	ok($told, 'stale while no channel existed: the channel added later is told');
@@ -579,7 +582,8 @@ FROM generate_series(1, 5000) i});
 	my $errors = () = $log =~ /ERROR:  supamon: could not read supamon\.watch/g;
 	my $exits = () = $log =~ /background worker "supamon worker" \(PID \d+\) exited with exit code 1/g;
 	is($exits, 0, "and the worker does not die over it ($errors errors, $exits exits)");
-	$quiet->safe_psql('postgres', 'INSERT INTO supamon.watch DEFAULT VALUES');
+	ok($quiet->poll_query_until('postgres', 'SELECT count(*) = 1 FROM supamon.watch'),
+		'the worker put its row back');
 }
 
 # DROP EXTENSION and CREATE EXTENSION while the worker runs.
