@@ -176,6 +176,18 @@ LANGUAGE C VOLATILE
 AS 'MODULE_PATHNAME', 'supamon_cron_call';
 REVOKE ALL ON FUNCTION supamon.cron_call(text, text, text, text, text, boolean) FROM PUBLIC;
 
+-- supamon-check@<database>; a name too long for pg_cron's 63 bytes is
+-- replaced by its md5, so that two long names never share a job.
+CREATE FUNCTION supamon.cron_job_name()
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT CASE WHEN octet_length(current_database()) <= 63 - 14 THEN 'supamon-check@' || current_database()
+				ELSE 'supamon-check@' || md5(current_database()) END
+$$;
+REVOKE ALL ON FUNCTION supamon.cron_job_name() FROM PUBLIC;
+
 CREATE OR REPLACE FUNCTION @extschema@.supamon_schedule(cron text DEFAULT '* * * * *')
 RETURNS bigint
 LANGUAGE plpgsql
@@ -192,7 +204,7 @@ BEGIN
 	PERFORM @extschema@.supamon_parse_schedule(cron);
 	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
 		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
-			RETURN supamon.cron_call(cron_db, left('supamon-check@' || current_database(), 63),
+			RETURN supamon.cron_call(cron_db, supamon.cron_job_name(),
 									 cron, command, current_database(), false);
 		END IF;
 		RAISE EXCEPTION 'supamon: pg_cron is not installed in database "%"', current_database()
@@ -214,7 +226,7 @@ DECLARE
 BEGIN
 	IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_cron') THEN
 		IF cron_db IS NOT NULL AND cron_db <> current_database() THEN
-			RETURN supamon.cron_call(cron_db, left('supamon-check@' || current_database(), 63),
+			RETURN supamon.cron_call(cron_db, supamon.cron_job_name(),
 									 NULL, NULL, current_database(), true) = 1;
 		END IF;
 		RAISE EXCEPTION 'supamon: pg_cron is not installed in database "%"', current_database()

@@ -424,11 +424,14 @@ strip_misses(const char *project, const char *name, const HealthInput *in, int64
 	if (in->schedule && in->schedule->kind == SM_KIND_INTERVAL)
 	{
 		int64		every = Max(in->schedule->interval_seconds, 1);
+		/* the fires whose grace is over, not one that may still run late */
+		int64		until = in->now - (in->grace != HEALTH_NO_TIME ? in->grace :
+									   health_default_grace(every));
 
-		if (in->now - from < every)
+		if (until - from < every)
 			return;
-		n = (int) Min((in->now - from) / every, STRIP_RUNS);
-		upto = from + (in->now - from) / every * every;
+		n = (int) Min((until - from) / every, STRIP_RUNS);
+		upto = from + (until - from) / every * every;
 	}
 	else
 	{

@@ -30,6 +30,9 @@
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 
+#include "mb/pg_wchar.h"
+#include "supamon.h"
+
 PG_FUNCTION_INFO_V1(supamon_cron_call);
 PGDLLEXPORT void supamon_cron_call_main(Datum main_arg);
 
@@ -89,6 +92,11 @@ supamon_cron_call(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("supamon: supamon.cron_call needs every argument")));
 
+	/* a standby's workers that write never start: the caller would wait for ever */
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("supamon: cannot schedule the check on a standby")));
 	seg = dsm_create(sizeof(CronCall), 0);
 	c = dsm_segment_address(seg);
 	memset(c, 0, sizeof(CronCall));
@@ -142,7 +150,9 @@ supamon_cron_call(PG_FUNCTION_ARGS)
 	if (!c->ok)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("supamon: pg_cron in database \"%s\" refused: %s", c->cron_db, c->error)));
+		/* written in that database's encoding: made valid in this one's */
+				 errmsg("supamon: pg_cron in database \"%s\" refused: %s", c->cron_db,
+						SupamonCleanText(c->error, 0))));
 	result = c->unschedule ? (c->found ? 1 : 0) : c->jobid;
 	dsm_detach(seg);
 	PG_RETURN_INT64(result);
@@ -158,6 +168,8 @@ supamon_cron_call_main(Datum main_arg)
 	CronCall   *c;
 	MemoryContext cxt;
 
+	/* a cancelled caller ends it with SIGTERM: handled at a safe point, not in the handler */
+	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	CurrentResourceOwner = ResourceOwnerCreate(NULL, "supamon pg_cron call");
 	seg = dsm_attach(DatumGetUInt32(main_arg));
@@ -220,7 +232,15 @@ supamon_cron_call_main(Datum main_arg)
 		MemoryContextSwitchTo(cxt);
 		e = CopyErrorData();
 		FlushErrorState();
-		strlcpy(c->error, e->message ? e->message : "an error", sizeof(c->error));
+		{
+			const char *m = e->message ? e->message : "an error";
+
+			/* cut between characters (of this database's encoding) */
+			int			n = pg_mbcliplen(m, strlen(m), sizeof(c->error) - 1);
+
+			memcpy(c->error, m, n);
+			c->error[n] = '\0';
+		}
 		AbortCurrentTransaction();
 		c->ok = false;
 	}

@@ -355,6 +355,13 @@ run_is_dead(const CronRunRow *r, HTAB *jobs)
 	return slot == NULL || r->runid < slot->last_finished;
 }
 
+/* When a run happened: its start, or its end for one that never started (failed to connect). */
+static int64
+run_time(const CronRunRow *r)
+{
+	return r->start_time != COLLECT_NO_TIME ? r->start_time : r->end_time;
+}
+
 /*
  * Folds the runs (in runid order) into one summary per job of the snapshot,
  * indexed like snap->jobs; runs of jobs no longer in cron.job are left out.
@@ -399,7 +406,7 @@ summarize_runs(ProjectSnapshot *snap, HTAB *jobs)
 			/* the run strip: each finished run once, the newest STRIP_RUNS kept */
 			if (r->runid > slot->known_before &&
 				(slot->known_start == COLLECT_NO_TIME ||
-				 (r->start_time != COLLECT_NO_TIME && r->start_time > slot->known_start)))
+				 (run_time(r) != COLLECT_NO_TIME && run_time(r) > slot->known_start)))
 			{
 				if (j->nmarks == STRIP_RUNS)
 				{
@@ -493,7 +500,8 @@ held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *n
 	HTAB	   *h;
 
 	exec("SELECT job_name, job_id, username, last_run_id,"
-		 "  (extract(epoch FROM last_run_started_at) * 1000000)::int8 FROM supamon.job_inventory"
+		 "  (extract(epoch FROM coalesce(last_run_started_at, last_run_ended_at)) * 1000000)::int8"
+		 " FROM supamon.job_inventory"
 		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
 		 1, types, values, NULL, SPI_OK_SELECT);
 	*live = SPI_tuptable;
@@ -516,7 +524,9 @@ held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *n
 		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 4, &isnull);
 		slot->last_run_id = isnull ? 0 : DatumGetInt64(d);
 		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 5, &isnull);
-		slot->last_run_start = isnull ? COLLECT_NO_TIME : DatumGetInt64(d);
+		/* a last run without a time (failed to connect): none older is new */
+		slot->last_run_start = !isnull ? DatumGetInt64(d) :
+			slot->last_run_id != 0 ? PG_INT64_MAX : COLLECT_NO_TIME;
 	}
 	return h;
 }

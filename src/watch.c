@@ -29,6 +29,9 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgtime.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 #include "utils/timestamp.h"
 
@@ -41,6 +44,7 @@
 #include "watch.h"
 
 PG_FUNCTION_INFO_V1(supamon_check_state);
+PGDLLEXPORT void supamon_ping_main(Datum main_arg);
 
 /*
  * This backend's checks.  A check runs in some subtransaction (a PL/pgSQL
@@ -72,9 +76,6 @@ static bool callbacks_registered = false;
 
 /* The plans of the worker's statements, kept for its life. */
 static SPIPlanPtr plans[8];
-
-/* How long a check without a worker may spend pinging, after its commit. */
-#define SELF_PING_MS 2000
 
 static void ping_after_commit(void);
 
@@ -205,16 +206,21 @@ watch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 	else if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
+		bool		told = false;
+
+		/* the check that raised is the news, not those its block takes along */
 		if (check_running && mySubid == running_subid)
 		{
 			record_raised(check_error[0] ? check_error : "it raised an error");
 			check_running = false;
 			check_error[0] = '\0';
+			told = true;
 		}
 		for (i = 0; i < npending; i++)
 			if (pending[i].subid == mySubid)
 			{
-				record_raised("it returned, but the subtransaction that called it was rolled back");
+				if (!told)
+					record_raised("it returned, but the subtransaction that called it was rolled back");
 				pending[i] = pending[--npending];
 				break;
 			}
@@ -274,8 +280,13 @@ WatchCheckReturns(void)
 		}
 	if (npending == MAX_PENDING)
 	{
-		/* deeper than anyone nests: counted with the outermost */
-		pending[0].n++;
+		/* deeper than anyone nests: counted with the outermost (the lowest id) */
+		int			outer = 0;
+
+		for (i = 1; i < npending; i++)
+			if (pending[i].subid < pending[outer].subid)
+				outer = i;
+		pending[outer].n++;
 		return;
 	}
 	pending[npending].subid = subid;
@@ -310,68 +321,72 @@ WatchHeartbeatUsable(char *why, size_t len)
 }
 
 /*
- * Pings supamon.heartbeat_url from the check's own backend once its
- * transaction committed (no worker runs to do it).  This runs inside the
- * commit, where nothing may raise and interrupts are held: every error is
- * swallowed (a warning says it), and the wait is short.
+ * Without a worker, a check's commit starts a short-lived background
+ * process that pings supamon.heartbeat_url and exits: nothing may fail or
+ * wait inside a commit (interrupts are held, locks still taken), and the
+ * ping must follow the commit, not precede it.  Registering one takes a
+ * free slot of max_worker_processes; without one, the ping is skipped and
+ * logged.  The process reads the URL from the server's configuration, as
+ * every process does (it is a setting of the file).
  */
 static void
 ping_after_commit(void)
 {
-	HttpClient *volatile http = NULL;
-	HttpRequest req;
-	char		problem[256];
-	MemoryContext cxt = CurrentMemoryContext;
+	BackgroundWorker w;
 
 	if (supamon_heartbeat_url == NULL || supamon_heartbeat_url[0] == '\0')
 		return;
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w.bgw_library_name, BGW_MAXLEN, "supamon");
+	snprintf(w.bgw_function_name, BGW_MAXLEN, "supamon_ping_main");
+	snprintf(w.bgw_name, BGW_MAXLEN, "supamon heartbeat");
+	snprintf(w.bgw_type, BGW_MAXLEN, "supamon heartbeat");
+	/* no handle: nothing may be allocated inside a commit */
+	if (!RegisterDynamicBackgroundWorker(&w, NULL))
+		ereport(LOG,
+				(errmsg("supamon: the heartbeat URL was not called: no free background worker slot (max_worker_processes)")));
+}
+
+/* The heartbeat process: one GET, within supamon.http_timeout, then gone. */
+void
+supamon_ping_main(Datum main_arg)
+{
+	HttpClient *http;
+	HttpRequest req;
+	char		problem[256];
+
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	if (supamon_heartbeat_url == NULL || supamon_heartbeat_url[0] == '\0')
+		proc_exit(0);
 	if (!WatchHeartbeatUsable(problem, sizeof(problem)))
 	{
-		ereport(WARNING, (errmsg("supamon: the heartbeat URL was %s", problem)));
-		return;
+		ereport(LOG, (errmsg("supamon: the heartbeat URL was %s", problem)));
+		proc_exit(0);
 	}
 	memset(&req, 0, sizeof(req));
 	req.url = supamon_heartbeat_url;
-	PG_TRY();
+	/* curl may open two sockets for one request (happy eyeballs) */
+	http = HttpClientCreate(4);
+	HttpStart(http, &req, supamon_http_timeout);
+	while (!req.done)
 	{
-		TimestampTz deadline;
-
-		/* curl may open two sockets for one request (happy eyeballs) */
-		http = HttpClientCreate(4);
-		HttpStart(http, &req, Min(supamon_http_timeout, SELF_PING_MS));
-		deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), SELF_PING_MS + 500);
-		while (!req.done && GetCurrentTimestamp() < deadline)
-		{
-			(void) HttpWait(http, 100);
-			(void) HttpNextDone(http);
-		}
-		if (!req.done)
-			ereport(WARNING, (errmsg("supamon: the heartbeat URL did not answer in time")));
-		else if (req.result != CURLE_OK)
-			ereport(WARNING,
-					(errmsg("supamon: the heartbeat URL could not be called: %s",
-							curl_easy_strerror(req.result))));
-		else if (req.status < 200 || req.status > 299)
-			ereport(WARNING,
-					(errmsg("supamon: the heartbeat URL answered HTTP %ld", req.status)));
+		if (HttpWait(http, 1000))
+			CHECK_FOR_INTERRUPTS();
+		(void) HttpNextDone(http);
 	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-		ereport(WARNING, (errmsg("supamon: the heartbeat URL could not be called")));
-	}
-	PG_END_TRY();
-	PG_TRY();
-	{
-		HttpClientDestroy(http);
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(cxt);
-		FlushErrorState();
-	}
-	PG_END_TRY();
+	if (req.result != CURLE_OK)
+		ereport(LOG,
+				(errmsg("supamon: the heartbeat URL could not be called: %s",
+						curl_easy_strerror(req.result))));
+	else if (req.status < 200 || req.status > 299)
+		ereport(LOG,
+				(errmsg("supamon: the heartbeat URL answered HTTP %ld", req.status)));
+	HttpClientDestroy(http);
+	proc_exit(0);
 }
 
 /* ---------- the worker's side ---------- */
