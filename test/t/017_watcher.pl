@@ -146,6 +146,12 @@ sql(q{SET statement_timeout = '1s';
 DO $$ BEGIN PERFORM supamon_check_health('slow'); EXCEPTION WHEN query_canceled THEN NULL; END $$});
 is(state('checks_completed'), $done, 'a check whose error the caller caught is not completed');
 isnt(state('last_raised_at'), $raised_before, 'it is recorded as raised');
+# a block that rolls back keeps the error of the check that raised in it
+sql(q{DO $$ BEGIN
+	BEGIN PERFORM supamon_check_health('local'); PERFORM supamon_check_health('no-such-project');
+	EXCEPTION WHEN others THEN NULL; END; END $$});
+like(state('last_raised_error'), qr/no-such-project/,
+	'two checks in a block, the second raising: check_status has its error, not the first one\'s rollback');
 sql(q{UPDATE supamon.project SET enabled = false WHERE name = 'slow'});
 
 # --- the heartbeat: one ping per completed check, none for one that raised
@@ -223,6 +229,9 @@ $lone->append_conf('postgresql.conf', "supamon.heartbeat_url = '" . $r->url('/pi
 $lone->start;
 $lone->safe_psql('postgres', q{CREATE EXTENSION supamon; SELECT supamon_add_project('self')});
 $lone->safe_psql('postgres', 'SELECT supamon_check_health()');
+# pinged by a short-lived process the commit started: waited for
+$r->wait_for(sub { grep { $_->{kind} eq 'heartbeat' && $_->{path} eq '/ping/lone' } @_ }, 10);
+sleep 1;    # and no second one
 my @lone = $r->requests(kind => 'heartbeat', path => '/ping/lone');
 is(scalar(@lone), 1,
 	'not preloaded: the check pinged the URL itself');

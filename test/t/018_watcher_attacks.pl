@@ -474,21 +474,24 @@ $lone->safe_psql('postgres', q{CREATE EXTENSION supamon; SELECT supamon_add_proj
 	$r->reset;
 	my $hb = pings('/ping/lone');
 	$lone->psql('postgres', q{BEGIN; SELECT supamon_check_health(); ROLLBACK;});
-	sleep 0.5;
+	sleep 1.5;    # a ping would come from a process started at the commit
 	is(pings('/ping/lone') - $hb, 0, 'no worker: a check whose transaction rolled back does not ping');
 	# pg_cron sends a job's command as one query string: one transaction
 	$lone->psql('postgres', q{DO $$ BEGIN PERFORM supamon_check_health(); PERFORM 1/0; END $$});
-	sleep 0.5;
+	sleep 1.5;
 	is(pings('/ping/lone') - $hb, 0, 'nor one whose pg_cron command failed after it');
 	$hb = pings('/ping/lone');
 	$lone->safe_psql('postgres', 'SELECT supamon_check_health()');
-	sleep 0.5;
+	# pinged by a short-lived process the commit started
+	$r->wait_for(sub { (grep { $_->{kind} eq 'heartbeat' && $_->{path} eq '/ping/lone' } @_) > $hb }, 10);
+	sleep 1;
 	is(pings('/ping/lone') - $hb, 1, 'one that committed pings once');
 	# a host name with two addresses (::1 and 127.0.0.1): curl may open two sockets
 	$lone->append_conf('postgresql.conf', "supamon.heartbeat_url = 'http://localhost:" . $r->port . "/ping/lonelocal'\n");
 	$lone->reload;
 	sleep 0.5;
 	($rc, $out, $err) = $lone->psql('postgres', 'SELECT supamon_check_health()');
+	$r->wait_for(sub { grep { $_->{kind} eq 'heartbeat' && $_->{path} eq '/ping/lonelocal' } @_ }, 10);
 	is(pings('/ping/lonelocal'), 1, "no worker: a heartbeat URL naming localhost is pinged ($err)");
 }
 
