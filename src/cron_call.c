@@ -110,14 +110,9 @@ supamon_cron_call(PG_FUNCTION_ARGS)
 	c->unschedule = PG_GETARG_BOOL(5);
 	strlcpy(c->role, GetUserNameFromId(GetUserId(), false), sizeof(c->role));
 
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(w.bgw_library_name, BGW_MAXLEN, "supamon");
-	snprintf(w.bgw_function_name, BGW_MAXLEN, "supamon_cron_call_main");
+	SupamonWorkerStruct(&w, BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
+						"supamon_cron_call_main", "supamon pg_cron call");
 	snprintf(w.bgw_name, BGW_MAXLEN, "supamon pg_cron call in database %s", c->cron_db);
-	snprintf(w.bgw_type, BGW_MAXLEN, "supamon pg_cron call");
 	w.bgw_main_arg = UInt32GetDatum(dsm_segment_handle(seg));
 	w.bgw_notify_pid = MyProcPid;
 	if (!RegisterDynamicBackgroundWorker(&w, &handle))

@@ -92,6 +92,11 @@ extern void SupamonHidingStatement(void (*f) (struct FunctionCallInfoBaseData *)
 /* Registers the background worker; only valid from _PG_init when preloaded. */
 extern void SupamonRegisterWorker(void);
 
+/* Fills a BackgroundWorker of supamon's library (worker.c). */
+struct BackgroundWorker;
+extern void SupamonWorkerStruct(struct BackgroundWorker *w, int flags, const char *function,
+								const char *type);
+
 /*
  * The worker's shared state (worker.c): asked for while preloading.  Whether
  * a worker delivers this database's alerts (preloaded, and this is

@@ -336,14 +336,7 @@ ping_after_commit(void)
 
 	if (supamon_heartbeat_url == NULL || supamon_heartbeat_url[0] == '\0')
 		return;
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = BGW_NEVER_RESTART;
-	snprintf(w.bgw_library_name, BGW_MAXLEN, "supamon");
-	snprintf(w.bgw_function_name, BGW_MAXLEN, "supamon_ping_main");
-	snprintf(w.bgw_name, BGW_MAXLEN, "supamon heartbeat");
-	snprintf(w.bgw_type, BGW_MAXLEN, "supamon heartbeat");
+	SupamonWorkerStruct(&w, BGWORKER_SHMEM_ACCESS, "supamon_ping_main", "supamon heartbeat");
 	/* no handle: nothing may be allocated inside a commit */
 	if (!RegisterDynamicBackgroundWorker(&w, NULL))
 		ereport(LOG,

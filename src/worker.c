@@ -220,18 +220,28 @@ SupamonRegisterWorker(void)
 {
 	BackgroundWorker worker;
 
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	/* Never on a hot standby: it writes to its tables. */
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	SupamonWorkerStruct(&worker, BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION,
+						"supamon_worker_main", "supamon worker");
 	worker.bgw_restart_time = SUPAMON_RESTART_SECONDS;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "supamon");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "supamon_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "supamon worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "supamon worker");
-	worker.bgw_main_arg = (Datum) 0;
-	worker.bgw_notify_pid = 0;
 	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * A background worker of supamon's library: never on a hot standby (each
+ * writes or pings for a server that is primary), not restarted, named
+ * (bgw_type) as pg_stat_activity shows it.
+ */
+void
+SupamonWorkerStruct(BackgroundWorker *w, int flags, const char *function, const char *type)
+{
+	memset(w, 0, sizeof(*w));
+	w->bgw_flags = flags;
+	w->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w->bgw_restart_time = BGW_NEVER_RESTART;
+	snprintf(w->bgw_library_name, BGW_MAXLEN, "supamon");
+	snprintf(w->bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(w->bgw_name, BGW_MAXLEN, "%s", type);
+	snprintf(w->bgw_type, BGW_MAXLEN, "%s", type);
 }
 
 /*
