@@ -1113,16 +1113,14 @@ DeliverPingStart(Deliverer *d, const char *url)
 }
 
 /*
- * Whether the heartbeat's request finished (then forgotten): its HTTP status
- * (0: none came) and, when it was no 2xx, why, in words that never quote the
- * URL.
+ * Whether the heartbeat's request finished (then forgotten) and, when it
+ * was no 2xx, why ("" otherwise), in words that never quote the URL.
  */
 bool
-DeliverPingDone(Deliverer *d, long *status, char *why, size_t len)
+DeliverPingDone(Deliverer *d, char *why, size_t len)
 {
 	if (d->ping == NULL || !d->ping->done)
 		return false;
-	*status = d->ping->status;
 	why[0] = '\0';
 	if (d->ping->result != CURLE_OK)
 		snprintf(why, len, "%s", curl_easy_strerror(d->ping->result));

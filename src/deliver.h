@@ -53,11 +53,11 @@ extern int	DeliverInFlight(Deliverer *d);
 
 /*
  * The heartbeat's GET, beside the alerts: started unless one is in flight;
- * done (then forgotten) with its HTTP status and, when it failed, why (never
- * quoting the URL).
+ * done (then forgotten) with why it failed ("": it did not), never quoting
+ * the URL.
  */
 extern bool DeliverPingStart(Deliverer *d, const char *url);
-extern bool DeliverPingDone(Deliverer *d, long *status, char *why, size_t len);
+extern bool DeliverPingDone(Deliverer *d, char *why, size_t len);
 
 /* In a transaction, SPI connected: records what finished. */
 extern void DeliverRecord(Deliverer *d, DeliverCounts *counts);

@@ -129,7 +129,6 @@ record_completed(int n)
 	w->completed_at = GetCurrentTimestamp();
 	w->completed_us = check_us;
 	w->completed += n;
-	w->completed_db = MyDatabaseId;
 	SpinLockRelease(&w->mutex);
 	/* the heartbeat and a stale alert's recovery wait for this */
 	SupamonWakeWorker();
@@ -242,7 +241,7 @@ WatchCheckBegins(const char *only)
 	running_subid = GetCurrentSubTransactionId();
 	check_started = GetCurrentTimestamp();
 	check_all = only == NULL;
-	strlcpy(check_only, only ? only : "", sizeof(check_only));
+	copy_clipped(check_only, only ? only : "", sizeof(check_only));
 	check_error[0] = '\0';
 	if (w)
 	{
@@ -259,7 +258,7 @@ void
 WatchCheckRaises(const char *message)
 {
 	if (check_running)
-		strlcpy(check_error, message ? message : "an error", sizeof(check_error));
+		copy_clipped(check_error, message ? message : "an error", sizeof(check_error));
 }
 
 void

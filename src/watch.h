@@ -26,7 +26,6 @@ typedef struct WatchShared
 	TimestampTz completed_at;
 	int64		completed_us;	/* how long it took */
 	uint64		completed;		/* checks completed since the server started */
-	Oid			completed_db;
 	TimestampTz raised_at;
 	int64		raised_us;
 	bool		raised_all;		/* it checked every project */
@@ -34,9 +33,7 @@ typedef struct WatchShared
 	char		raised_project[NAMEDATALEN * 2];
 	char		raised_error[WATCH_TEXT];
 	TimestampTz heartbeat_at;	/* the last ping's answer */
-	int			heartbeat_status;	/* HTTP status, 0: none */
-	char		heartbeat_error[WATCH_TEXT];
-	uint64		heartbeats;		/* pings answered 2xx */
+	char		heartbeat_error[WATCH_TEXT];	/* "": it worked */
 } WatchShared;
 
 /* worker.c: NULL when supamon was not preloaded. */

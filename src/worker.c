@@ -388,25 +388,28 @@ watch_step(void *arg)
  * One ping of supamon.heartbeat_url per completed check, one at a time; a
  * backlog (the URL was down) is not replayed beyond a few.
  */
+/* What check_status says of the heartbeat: when, and why it failed ("": it worked). */
+static void
+note_heartbeat(WatchShared *w, const char *why)
+{
+	SpinLockAcquire(&w->mutex);
+	w->heartbeat_at = GetCurrentTimestamp();
+	strlcpy(w->heartbeat_error, why, sizeof(w->heartbeat_error));
+	SpinLockRelease(&w->mutex);
+}
+
 static void
 heartbeat(Deliverer *d, uint64 *pinged)
 {
 	WatchShared *w = SupamonWatchShared();
 	uint64		completed;
-	long		status;
 	char		why[WATCH_TEXT];
 
 	if (w == NULL)
 		return;
-	if (DeliverPingDone(d, &status, why, sizeof(why)))
+	if (DeliverPingDone(d, why, sizeof(why)))
 	{
-		SpinLockAcquire(&w->mutex);
-		w->heartbeat_at = GetCurrentTimestamp();
-		w->heartbeat_status = (int) status;
-		strlcpy(w->heartbeat_error, why, sizeof(w->heartbeat_error));
-		if (why[0] == '\0')
-			w->heartbeats++;
-		SpinLockRelease(&w->mutex);
+		note_heartbeat(w, why);
 		if (why[0])
 			ereport(LOG, (errmsg("supamon worker: the heartbeat URL could not be called: %s", why)));
 	}
@@ -425,11 +428,7 @@ heartbeat(Deliverer *d, uint64 *pinged)
 	if (!WatchHeartbeatUsable(why, sizeof(why)))
 	{
 		*pinged = completed;
-		SpinLockAcquire(&w->mutex);
-		w->heartbeat_at = GetCurrentTimestamp();
-		w->heartbeat_status = 0;
-		strlcpy(w->heartbeat_error, why, sizeof(w->heartbeat_error));
-		SpinLockRelease(&w->mutex);
+		note_heartbeat(w, why);
 		return;
 	}
 	if (DeliverPingStart(d, supamon_heartbeat_url))
