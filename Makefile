@@ -28,6 +28,7 @@ OBJS = \
 	src/silence.o \
 	src/conninfo_mask.o \
 	src/remote.o \
+	src/pool.o \
 	src/collect.o \
 	src/inventory.o \
 	src/edge_record.o \

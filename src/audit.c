@@ -25,6 +25,7 @@
 #include "audit.h"
 #include "collect.h"
 #include "inventory.h"
+#include "pool.h"
 #include "remote.h"
 #include "supamon.h"
 
@@ -182,6 +183,7 @@ static void
 recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 {
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
+	const char **names = palloc(sizeof(char *) * Max(n, 1));
 	int		   *req_of = palloc(sizeof(int) * Max(n, 1));
 	int			nreq = 0;
 
@@ -205,6 +207,7 @@ recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 			reqs[nreq].conninfo = p->conninfo;
 			reqs[nreq].sql = CollectSql(p);
 			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
+			names[nreq] = p->name;
 			req_of[nreq++] = i;
 		}
 	}
@@ -212,8 +215,7 @@ recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 		return;
 	PG_TRY();
 	{
-		RemoteExecuteAll(reqs, nreq, supamon_max_connections,
-						 supamon_connect_timeout, supamon_query_timeout, NULL);
+		PoolExecuteAll(reqs, names, nreq, NULL);
 		for (int r = 0; r < nreq; r++)
 			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
 	}
@@ -231,6 +233,7 @@ AuditProjects(const char *only, int *nprojects)
 	ProjectState *projects = load_projects(only, &n);
 	ProjectSnapshot *snaps = palloc0(sizeof(ProjectSnapshot) * Max(n, 1));
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
+	const char **names = palloc(sizeof(char *) * Max(n, 1));
 	int		   *req_of = palloc(sizeof(int) * Max(n, 1));
 	int			nreq = 0;
 	const char **refs = palloc(sizeof(char *) * Max(n, 1));
@@ -249,6 +252,7 @@ AuditProjects(const char *only, int *nprojects)
 			reqs[nreq].conninfo = projects[i].conninfo;
 			reqs[nreq].sql = CollectSql(&projects[i]);
 			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
+			names[nreq] = projects[i].name;
 			req_of[nreq++] = i;
 		}
 	}
@@ -267,9 +271,7 @@ AuditProjects(const char *only, int *nprojects)
 							  supamon_supabase_access_token && supamon_supabase_access_token[0] ?
 							  known_functions(projects, n) : NULL,
 							  edges, n, &side);
-		RemoteExecuteAll(reqs, nreq, supamon_max_connections,
-						 supamon_connect_timeout, supamon_query_timeout,
-						 fleet ? &side : NULL);
+		PoolExecuteAll(reqs, names, nreq, fleet ? &side : NULL);
 		for (int r = 0; r < nreq; r++)
 			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
 		/* then, where a database did not answer, whether Supabase paused it */
@@ -281,7 +283,7 @@ AuditProjects(const char *only, int *nprojects)
 				down[i] = !snaps[i].ok;
 			if (EdgeFleetAskStatus(fleet, down, n))
 				RemoteExecuteAll(NULL, 0, supamon_max_connections, supamon_connect_timeout,
-								 supamon_query_timeout, &side);
+								 supamon_query_timeout, &side, NULL);
 		}
 	}
 	PG_FINALLY();

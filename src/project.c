@@ -14,6 +14,7 @@
 
 #include "libpq-fe.h"
 #include "remote.h"
+#include "pool.h"
 #include "supamon.h"
 
 PG_FUNCTION_INFO_V1(supamon_add_project);
@@ -225,5 +226,7 @@ supamon_remove_project(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project \"%s\" does not exist", name)));
 	SPI_finish();
+	/* closed now: a rollback costs the next check one new connection */
+	PoolForgetProject(name);
 	PG_RETURN_VOID();
 }

@@ -39,6 +39,8 @@
 #include <netdb.h>
 #endif
 
+#include <poll.h>
+
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
@@ -65,6 +67,13 @@
 static WaitEventSet *wait_set = NULL;
 static int	wait_set_sockets = 0;
 
+/* The running RemoteExecuteAll's hooks, and whether requests are relayed. */
+static RemoteHooks *running_hooks = NULL;
+static bool relay_outstanding = false;
+
+/* How often the wait loop looks at relayed requests without news. */
+#define RELAY_POLL_MS 1000
+
 typedef struct RemoteResolve RemoteResolve;
 
 static bool needs_lookup(const char *host);
@@ -76,7 +85,9 @@ static void reap_orphans(void);
 static void release_lookups(RemoteResolve *rs);
 static char *address_lists(RemoteResolve *rs, StringInfo hosts, StringInfo addrs,
 						   StringInfo ports);
-static bool start_request(RemoteRequest *r, int connect_timeout_ms);
+static bool start_request(RemoteRequest *r, int connect_timeout_ms, int query_timeout_ms);
+static void send_query(RemoteRequest *r, int query_timeout_ms);
+static bool still_open(PGconn *conn);
 static void connect_request(RemoteRequest *r, const char *hosts, const char *addrs,
 							const char *ports);
 static void resolved_request(RemoteRequest *r);
@@ -212,12 +223,20 @@ finish_request(RemoteRequest *r, char *error)
 		release_lookups(r->resolve);
 		r->resolve = NULL;
 	}
-	if (r->conn)
+
+	/*
+	 * A connection kept for the next time must be idle, all of its answer
+	 * read (not cut short by a bound or a timeout) and outside any
+	 * transaction.
+	 */
+	if (r->conn && !(r->keep && r->ok && r->state == REMOTE_QUERYING &&
+					 PQstatus(r->conn) == CONNECTION_OK &&
+					 PQtransactionStatus(r->conn) == PQTRANS_IDLE))
 	{
 		PQfinish(r->conn);
 		r->conn = NULL;
 	}
-	if (r->holds_fd)
+	if (r->conn == NULL && r->holds_fd)
 	{
 		ReleaseExternalFD();
 		r->holds_fd = false;
@@ -226,6 +245,14 @@ finish_request(RemoteRequest *r, char *error)
 		free_rows(r);
 	r->elapsed_ms = (int) ((GetCurrentTimestamp() - r->started) / 1000);
 	r->state = REMOTE_DONE;
+	if (running_hooks && running_hooks->done)
+		running_hooks->done(r, running_hooks->arg);
+}
+
+void
+RemoteFreeRows(RemoteRequest *r)
+{
+	free_rows(r);
 }
 
 /* ---- host name lookups ---- */
@@ -617,12 +644,37 @@ RemoteConninfoProblem(PQconninfoOption *opts)
  * leaving the request waiting, when no file descriptor is free for it.
  */
 static bool
-start_request(RemoteRequest *r, int connect_timeout_ms)
+start_request(RemoteRequest *r, int connect_timeout_ms, int query_timeout_ms)
 {
 	PQconninfoOption *volatile opts;
 	char	   *err = NULL;
+	TimestampTz now = GetCurrentTimestamp();
 
-	r->started = GetCurrentTimestamp();
+	r->started = now;
+	if (r->reuse)
+	{
+		PGconn	   *conn = r->reuse;
+
+		r->reuse = NULL;
+		if (still_open(conn))
+		{
+			r->conn = conn;
+			r->holds_fd = true;
+			r->reused = true;
+			send_query(r, query_timeout_ms);
+			return true;
+		}
+
+		/*
+		 * Closed while it sat idle (the project restarted, a pooler or
+		 * idle_session_timeout ended it): a new connection takes its
+		 * descriptor.  A connection that fails once the query is sent is
+		 * that project's failure, as any other.
+		 */
+		PQfinish(conn);
+		ReleaseExternalFD();
+		r->replaced = true;
+	}
 
 	/*
 	 * The conninfo was checked when it was added, but the table can be
@@ -661,7 +713,7 @@ start_request(RemoteRequest *r, int connect_timeout_ms)
 		return false;
 	}
 	r->holds_fd = true;
-	r->deadline = TimestampTzPlusMilliseconds(r->started, connect_timeout_ms);
+	r->deadline = TimestampTzPlusMilliseconds(now, connect_timeout_ms);
 
 	PG_TRY();
 	{
@@ -828,6 +880,65 @@ collect_results(RemoteRequest *r)
 }
 
 /*
+ * Whether an idle connection is still open: nothing is due from an idle
+ * server but what it sends when it goes (an error, then the end of the
+ * stream), or a notice; so a socket with nothing to read is taken as open.
+ */
+static bool
+still_open(PGconn *conn)
+{
+	struct pollfd p;
+
+	if (PQstatus(conn) != CONNECTION_OK || PQsocket(conn) < 0)
+		return false;
+	p.fd = PQsocket(conn);
+	p.events = POLLIN;
+
+	/*
+	 * libpq takes a server's farewell error on an idle connection as a
+	 * notice, and sees the end of the stream only at the read after: read
+	 * until nothing is left.
+	 */
+	for (int i = 0; i < 8; i++)
+	{
+		p.revents = 0;
+		if (poll(&p, 1, 0) == 0)
+			return PQtransactionStatus(conn) == PQTRANS_IDLE && !PQisBusy(conn);
+		if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
+			return false;
+	}
+	return false;				/* it keeps talking: not idle */
+}
+
+/*
+ * Sends the request's query over its connection, to be read row by row.
+ */
+static void
+send_query(RemoteRequest *r, int query_timeout_ms)
+{
+	r->state = REMOTE_QUERYING;
+	r->flushing = true;
+	if (!PQsendQuery(r->conn, r->sql))
+	{
+		finish_request(r, libpq_error(r));
+		return;
+	}
+	if (!PQsetSingleRowMode(r->conn))
+	{
+		finish_request(r, pstrdup("could not read the answer row by row"));
+		return;
+	}
+
+	/*
+	 * The project's statement_timeout (set by the query) should fire first,
+	 * with its clearer message; this deadline, a second later, catches a
+	 * server that does not answer at all.
+	 */
+	r->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											  query_timeout_ms + QUERY_DEADLINE_GRACE_MS);
+}
+
+/*
  * Moves a request on after its socket became ready.
  */
 static void
@@ -849,26 +960,9 @@ advance_request(RemoteRequest *r, int query_timeout_ms)
 		}
 		if (r->polling != PGRES_POLLING_OK)
 			return;
-		if (!PQsendQuery(r->conn, r->sql))
-		{
-			finish_request(r, libpq_error(r));
+		send_query(r, query_timeout_ms);
+		if (r->state != REMOTE_QUERYING)
 			return;
-		}
-		if (!PQsetSingleRowMode(r->conn))
-		{
-			finish_request(r, pstrdup("could not read the answer row by row"));
-			return;
-		}
-		r->state = REMOTE_QUERYING;
-		r->flushing = true;
-
-		/*
-		 * The project's statement_timeout (set by the query) should fire
-		 * first, with its clearer message; this deadline, a second later,
-		 * catches a server that does not answer at all.
-		 */
-		r->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-												  query_timeout_ms + QUERY_DEADLINE_GRACE_MS);
 	}
 
 	if (r->flushing)
@@ -1003,6 +1097,8 @@ wait_for_events(RemoteRequest *reqs, int n, RemoteSideWork *side, WaitEvent *eve
 			nearest = r->deadline;
 	}
 	timeout = nearest == 0 ? -1 : nearest > now ? (long) ((nearest - now + 999) / 1000) : 0;
+	if (relay_outstanding)
+		timeout = timeout < 0 ? RELAY_POLL_MS : Min(timeout, RELAY_POLL_MS);
 	if (polling)
 		timeout = timeout < 0 ? LOOKUP_POLL_MS : Min(timeout, LOOKUP_POLL_MS);
 	if (side)
@@ -1025,10 +1121,15 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 {
 	int			active = 0;
 	bool		waiting = false;
-	TimestampTz now = GetCurrentTimestamp();
+	TimestampTz now;
 	int			nready;
+	int			relayed = 0;
 
 	CHECK_FOR_INTERRUPTS();
+	if (running_hooks && running_hooks->relay)
+		relayed = running_hooks->relay(reqs, n, running_hooks->arg);
+	relay_outstanding = relayed > 0;
+	now = GetCurrentTimestamp();
 
 	for (int i = 0; i < n; i++)
 	{
@@ -1056,10 +1157,10 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 			waiting = true;
 			break;
 		}
-		if (!start_request(r, connect_timeout_ms))
+		if (!start_request(r, connect_timeout_ms, query_timeout_ms))
 		{
 			/* no descriptor: wait for one of the active to give its back */
-			if (active == 0 && !(side && side->busy))
+			if (active == 0 && relayed == 0 && !(side && side->busy))
 				ereport(ERROR,
 						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 						 errmsg("supamon: no file descriptor is free to connect to a project"),
@@ -1078,7 +1179,7 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 		side->started = true;
 		side->busy = side->step(side->arg);
 	}
-	if (active == 0 && (side == NULL || !side->busy))
+	if (active == 0 && relayed == 0 && (side == NULL || !side->busy))
 		return waiting;
 
 	nready = wait_for_events(reqs, n, side, events, nevents);
@@ -1113,7 +1214,8 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 
 void
 RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
-				 int connect_timeout_ms, int query_timeout_ms, RemoteSideWork *side)
+				 int connect_timeout_ms, int query_timeout_ms, RemoteSideWork *side,
+				 RemoteHooks *hooks)
 {
 	int			sockets;
 	int			nevents;
@@ -1136,6 +1238,8 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 		r->nsets = 0;
 		r->bytes = 0;
 		r->elapsed_ms = 0;
+		r->reused = false;
+		r->replaced = false;
 		r->conn = NULL;
 		r->holds_fd = false;
 		r->cxt = CurrentMemoryContext;
@@ -1160,6 +1264,8 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 				 errhint("Raise max_files_per_process.")));
 	ReleaseExternalFD();
 
+	running_hooks = hooks;
+	relay_outstanding = false;
 	PG_TRY();
 	{
 		create_wait_set(sockets);
@@ -1171,11 +1277,17 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 	}
 	PG_CATCH();
 	{
+		running_hooks = NULL;
+		relay_outstanding = false;
 		free_wait_set();
+		if (hooks && hooks->release)
+			hooks->release(hooks->arg);
 		RemoteReleaseAll(reqs, n);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	running_hooks = NULL;
+	relay_outstanding = false;
 	free_wait_set();
 	pfree(events);
 }

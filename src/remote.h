@@ -15,6 +15,7 @@ typedef enum RemoteState
 	REMOTE_RESOLVING,			/* its host names being looked up */
 	REMOTE_CONNECTING,
 	REMOTE_QUERYING,
+	REMOTE_RELAYED,				/* handed to another process (RemoteHooks) */
 	REMOTE_DONE
 } RemoteState;
 
@@ -41,6 +42,13 @@ typedef struct RemoteRequest
 	const char *sql;
 	int64		max_bytes;		/* bound on the bytes of all values received;
 								 * 0: none */
+	PGconn	   *reuse;			/* an open, idle connection to send the query
+								 * over (its descriptor is then the
+								 * request's); one found closed is replaced
+								 * by a new connection */
+	bool		keep;			/* at the end, leave a healthy idle
+								 * connection in conn (with its descriptor)
+								 * instead of closing it */
 
 	/* out */
 	bool		ok;				/* connected, and every statement succeeded */
@@ -52,10 +60,13 @@ typedef struct RemoteRequest
 	int			nsets;
 	int64		bytes;			/* bytes of values received */
 	int			elapsed_ms;
+	bool		reused;			/* the answer came over 'reuse' */
+	bool		replaced;		/* 'reuse' was found closed */
 
 	/* private */
 	RemoteState state;
-	PGconn	   *conn;
+	PGconn	   *conn;			/* while running; kept here at the end with
+								 * 'keep' */
 	bool		holds_fd;
 	bool		flushing;
 	PostgresPollingStatusType polling;
@@ -89,17 +100,41 @@ typedef struct RemoteSideWork
 } RemoteSideWork;
 
 /*
+ * Requests served by another process (pool.c: the backend hands them to the
+ * collector, which keeps connections open across checks), and what that
+ * process does as its own requests finish.
+ *
+ * relay: called before the first wait and after every wait; moves requests
+ * it takes from REMOTE_WAITING to REMOTE_RELAYED, fills in the answers that
+ * came back (REMOTE_DONE), and puts back to REMOTE_WAITING those it can no
+ * longer serve (they are then run here).  Returns how many are still out.
+ * It may raise an ERROR to end the whole call (the connections are released).
+ * done: called as each request finishes, before its rows could be freed.
+ * release: on the error path, gives back whatever relay holds.
+ */
+typedef struct RemoteHooks
+{
+	int			(*relay) (RemoteRequest *reqs, int n, void *arg);
+	void		(*done) (RemoteRequest *r, void *arg);
+	void		(*release) (void *arg);
+	void	   *arg;
+} RemoteHooks;
+
+/*
  * Runs every request, at most max_active connections at a time (fewer when
  * the server has no more file descriptors for them), each with its own
  * connect and query timeouts (milliseconds), and side's HTTP requests (if
- * any) at the same time.  Returns when all are done; an interrupt (cancel,
- * statement_timeout) releases the connections and rethrows (the caller
- * releases side's).  When not even one connection can have a file
- * descriptor, raises an ERROR.
+ * any) at the same time; hooks (or NULL) relays some to another process.
+ * Returns when all are done; an interrupt (cancel, statement_timeout)
+ * releases the connections and rethrows (the caller releases side's).  When
+ * not even one connection can have a file descriptor, raises an ERROR.
  */
 extern void RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 							 int connect_timeout_ms, int query_timeout_ms,
-							 RemoteSideWork *side);
+							 RemoteSideWork *side, RemoteHooks *hooks);
+
+/* Frees a request's rows (once the caller has used or copied them). */
+extern void RemoteFreeRows(RemoteRequest *r);
 
 /*
  * Closes connections and gives back their descriptors; safe to call more

@@ -15,6 +15,7 @@
 #include "utils/elog.h"
 #include "utils/guc.h"
 
+#include "pool.h"
 #include "schedule.h"
 #include "supamon.h"
 
@@ -198,10 +199,10 @@ _PG_init(void)
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("supamon.max_connections",
-							"How many projects supamon connects to at once.",
-							"Each connection holds a file descriptor of the checking backend.",
+							"How many projects supamon reads at once.",
+							"Each connection holds a file descriptor of the process that opens it (the collector, or the checking backend); fewer run at once when the descriptors run short.",
 							&supamon_max_connections,
-							20, 1, 1000,
+							100, 1, 1000,
 							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
@@ -386,6 +387,15 @@ _PG_init(void)
 							   0,
 							   check_summary_schedule, NULL, NULL);
 
+	DefineCustomIntVariable("supamon.idle_connection_timeout",
+							"How long the collector keeps a project's connection open unused between checks.",
+							"0: it closes each after the check.  Without shared_preload_libraries no connection outlives its check.",
+							&supamon_idle_connection_timeout,
+							600, 0, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("supamon");
 #else
@@ -399,5 +409,6 @@ _PG_init(void)
 	{
 		SupamonRequestShmem();
 		SupamonRegisterWorker();
+		PoolRegisterCollector();
 	}
 }

@@ -92,6 +92,9 @@ extern void SupamonHidingStatement(void (*f) (struct FunctionCallInfoBaseData *)
 /* Registers the background worker; only valid from _PG_init when preloaded. */
 extern void SupamonRegisterWorker(void);
 
+/* Seconds before the postmaster restarts a worker that crashed. */
+#define SUPAMON_RESTART_SECONDS 10
+
 /* Fills a BackgroundWorker of supamon's library (worker.c). */
 struct BackgroundWorker;
 extern void SupamonWorkerStruct(struct BackgroundWorker *w, int flags, const char *function,

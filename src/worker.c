@@ -42,11 +42,9 @@
 #include "utils/snapmgr.h"
 
 #include "deliver.h"
+#include "pool.h"
 #include "supamon.h"
 #include "watch.h"
-
-/* Seconds before the postmaster restarts a worker that crashed. */
-#define SUPAMON_RESTART_SECONDS 10
 
 /*
  * How long the worker sleeps between looks at its database when nothing wakes
@@ -95,6 +93,7 @@ supamon_shmem_request(void)
 		prev_shmem_request_hook();
 #endif
 	RequestAddinShmemSpace(MAXALIGN(sizeof(SupamonShared)));
+	RequestAddinShmemSpace(PoolShmemSize());
 }
 
 static void
@@ -112,6 +111,7 @@ supamon_shmem_startup(void)
 		memset(&shared->watch, 0, sizeof(shared->watch));
 		SpinLockInit(&shared->watch.mutex);
 	}
+	PoolShmemInit();
 	LWLockRelease(AddinShmemInitLock);
 }
 
