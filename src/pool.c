@@ -160,7 +160,7 @@ typedef struct PoolClient
 	int		   *req_of;			/* item -> request */
 	int			outstanding;
 	TimestampTz queued_at;
-	TimestampTz deadline;		/* after which the check stops waiting */
+	TimestampTz deadline;		/* the collector is taken for stuck after it */
 	const char **names;
 } PoolClient;
 
@@ -202,6 +202,17 @@ client_fall_back(PoolClient *c, RemoteRequest *reqs)
 	}
 	client_release(c);
 	c->outstanding = 0;
+}
+
+/*
+ * How long the collector may go without sending an answer: its own timeouts
+ * end every request before (a connection, then the query), however many
+ * wait their turn.
+ */
+static int
+silence_allowed(void)
+{
+	return supamon_connect_timeout + supamon_query_timeout + 5000;
 }
 
 /* Writes the session's requests into a new segment and queues it. */
@@ -291,13 +302,7 @@ client_start(PoolClient *c, RemoteRequest *reqs, int n)
 	c->outstanding = c->nitems;
 	c->queued_at = GetCurrentTimestamp();
 
-	/*
-	 * The collector's own timeouts end every request well before: a
-	 * connection (with one retry) and the query, plus time in the queue.
-	 */
-	c->deadline = TimestampTzPlusMilliseconds(c->queued_at,
-											  POOL_QUEUE_WAIT_MS + 2 * supamon_connect_timeout +
-											  supamon_query_timeout + 5000);
+	c->deadline = TimestampTzPlusMilliseconds(c->queued_at, POOL_QUEUE_WAIT_MS + silence_allowed());
 	return true;
 }
 
@@ -417,6 +422,7 @@ client_relay(RemoteRequest *reqs, int n, void *arg)
 			return 0;
 		}
 		client_answer(c, reqs, data, len);
+		c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), silence_allowed());
 	}
 	if (c->outstanding == 0)
 	{
