@@ -29,6 +29,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
@@ -48,6 +49,7 @@
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "pool.h"
@@ -102,7 +104,8 @@ static PoolShared *pool = NULL;
 /* A session in its DSM segment: this header, the items, strings, the queue. */
 typedef struct PoolSession
 {
-	pg_atomic_uint32 abandoned; /* the check gave up on it */
+	pg_atomic_uint32 abandoned; /* the check gave up on it (or ended) */
+	pg_atomic_uint32 answered;	/* the check has every answer */
 	Oid			db;
 	int			n;
 	int			max_active;
@@ -178,15 +181,28 @@ client_release(void *arg)
 		pool->slots[c->slot].state = SLOT_FREE;
 	SpinLockRelease(&pool->mutex);
 	/* every answer in: the collector is done with it, and keeps its connections */
-	if (c->outstanding > 0)
-	{
-		pg_atomic_write_u32(&((PoolSession *) dsm_segment_address(c->seg))->abandoned, 1);
-		if (pool->collector_latch)
-			SetLatch(pool->collector_latch);
-	}
+	if (c->outstanding == 0)
+		pg_atomic_write_u32(&((PoolSession *) dsm_segment_address(c->seg))->answered, 1);
 	dsm_detach(c->seg);
 	c->seg = NULL;
 	c->mqh = NULL;
+}
+
+/*
+ * The check's segment is detached: on every path, a FATAL exit included.
+ * Unless every answer came, the collector is told to drop the session.
+ */
+static void
+client_detached(dsm_segment *seg, Datum arg)
+{
+	PoolSession *s = (PoolSession *) DatumGetPointer(arg);
+
+	if (pg_atomic_read_u32(&s->answered) == 0)
+	{
+		pg_atomic_write_u32(&s->abandoned, 1);
+		if (pool->collector_latch)
+			SetLatch(pool->collector_latch);
+	}
 }
 
 /* Puts every request still out back to be run here. */
@@ -248,6 +264,8 @@ client_start(PoolClient *c, RemoteRequest *reqs, int n)
 	base = dsm_segment_address(c->seg);
 	s = (PoolSession *) base;
 	pg_atomic_init_u32(&s->abandoned, 0);
+	pg_atomic_init_u32(&s->answered, 0);
+	on_dsm_detach(c->seg, client_detached, PointerGetDatum(s));
 	s->db = MyDatabaseId;
 	s->n = c->nitems;
 	s->max_active = supamon_max_connections;
@@ -464,6 +482,7 @@ PoolExecuteAll(RemoteRequest *reqs, const char **names, int n, RemoteSideWork *s
 	hooks.relay = client_relay;
 	hooks.done = NULL;
 	hooks.release = client_release;
+	hooks.need_fd = NULL;
 	hooks.arg = &client;
 	RemoteExecuteAll(reqs, n, supamon_max_connections, supamon_connect_timeout,
 					 supamon_query_timeout, side, pool && pool->collector_pid ? &hooks : NULL);
@@ -518,6 +537,7 @@ typedef struct Serving
 	PoolSession *session;
 	shm_mq_handle *mqh;
 	RemoteRequest *reqs;
+	bool		gone;			/* an answer could not be sent */
 } Serving;
 
 /* Closes an entry's connection and gives its descriptor back. */
@@ -551,8 +571,42 @@ close_everything(int code, Datum arg)
 }
 
 /*
- * Closes what was forgotten (removed projects), what sat unused past the
- * idle limit; returns the milliseconds until the next connection's limit.
+ * The databases of kept connections that no longer exist (DROP DATABASE),
+ * looked at every 10 seconds at most.
+ */
+static List *
+dropped_databases(void)
+{
+	static TimestampTz last = 0;
+	HASH_SEQ_STATUS seq;
+	PoolEntry  *e;
+	List	   *gone = NIL;
+	TimestampTz now = GetCurrentTimestamp();
+	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext old;
+
+	if (hash_get_num_entries(entries) == 0 ||
+		now < TimestampTzPlusMilliseconds(last, 10000))
+		return NIL;
+	last = now;
+	StartTransactionCommand();
+	/* the list outlives the transaction */
+	old = MemoryContextSwitchTo(cxt);
+	hash_seq_init(&seq, entries);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (!list_member_oid(gone, e->key.db) &&
+			!SearchSysCacheExists1(DATABASEOID, ObjectIdGetDatum(e->key.db)))
+			gone = lappend_oid(gone, e->key.db);
+	MemoryContextSwitchTo(old);
+	CommitTransactionCommand();
+	MemoryContextSwitchTo(cxt);
+	return gone;
+}
+
+/*
+ * Closes what was forgotten (removed projects, dropped databases), what sat
+ * unused past the idle limit; returns the milliseconds until the next
+ * connection's limit.
  */
 static long
 tidy(void)
@@ -564,6 +618,7 @@ tidy(void)
 	int			nforget;
 	bool		all;
 	PoolKey		forget[POOL_FORGET];
+	List	   *dropped;
 
 	SpinLockAcquire(&pool->mutex);
 	nforget = pool->nforget;
@@ -577,12 +632,16 @@ tidy(void)
 	pool->forget_all = false;
 	SpinLockRelease(&pool->mutex);
 
+	dropped = dropped_databases();
 	hash_seq_init(&seq, entries);
 	while ((e = hash_seq_search(&seq)) != NULL)
 	{
 		TimestampTz until = TimestampTzPlusMilliseconds(e->last_used,
 														(int64) supamon_idle_connection_timeout * 1000);
 		bool		drop = all || until <= now;
+
+		for (int i = 0; i < list_length(dropped) && !drop; i++)
+			drop = list_nth_oid(dropped, i) == e->key.db;
 
 		for (int i = 0; i < nforget && !drop; i++)
 			drop = forget[i].db == e->key.db && forget[i].name_hash == e->key.name_hash;
@@ -602,6 +661,10 @@ tidy(void)
 				next = ms;
 		}
 	}
+	list_free(dropped);
+	/* a dropped database is noticed within 10 seconds */
+	if (hash_get_num_entries(entries) > 0 && (next < 0 || next > 10000))
+		next = 10000;
 	return next;
 }
 
@@ -645,7 +708,7 @@ serving_relay(RemoteRequest *reqs, int n, void *arg)
 {
 	Serving    *sv = arg;
 
-	if (pg_atomic_read_u32(&sv->session->abandoned))
+	if (sv->gone || pg_atomic_read_u32(&sv->session->abandoned))
 		ereport(ERROR,
 				(errcode(ERRCODE_QUERY_CANCELED),
 				 errmsg("supamon collector: the check gave up on its session")));
@@ -696,12 +759,54 @@ serving_done(RemoteRequest *r, void *arg)
 			put_string(&buf, rows->values[v]);
 	}
 	RemoteFreeRows(r);
-	res = shm_mq_send(sv->mqh, buf.len, buf.data, false, true);
+	/*
+	 * Not raised here: this runs deep in remote.c (a PGresult in hand); the
+	 * relay ends the session at the next turn.
+	 */
+	if (!sv->gone)
+	{
+		res = shm_mq_send(sv->mqh, buf.len, buf.data, false, true);
+		if (res != SHM_MQ_SUCCESS)
+			sv->gone = true;
+	}
 	pfree(buf.data);
-	if (res != SHM_MQ_SUCCESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("supamon collector: the check is gone")));
+}
+
+/*
+ * No descriptor is free for a new connection: the least recently used kept
+ * connection not lent to this session goes, else one this session finished
+ * with (it will not be kept).
+ */
+static bool
+serving_need_fd(RemoteRequest *reqs, int n, void *arg)
+{
+	HASH_SEQ_STATUS seq;
+	PoolEntry  *e;
+	PoolEntry  *oldest = NULL;
+
+	hash_seq_init(&seq, entries);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		if (e->conn && (oldest == NULL || e->last_used < oldest->last_used))
+			oldest = e;
+	if (oldest)
+	{
+		close_entry(oldest);
+		return true;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		RemoteRequest *r = &reqs[i];
+
+		if (r->state == REMOTE_DONE && r->conn && r->holds_fd)
+		{
+			PQfinish(r->conn);
+			r->conn = NULL;
+			r->holds_fd = false;
+			ReleaseExternalFD();
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Serves one queued session: its requests over kept connections. */
@@ -730,6 +835,7 @@ serve(dsm_handle handle, MemoryContext cxt)
 		mq = (shm_mq *) (base + s->queue_offset);
 		shm_mq_set_sender(mq, MyProc);
 		sv.session = s;
+		sv.gone = false;
 		sv.mqh = shm_mq_attach(mq, seg, NULL);
 		reqs = palloc0(sizeof(RemoteRequest) * Max(s->n, 1));
 		sv.reqs = reqs;
@@ -774,6 +880,7 @@ serve(dsm_handle handle, MemoryContext cxt)
 		hooks.relay = serving_relay;
 		hooks.done = serving_done;
 		hooks.release = NULL;
+		hooks.need_fd = serving_need_fd;
 		hooks.arg = &sv;
 		RemoteExecuteAll(reqs, s->n, s->max_active, s->connect_timeout_ms,
 						 s->query_timeout_ms, NULL, &hooks);

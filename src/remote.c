@@ -67,6 +67,12 @@
 static WaitEventSet *wait_set = NULL;
 static int	wait_set_sockets = 0;
 
+/*
+ * Set when a connection was closed and another may take its descriptor's
+ * number before the wait set notices: the set is then rebuilt.
+ */
+static bool sockets_replaced = false;
+
 /* The running RemoteExecuteAll's hooks, and whether requests are relayed. */
 static RemoteHooks *running_hooks = NULL;
 static bool relay_outstanding = false;
@@ -88,6 +94,8 @@ static char *address_lists(RemoteResolve *rs, StringInfo hosts, StringInfo addrs
 static bool start_request(RemoteRequest *r, int connect_timeout_ms, int query_timeout_ms);
 static void send_query(RemoteRequest *r, int query_timeout_ms);
 static bool still_open(PGconn *conn);
+static bool retry_fresh(RemoteRequest *r);
+static void drop_notifications(PGconn *conn);
 static void connect_request(RemoteRequest *r, const char *hosts, const char *addrs,
 							const char *ports);
 static void resolved_request(RemoteRequest *r);
@@ -215,6 +223,8 @@ free_rows(RemoteRequest *r)
 static void
 finish_request(RemoteRequest *r, char *error)
 {
+	if (retry_fresh(r))
+		return;
 	if (error && r->error == NULL)
 		r->error = error;
 	r->ok = (r->error == NULL);
@@ -247,6 +257,51 @@ finish_request(RemoteRequest *r, char *error)
 	r->state = REMOTE_DONE;
 	if (running_hooks && running_hooks->done)
 		running_hooks->done(r, running_hooks->arg);
+}
+
+/*
+ * A kept connection lost before the project said anything to the query (a
+ * reset: the host rebooted, a load balancer forgot the flow; or the data
+ * never acknowledged) was most likely dead before it was used: the request
+ * starts again on a new connection, once.  The query is read-only.  A
+ * project that answered, even with an error (a terminated backend says
+ * so), and a timeout are that project's failure.  Returns whether the
+ * request starts again.
+ */
+static bool
+retry_fresh(RemoteRequest *r)
+{
+	if (!r->reused || r->heard || r->conn == NULL || r->state != REMOTE_QUERYING ||
+		PQstatus(r->conn) != CONNECTION_BAD)
+		return false;
+	PQfinish(r->conn);
+	r->conn = NULL;
+	if (r->holds_fd)
+	{
+		ReleaseExternalFD();
+		r->holds_fd = false;
+	}
+	free_rows(r);
+	if (r->error)
+		pfree(r->error);
+	r->error = NULL;
+	r->reused = false;
+	r->replaced = true;
+	r->flushing = false;
+	r->state = REMOTE_WAITING;
+	/* a new socket may take the old one's number: the wait set is rebuilt */
+	sockets_replaced = true;
+	return true;
+}
+
+/* libpq keeps every notification until asked: a kept connection must not. */
+static void
+drop_notifications(PGconn *conn)
+{
+	PGnotify   *n;
+
+	while ((n = PQnotifies(conn)) != NULL)
+		PQfreemem(n);
 }
 
 void
@@ -558,13 +613,24 @@ connect_request(RemoteRequest *r, const char *hosts, const char *addrs, const ch
 	 * anything) cannot make its whole query fail; collect.c replaces what
 	 * is invalid.  Supabase projects are UTF8, like most central databases.
 	 */
-	const char *keywords[] = {"dbname", "application_name", "client_encoding",
+	/*
+	 * Before the conninfo, defaults it may override: TCP keepalives every
+	 * minute, so that a connection kept open between checks is not
+	 * forgotten by a NAT or load balancer (AWS's forget idle flows after 350
+	 * s), and a bound on data left unacknowledged, so that one they forgot
+	 * anyway fails fast (and is replaced) instead of looking hung.
+	 */
+	char		user_timeout[16];
+	const char *keywords[] = {"keepalives_idle", "keepalives_interval", "keepalives_count",
+		"tcp_user_timeout", "dbname", "application_name", "client_encoding",
 	"host", "hostaddr", "port", NULL};
-	const char *values[] = {r->conninfo, "supamon", "SQL_ASCII",
+	const char *values[] = {"60", "10", "3", user_timeout, r->conninfo, "supamon", "SQL_ASCII",
 	hosts, addrs, ports, NULL};
 
+	snprintf(user_timeout, sizeof(user_timeout), "%d",
+			 Max(1000, Min(10000, r->query_timeout_ms / 3)));
 	if (hosts == NULL)
-		keywords[3] = values[3] = NULL;
+		keywords[7] = values[7] = NULL;
 
 	/* later keywords override what the conninfo says */
 	r->conn = PQconnectStartParams(keywords, values, 1);
@@ -819,6 +885,10 @@ collect_results(RemoteRequest *r)
 			return;
 		}
 		status = PQresultStatus(res);
+		/* libpq's own errors (a lost connection) carry no SQLSTATE */
+		if (status != PGRES_FATAL_ERROR || PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL)
+			r->heard = true;
+		drop_notifications(r->conn);
 		switch (status)
 		{
 			case PGRES_SINGLE_TUPLE:
@@ -906,6 +976,7 @@ still_open(PGconn *conn)
 			return PQtransactionStatus(conn) == PQTRANS_IDLE && !PQisBusy(conn);
 		if (!PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK)
 			return false;
+		drop_notifications(conn);
 	}
 	return false;				/* it keeps talking: not idle */
 }
@@ -1056,8 +1127,9 @@ wait_for_events(RemoteRequest *reqs, int n, RemoteSideWork *side, WaitEvent *eve
 	}
 	if (side && HttpSocketsChanged(side->http))
 		rebuild = true;
-	if (rebuild)
+	if (rebuild || sockets_replaced)
 	{
+		sockets_replaced = false;
 		/* its descriptor is given back first, so the new set finds one */
 		free_wait_set();
 		create_wait_set(wait_set_sockets);
@@ -1157,7 +1229,10 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 			waiting = true;
 			break;
 		}
-		if (!start_request(r, connect_timeout_ms, query_timeout_ms))
+		if (!start_request(r, connect_timeout_ms, query_timeout_ms) &&
+			!(running_hooks && running_hooks->need_fd &&
+			  running_hooks->need_fd(reqs, n, running_hooks->arg) &&
+			  start_request(r, connect_timeout_ms, query_timeout_ms)))
 		{
 			/* no descriptor: wait for one of the active to give its back */
 			if (active == 0 && relayed == 0 && !(side && side->busy))
@@ -1240,6 +1315,8 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 		r->elapsed_ms = 0;
 		r->reused = false;
 		r->replaced = false;
+		r->heard = false;
+		r->query_timeout_ms = query_timeout_ms;
 		r->conn = NULL;
 		r->holds_fd = false;
 		r->cxt = CurrentMemoryContext;
@@ -1302,6 +1379,13 @@ RemoteReleaseAll(RemoteRequest *reqs, int n)
 		if (r->state != REMOTE_DONE && r->resolve)
 			release_lookups(r->resolve);
 		r->resolve = NULL;
+		/* a kept connection lent to a request that never started */
+		if (r->reuse)
+		{
+			PQfinish(r->reuse);
+			r->reuse = NULL;
+			ReleaseExternalFD();
+		}
 		if (r->conn)
 		{
 			PQfinish(r->conn);

@@ -68,6 +68,8 @@ typedef struct RemoteRequest
 	PGconn	   *conn;			/* while running; kept here at the end with
 								 * 'keep' */
 	bool		holds_fd;
+	bool		heard;			/* the project answered something to the query */
+	int			query_timeout_ms;
 	bool		flushing;
 	PostgresPollingStatusType polling;
 	TimestampTz started;
@@ -111,12 +113,16 @@ typedef struct RemoteSideWork
  * It may raise an ERROR to end the whole call (the connections are released).
  * done: called as each request finishes, before its rows could be freed.
  * release: on the error path, gives back whatever relay holds.
+ * need_fd: no descriptor is free to start a request: closes a connection it
+ * keeps (and says so), or returns false.
  */
 typedef struct RemoteHooks
 {
 	int			(*relay) (RemoteRequest *reqs, int n, void *arg);
 	void		(*done) (RemoteRequest *r, void *arg);
 	void		(*release) (void *arg);
+	/* no descriptor is free for a request: close something, say whether */
+	bool		(*need_fd) (RemoteRequest *reqs, int n, void *arg);
 	void	   *arg;
 } RemoteHooks;
 
