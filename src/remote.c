@@ -1122,7 +1122,13 @@ wait_for_events(RemoteRequest *reqs, int n, RemoteSideWork *side, WaitEvent *eve
 			finish_request(r, libpq_error(r));
 			active = false;
 		}
-		if (active ? r->registered != PQsocket(r->conn) : r->registered != PGINVALID_SOCKET)
+		/*
+		 * Only a socket to add rebuilds the set: one that left it (its
+		 * request done) is ignored until then, closed sockets leave epoll by
+		 * themselves, and an event from an open one forces the rebuild.  So
+		 * N finishing requests do not cost N rebuilds of the whole set.
+		 */
+		if (active && r->registered != PQsocket(r->conn))
 			rebuild = true;
 	}
 	if (side && HttpSocketsChanged(side->http))
@@ -1158,7 +1164,8 @@ wait_for_events(RemoteRequest *reqs, int n, RemoteSideWork *side, WaitEvent *eve
 			if (nearest == 0 || r->deadline < nearest)
 				nearest = r->deadline;
 		}
-		if (r->registered == PGINVALID_SOCKET)
+		if (r->registered == PGINVALID_SOCKET ||
+			(r->state != REMOTE_CONNECTING && r->state != REMOTE_QUERYING))
 			continue;
 		if (wanted_events(r) != r->event_mask)
 		{
@@ -1273,6 +1280,8 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 
 			if (r->state == REMOTE_CONNECTING || r->state == REMOTE_QUERYING)
 				advance_request(r, query_timeout_ms);
+			else
+				sockets_replaced = true;	/* a done request's: out at the next turn */
 		}
 	}
 	for (int i = 0; i < n; i++)

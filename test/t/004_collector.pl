@@ -285,7 +285,7 @@ is($central->safe_psql('postgres', q{
 		"SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE query LIKE '%supamon_audit(''hung'')%' AND pid <> pg_backend_pid()");
 	$h->finish;
 	my $after = time - $t;
-	like($err, qr/canceling statement due to user request/, 'pg_cancel_backend cancels it');
+	like($err, qr/canceling statement due to user request/, "pg_cancel_backend cancels it") or diag("out: $out");
 	cmp_ok($after, '<', 2, sprintf('within %.2f s', $after));
 }
 {
@@ -293,7 +293,7 @@ is($central->safe_psql('postgres', q{
 	my ($ret, $out, $err) = $central->psql('postgres',
 		"SET statement_timeout = '1s'; SET supamon.connect_timeout = '60s'; SELECT * FROM supamon_audit('hung')");
 	$took = time - $t0;
-	like($err, qr/canceling statement due to statement timeout/, 'statement_timeout ends it');
+	like($err, qr/canceling statement due to statement timeout/, "statement_timeout ends it") or diag("out: $out");
 	cmp_ok($took, '<', 3, sprintf('after %.1f s', $took));
 }
 
