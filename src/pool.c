@@ -816,7 +816,8 @@ serve(dsm_handle handle, MemoryContext cxt)
 	dsm_segment *seg = dsm_attach(handle);
 	PoolSession *s;
 	PoolItem   *items;
-	RemoteRequest *reqs;
+	RemoteRequest *volatile reqs = NULL;
+	volatile int nreqs = 0;
 	PoolKey    *keys;
 	PoolEntry **owners;
 	Serving		sv;
@@ -838,6 +839,7 @@ serve(dsm_handle handle, MemoryContext cxt)
 		sv.gone = false;
 		sv.mqh = shm_mq_attach(mq, seg, NULL);
 		reqs = palloc0(sizeof(RemoteRequest) * Max(s->n, 1));
+		nreqs = s->n;
 		sv.reqs = reqs;
 		keys = palloc0(sizeof(PoolKey) * Max(s->n, 1));
 		owners = palloc0(sizeof(PoolEntry *) * Max(s->n, 1));
@@ -909,7 +911,9 @@ serve(dsm_handle handle, MemoryContext cxt)
 	}
 	PG_FINALLY();
 	{
-		/* lent connections came back, or were closed with their request */
+		/* lent connections came back, or are closed here with their request */
+		if (reqs)
+			RemoteReleaseAll(reqs, nreqs);
 		lent = 0;
 		dsm_detach(seg);
 	}
