@@ -1,6 +1,10 @@
 # Shared by the benchmarks: a throwaway "central" cluster (supamon preloaded)
 # and a "projects" cluster, as the postgres user, removed on exit; psql
 # helpers.  Sourced after test/setup.sh has built and installed supamon.
+#
+# A script may set BENCH_PORT (the first port tried, 56100 by default) and
+# define bench_before_start NAME DATADIR, called after initdb and before the
+# cluster starts, to add settings, certificates or pg_hba.conf of its own.
 bindir=$(pg_config --bindir)
 dir=$(mktemp -d /tmp/supamon-bench.XXXXXX)
 chown postgres: "$dir"
@@ -10,7 +14,7 @@ free_port() {
 	while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done
 	echo "$p"
 }
-central_port=$(free_port 56100)
+central_port=$(free_port "${BENCH_PORT:-56100}")
 project_port=$(free_port $((central_port + 1)))
 
 start_cluster() {
@@ -25,6 +29,7 @@ shared_buffers = 512MB
 shared_preload_libraries = '$preload'
 fsync = off
 CONF
+	if declare -F bench_before_start >/dev/null; then bench_before_start "$name" "$dir/$name"; fi
 	as_pg "$bindir/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w start >/dev/null
 }
 stop_all() {
