@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# Benchmark of a check at fleet scale, through network latency, with TLS.
+#
+#   bash bench/fleet.sh [ROUNDS]      (as root; ROUNDS defaults to 5)
+#   SIZES="50 200" DELAYS="20 40" JOBS=20 TLS=1 bash bench/fleet.sh 5
+#
+# A project cluster listening on 127.0.0.1 with ssl = on (a self-signed
+# certificate made here), scram-sha-256 passwords and only
+#   hostssl all bench 127.0.0.1/32 scram-sha-256
+# holds N databases, each with a hand-made cron schema of JOBS jobs
+# ('* * * * *', each with finished runs).  They are registered in the central
+# cluster (supamon preloaded, so its worker runs) as N projects reached
+# through bench/latency_proxy.py, which adds DELAY ms one way to every chunk
+# (a round trip costs 2 x DELAY) and also charges the TCP handshake's round
+# trip (--handshake), with sslmode=require.  Before each round every job gets
+# one new finished run: each check reads JOBS new runs per project.
+#
+# Per (N, DELAY): one warm-up check, then ROUNDS timed checks, each in a
+# fresh psql session.  Measured per check: its time (psql's \timing); the CPU
+# of the whole central cluster (utime + stime of the postmaster and every
+# process under it, the reaped ones included through the postmaster's
+# cutime + cstime, from /proc before and after), per project; the VmHWM of
+# the backend that ran it (read by that backend from /proc/self/status at the
+# end of its session); the largest VmRSS / VmHWM of any supamon background
+# process.  Every check is verified: all N projects reachable and checked by
+# it, N x JOBS runs logged by it.
+#
+# Side by side, in the same rounds: the floor, bench/fleet_floor.c (built
+# here against libpq), a bare non-blocking libpq client sending the same
+# kind of query to the same N projects through the same proxy at the same
+# concurrency (supamon.max_connections, read from the server): "fresh"
+# (connect, query, read, close, every round) and "kept" (connections opened
+# once, then only the query).  Before the passes, the proxy itself is
+# checked: the floor direct against the floor through the proxy at delay 0.
+# At the end, a model: check time = a + b x N per delay, fitted to the sizes,
+# and the 1,000-project time it predicts at 40 ms (or the largest delay).
+#
+# Everything started here (servers, proxies, floors) is stopped and removed
+# on exit, also on an error, Ctrl-C or SIGTERM.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+rounds=${1:-5}
+sizes=${SIZES:-50 200}
+delays=${DELAYS:-20 40}
+jobs=${JOBS:-20}
+tls=${TLS:-1}
+python=/usr/bin/python3
+password=bench-$$-$RANDOM$RANDOM
+clk_tck=$(getconf CLK_TCK)
+
+started=$(date +%s)
+max_n=0
+for n in $sizes; do [ "$n" -gt "$max_n" ] && max_n=$n; done
+[ "$max_n" -gt 0 ] || { echo "SIZES: no size" >&2; exit 2; }
+
+bash "$top/test/setup.sh" >/dev/null
+echo "== supamon built and installed with $(command -v pg_config) (bindir $(pg_config --bindir))"
+
+# The project cluster: TCP on 127.0.0.1 only, TLS, passwords.  Room for
+# N connections of supamon (a version that keeps them open), N kept by the
+# floor, and the fresh ones of both, with a margin.
+bench_before_start() {
+	local name=$1 data=$2
+	[ "$name" = projects ] || return 0
+	if [ "$tls" = 1 ]; then
+		openssl req -new -x509 -days 2 -nodes -newkey rsa:2048 -subj "/CN=127.0.0.1" \
+			-keyout "$data/server.key" -out "$data/server.crt" 2>/dev/null
+		chown postgres: "$data/server.key" "$data/server.crt"
+		chmod 600 "$data/server.key"
+	fi
+	cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+max_connections = $((2 * max_n + 100))
+password_encryption = 'scram-sha-256'
+ssl = $([ "$tls" = 1 ] && echo on || echo off)
+CONF
+	# the superuser through the socket (set-up), the projects' role by TLS only
+	printf 'local all postgres trust\n%s all bench 127.0.0.1/32 scram-sha-256\n' \
+		"$([ "$tls" = 1 ] && echo hostssl || echo host)" >"$data/pg_hba.conf"
+}
+BENCH_PORT=57000
+source "$top/bench/common.sh"
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+maximum() { sort -g | tail -n 1; }
+
+# ---- what this script starts besides the clusters, stopped by cleanup ----
+declare -A proxy_pid=() floor_pid=() floor_in=() floor_out=()
+cleanup() {
+	# (runuser forwards the TERM to its proxy and waits for it)
+	local pids=("${floor_pid[@]}" "${proxy_pid[@]}")
+	if [ ${#pids[@]} -gt 0 ]; then
+		kill "${pids[@]}" 2>/dev/null || true
+		wait "${pids[@]}" 2>/dev/null || true
+	fi
+	stop_all
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A proxy named $1 to the project cluster, $2 ms one way; sets proxy_port.
+proxy_start() {
+	local name=$1 delay=$2
+	proxy_port=$(free_port $((project_port + 1)))
+	# runuser itself in the background (not as_pg, a function: its subshell
+	# would be what $! names), so that the TERM it forwards ends the proxy
+	runuser -u postgres -- "$python" "$top/bench/latency_proxy.py" --listen "127.0.0.1:$proxy_port" \
+		--target "127.0.0.1:$project_port" --delay-ms "$delay" --handshake \
+		--ready-file "$dir/$name.port" >"$dir/$name.log" 2>&1 &
+	proxy_pid[$name]=$!
+	for _ in $(seq 100); do [ -s "$dir/$name.port" ] && break; sleep 0.05; done
+	[ -s "$dir/$name.port" ] || { echo "proxy $name did not start:" >&2; cat "$dir/$name.log" >&2; exit 1; }
+}
+proxy_stop() {
+	local name=$1
+	kill "${proxy_pid[$name]}" && wait "${proxy_pid[$name]}" || true
+	unset "proxy_pid[$name]"
+	rm -f "$dir/$name.port"
+}
+# The proxy's own process (runuser's child), for its CPU.
+proxy_process() { pgrep -P "${proxy_pid[$1]}" | head -n 1; }
+
+# A floor named $1 over the connection strings in file $2, driven through two
+# FIFOs; floor_cmd NAME COMMAND sets floor_ms and floor_runs from its answer
+# (in this shell, not a subshell, so that a failure ends the script).
+floor_start() {
+	local name=$1 file=$2 fd
+	mkfifo "$dir/$name.in" "$dir/$name.out"
+	"$dir/fleet_floor" "$file" "$concurrency" <"$dir/$name.in" >"$dir/$name.out" 2>>"$dir/floor.err" &
+	floor_pid[$name]=$!
+	exec {fd}>"$dir/$name.in"
+	floor_in[$name]=$fd
+	exec {fd}<"$dir/$name.out"
+	floor_out[$name]=$fd
+}
+floor_cmd() {
+	local name=$1 cmd=$2 line
+	echo "$cmd" >&"${floor_in[$name]}"
+	if ! read -r line <&"${floor_out[$name]}"; then
+		echo "floor $name failed on \"$cmd\":" >&2
+		cat "$dir/floor.err" >&2
+		exit 1
+	fi
+	floor_runs=
+	read -r floor_ms floor_runs <<<"$line"
+}
+floor_stop() {
+	local name=$1 fd
+	echo quit >&"${floor_in[$name]}"
+	wait "${floor_pid[$name]}" || { echo "floor $name failed:" >&2; cat "$dir/floor.err" >&2; exit 1; }
+	fd=${floor_in[$name]}
+	exec {fd}>&-
+	fd=${floor_out[$name]}
+	exec {fd}<&-
+	unset "floor_pid[$name]" "floor_in[$name]" "floor_out[$name]"
+	rm -f "$dir/$name.in" "$dir/$name.out"
+}
+
+# Clock ticks of a cluster's processes so far: the postmaster's own and its
+# reaped children's (cutime, cstime), and every live process under it.  The
+# children are read before the postmaster, so one that is reaped in between
+# is counted twice (rare, and small) rather than not at all.
+cluster_ticks() {
+	local pm children
+	pm=$(head -n 1 "$dir/$1/postmaster.pid")
+	children=$(pgrep -P "$pm" | sed 's|.*|/proc/&/stat|' | tr '\n' ' ' || true)
+	# shellcheck disable=SC2086
+	{ cat $children 2>/dev/null || true; cat "/proc/$pm/stat"; } |
+		sed 's/^.*) //' | awk '{ t += $12 + $13 + $14 + $15 } END { print t }'
+}
+# Ticks of one process (its own).
+process_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+# The supamon background processes of the central cluster: "rss hwm" in kB
+# of the largest.
+supamon_processes_memory() {
+	local pm pid rss=0 hwm=0 r h
+	pm=$(head -n 1 "$dir/central/postmaster.pid")
+	for pid in $(pgrep -P "$pm" || true); do
+		grep -qa supamon "/proc/$pid/cmdline" 2>/dev/null || continue
+		r=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+		h=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || echo 0)
+		[ "${r:-0}" -gt "$rss" ] && rss=$r
+		[ "${h:-0}" -gt "$hwm" ] && hwm=$h
+	done
+	echo "$rss $hwm"
+}
+
+ms_of_ticks() { awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.2f", t * 1000 / hz / n }'; }
+
+# ---- the projects ----
+gcc -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" -o "$dir/fleet_floor" \
+	"$top/bench/fleet_floor.c" -L"$(pg_config --libdir)" -lpq
+
+echo "== $max_n project databases x $jobs jobs (TLS=$tls)"
+t0=$(date +%s)
+ppsql postgres -c "CREATE ROLE bench LOGIN PASSWORD '$password'" -c "CREATE DATABASE tmpl" >/dev/null
+ppsql tmpl >/dev/null <<SQL
+CREATE SCHEMA cron;
+CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+	nodename text NOT NULL DEFAULT 'localhost', nodeport int NOT NULL DEFAULT 5432,
+	database text NOT NULL DEFAULT current_database(), username text NOT NULL DEFAULT current_user,
+	active boolean NOT NULL DEFAULT true, jobname name);
+CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, job_pid int,
+	database text, username text, command text, status text, return_message text,
+	start_time timestamptz, end_time timestamptz);
+INSERT INTO cron.job (schedule, command, jobname)
+SELECT '* * * * *', 'SELECT ' || j, 'job-' || j FROM generate_series(1, $jobs) j;
+-- ten minutes of history: one finished run a minute per job
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+SELECT j, 'succeeded', '1 row', now() - m * interval '1 minute', now() - m * interval '1 minute' + interval '1 second'
+FROM generate_series(1, $jobs) j, generate_series(10, 1, -1) m ORDER BY m DESC, j;
+GRANT USAGE ON SCHEMA cron TO bench;
+GRANT SELECT ON ALL TABLES IN SCHEMA cron TO bench;
+VACUUM ANALYZE;
+SQL
+for i in $(seq "$max_n"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | ppsql postgres >/dev/null
+echo "   made in $(($(date +%s) - t0)) s"
+
+# One new finished run per job in projects 1..$1, in one session.
+new_runs() {
+	local n=$1 i
+	for i in $(seq "$n"); do
+		printf '\\connect p%d\n' "$i"
+		echo "INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+			SELECT jobid, 'succeeded', '1 row', now() - interval '1 second', now() FROM cron.job;"
+	done | ppsql postgres >/dev/null
+}
+sslmode=$([ "$tls" = 1 ] && echo require || echo disable)
+conninfo() { echo "host=127.0.0.1 port=$1 dbname=p$2 user=bench password=$password sslmode=$sslmode"; }
+conninfo_file() {
+	local port=$1 n=$2 file=$3 i
+	(umask 077; for i in $(seq "$n"); do conninfo "$port" "$i"; done >"$file")
+}
+
+cpsql -c 'CREATE EXTENSION supamon' >/dev/null
+concurrency=$(cpsql -c 'SHOW supamon.max_connections')
+echo "== supamon.max_connections = $concurrency (the floor's concurrency too)"
+
+# ---- the proxy itself: the floor direct against through it at delay 0 ----
+echo "== the proxy at delay 0, N=$max_n, $rounds rounds: the floor direct and through it"
+proxy_start check 0
+conninfo_file "$project_port" "$max_n" "$dir/direct.conninfo"
+conninfo_file "$proxy_port" "$max_n" "$dir/proxied.conninfo"
+floor_start direct "$dir/direct.conninfo"
+floor_start proxied "$dir/proxied.conninfo"
+floor_cmd direct open
+floor_cmd proxied open
+# the first round of each reads all the history: not timed
+for f in direct proxied; do floor_cmd "$f" fresh; floor_cmd "$f" kept; done
+dk=() pk=() df=() pf=()
+for r in $(seq "$rounds"); do
+	floor_cmd direct kept; dk+=("$floor_ms")
+	floor_cmd proxied kept; pk+=("$floor_ms")
+	floor_cmd direct fresh; df+=("$floor_ms")
+	floor_cmd proxied fresh; pf+=("$floor_ms")
+done
+floor_stop direct
+floor_stop proxied
+proxy_stop check
+proxy_kept_direct=$(printf '%s\n' "${dk[@]}" | median)
+proxy_kept_proxied=$(printf '%s\n' "${pk[@]}" | median)
+proxy_fresh_direct=$(printf '%s\n' "${df[@]}" | median)
+proxy_fresh_proxied=$(printf '%s\n' "${pf[@]}" | median)
+printf '   floor kept:  direct %s ms, through the proxy %s ms (x%s)\n' \
+	"$proxy_kept_direct" "$proxy_kept_proxied" "$(ratio "$proxy_kept_proxied" "$proxy_kept_direct")"
+printf '   floor fresh: direct %s ms, through the proxy %s ms (x%s)\n' \
+	"$proxy_fresh_direct" "$proxy_fresh_proxied" "$(ratio "$proxy_fresh_proxied" "$proxy_fresh_direct")"
+
+# ---- the passes ----
+# Projects p1..pN registered, through the proxy on $2.
+register() {
+	local n=$1 port=$2
+	cpsql >/dev/null <<SQL
+SELECT supamon_remove_project(name) FROM supamon.project WHERE substr(name, 2)::int > $n;
+SELECT supamon_set_conninfo(name, format('$(conninfo "$port" '%s')', substr(name, 2)))
+FROM supamon.project;
+SELECT supamon_add_project('p' || i, format('$(conninfo "$port" '%s')', i))
+FROM generate_series(1, $n) i WHERE NOT EXISTS (SELECT FROM supamon.project WHERE name = 'p' || i);
+SQL
+}
+
+# One check in a fresh session; sets check_ms, check_cpu (ticks), check_hwm
+# (kB); exits unless every project was reached and every new run logged.
+timed_check() {
+	local n=$1 before out pid before_ticks after_ticks got
+	before=$(date -u '+%Y-%m-%d %H:%M:%S.%6N+00')
+	before_ticks=$(cluster_ticks central)
+	out=$(cpsql -c '\timing on' -c 'SELECT supamon_check_health()' -c '\timing off' \
+		-c "SELECT 'backend', pg_backend_pid(), (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s*(\d+)'))[1]")
+	check_ms=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | head -n 1)
+	read -r _ pid check_hwm <<<"$(grep '^backend|' <<<"$out" | tr '|' ' ')"
+	# the session's backend gone (reaped): its CPU is in the postmaster's cutime
+	for _ in $(seq 200); do [ -e "/proc/$pid" ] || break; sleep 0.01; done
+	after_ticks=$(cluster_ticks central)
+	check_cpu=$((after_ticks - before_ticks))
+	got=$(cpsql -c "SELECT count(*) FILTER (WHERE last_check_at >= '$before' AND reachable) || ' ' || count(*)
+		FROM supamon.project")
+	[ "$got" = "$n $n" ] || {
+		echo "check: $got projects (reached, registered) of $n:" >&2
+		cpsql -c "SELECT name, last_error FROM supamon.project WHERE NOT coalesce(reachable, false) LIMIT 5" >&2
+		exit 1
+	}
+	got=$(cpsql -c "SELECT count(*) FROM supamon.job_health_log WHERE run_id IS NOT NULL AND collected_at >= '$before'")
+	[ "$got" = $((n * jobs)) ] || { echo "check: $got runs logged, want $((n * jobs))" >&2; exit 1; }
+}
+
+declare -A res_check res_fresh res_kept res_cpu res_hwm res_bg res_pcpu res_proxy
+for n in $sizes; do
+	for delay in $delays; do
+		echo "== N=$n delay=${delay}ms: $rounds rounds after a warm-up"
+		t0=$(date +%s)
+		proxy_start "d$delay" "$delay"
+		register "$n" "$proxy_port"
+		conninfo_file "$proxy_port" "$n" "$dir/pass.conninfo"
+		floor_start floor "$dir/pass.conninfo"
+		floor_cmd floor open
+		open_ms=$floor_ms
+		new_runs "$n"
+		timed_check "$n"
+		warm_ms=$check_ms
+		floor_cmd floor fresh
+		floor_cmd floor kept
+		c=() f=() k=() cpu=() hwm=() pcpu=() xcpu=()
+		for r in $(seq "$rounds"); do
+			new_runs "$n"
+			p0=$(cluster_ticks projects)
+			x0=$(process_ticks "$(proxy_process "d$delay")")
+			timed_check "$n"
+			x1=$(process_ticks "$(proxy_process "d$delay")")
+			p1=$(cluster_ticks projects)
+			c+=("$check_ms") cpu+=("$(ms_of_ticks "$check_cpu" "$n")") hwm+=("$check_hwm")
+			pcpu+=("$(ms_of_ticks $((p1 - p0)) "$n")") xcpu+=("$(ms_of_ticks $((x1 - x0)) 1)")
+			floor_cmd floor fresh
+			fms=$floor_ms fruns=$floor_runs
+			floor_cmd floor kept
+			kms=$floor_ms kruns=$floor_runs
+			[ "$fruns" = $((n * jobs)) ] && [ "$kruns" = $((n * jobs)) ] ||
+				{ echo "floor read $fruns (fresh) and $kruns (kept) runs, want $((n * jobs))" >&2; exit 1; }
+			f+=("$fms") k+=("$kms")
+			read -r bg_rss bg_hwm <<<"$(supamon_processes_memory)"
+			echo "   round $r: check ${check_ms} ms (central CPU ${cpu[-1]} ms/project, backend VmHWM $((check_hwm / 1024)) MB), floor fresh $fms ms, kept $kms ms"
+		done
+		floor_stop floor
+		proxy_stop "d$delay"
+		key="$n $delay"
+		res_check[$key]=$(printf '%s\n' "${c[@]}" | median)
+		res_fresh[$key]=$(printf '%s\n' "${f[@]}" | median)
+		res_kept[$key]=$(printf '%s\n' "${k[@]}" | median)
+		res_cpu[$key]=$(printf '%s\n' "${cpu[@]}" | median)
+		res_hwm[$key]=$(printf '%s\n' "${hwm[@]}" | maximum)
+		res_pcpu[$key]=$(printf '%s\n' "${pcpu[@]}" | median)
+		res_proxy[$key]=$(printf '%s\n' "${xcpu[@]}" | median)
+		res_bg[$key]="$bg_rss $bg_hwm"
+		echo "   warm-up check $warm_ms ms; floor opened $n connections in ${open_ms} ms;" \
+			"proxy CPU ${res_proxy[$key]} ms/check; project cluster CPU ${res_pcpu[$key]} ms/project/check;" \
+			"pass took $(($(date +%s) - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+	done
+done
+
+# ---- the summary ----
+echo
+echo "fleet check, $jobs jobs per project, TLS=$tls, supamon.max_connections $concurrency, medians of $rounds rounds" \
+	"($(($(date +%s) - started)) s in all; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "proxy check (delay 0, N=$max_n): floor kept direct $proxy_kept_direct ms, through the proxy $proxy_kept_proxied ms;" \
+	"fresh direct $proxy_fresh_direct ms, through the proxy $proxy_fresh_proxied ms"
+for n in $sizes; do
+	for delay in $delays; do
+		key="$n $delay"
+		read -r bg_rss bg_hwm <<<"${res_bg[$key]}"
+		printf 'N=%s delay=%sms  check median %.0f ms  floor fresh %.0f ms  floor kept %.0f ms  ratio %s  cpu/project %s ms  backend peak %.0f MB  supamon bg RSS %.0f MB (peak %.0f MB)\n' \
+			"$n" "$delay" "${res_check[$key]}" "${res_fresh[$key]}" "${res_kept[$key]}" \
+			"$(awk -v a="${res_check[$key]}" -v b="${res_fresh[$key]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+			"$(awk -v a="${res_cpu[$key]}" 'BEGIN { printf "%.1f", a }')" \
+			"$(awk -v k="${res_hwm[$key]}" 'BEGIN { print k / 1024 }')" \
+			"$(awk -v k="$bg_rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$bg_hwm" 'BEGIN { print k / 1024 }')"
+	done
+done
+
+# The model: a least-squares line through (N, median) per delay (with two
+# sizes, the line through both points).
+fit() {
+	awk '{ n++; sx += $1; sy += $2; sxx += $1 * $1; sxy += $1 * $2 }
+		END { d = n * sxx - sx * sx; if (n < 2 || d == 0) { print "nan nan"; exit }
+		      b = (n * sxy - sx * sy) / d; printf "%.1f %.2f\n", (sy - b * sx) / n, b }'
+}
+nsizes=$(wc -w <<<"$sizes")
+if [ "$nsizes" -ge 2 ]; then
+	echo
+	echo "model: check_ms(N) = a + b * N, fitted per delay to N in { $sizes }"
+	target=40
+	grep -qw 40 <<<"$delays" || target=$(tr ' ' '\n' <<<"$delays" | sort -g | tail -n 1)
+	for delay in $delays; do
+		read -r a b <<<"$(for n in $sizes; do echo "$n ${res_check[$n $delay]}"; done | fit)"
+		read -r fa fb <<<"$(for n in $sizes; do echo "$n ${res_fresh[$n $delay]}"; done | fit)"
+		read -r ka kb <<<"$(for n in $sizes; do echo "$n ${res_kept[$n $delay]}"; done | fit)"
+		printf '  delay %sms: a = %s ms, b = %s ms per project   (floor fresh: a = %s, b = %s; floor kept: a = %s, b = %s)\n' \
+			"$delay" "$a" "$b" "$fa" "$fb" "$ka" "$kb"
+		if [ "$delay" = "$target" ]; then
+			printf '  N=1000 at %sms: check %.0f ms   (floor fresh %.0f ms, floor kept %.0f ms)\n' "$delay" \
+				"$(awk -v a="$a" -v b="$b" 'BEGIN { print a + b * 1000 }')" \
+				"$(awk -v a="$fa" -v b="$fb" 'BEGIN { print a + b * 1000 }')" \
+				"$(awk -v a="$ka" -v b="$kb" 'BEGIN { print a + b * 1000 }')" >"$dir/extrapolated"
+		fi
+	done
+	cat "$dir/extrapolated"
+fi
