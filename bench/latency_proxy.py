@@ -74,8 +74,15 @@ class Pipe:
         self.timer = None
         # all that is due, in order (a timer may fire late, or two chunks share a due time)
         now = self.loop.time() + SLACK
+        data = []       # the chunks due together leave in one write (one send)
         while self.queue and self.queue[0][0] <= now and not self.done:
             _, item = self.queue.popleft()
+            if item is not EOF and item is not RESET:
+                data.append(item)
+                continue
+            if data and not self.dest.is_closing():
+                self.dest.write(b"".join(data))
+            data = []
             if item is EOF:
                 try:
                     self.dest.write_eof()
@@ -83,11 +90,11 @@ class Pipe:
                     # the destination already went away (reset by its end)
                     self.dest.close()
                 self.done = True
-            elif item is RESET:
-                self.dest.close()          # after what is buffered before it
+            else:
+                self.dest.close()          # a reset: after what is buffered before it
                 self.done = True
-            elif not self.dest.is_closing():
-                self.dest.write(item)
+        if data and not self.dest.is_closing():
+            self.dest.write(b"".join(data))
         if self.done:
             self.queue.clear()
             self.conn.maybe_finish()
