@@ -280,15 +280,19 @@ SQL
 }
 
 # One check in a fresh session; sets check_ms, check_cpu (ticks), check_hwm
-# (kB); exits unless every project was reached and every new run logged.
+# (kB; and, at the end of the session, check_anon and check_shmem: how much
+# of its resident memory is its own and how much shared buffers); exits
+# unless every project was reached and every new run logged.
 timed_check() {
 	local n=$1 before out pid before_ticks after_ticks got
 	before=$(date -u '+%Y-%m-%d %H:%M:%S.%6N+00')
 	before_ticks=$(cluster_ticks central)
 	out=$(cpsql -c '\timing on' -c 'SELECT supamon_check_health()' -c '\timing off' \
-		-c "SELECT 'backend', pg_backend_pid(), (regexp_match(pg_read_file('/proc/self/status'), 'VmHWM:\s*(\d+)'))[1]")
+		-c "SELECT 'backend', pg_backend_pid(), (regexp_match(s, 'VmHWM:\s*(\d+)'))[1],
+			(regexp_match(s, 'RssAnon:\s*(\d+)'))[1], (regexp_match(s, 'RssShmem:\s*(\d+)'))[1]
+			FROM pg_read_file('/proc/self/status') s")
 	check_ms=$(sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' <<<"$out" | head -n 1)
-	read -r _ pid check_hwm <<<"$(grep '^backend|' <<<"$out" | tr '|' ' ')"
+	read -r _ pid check_hwm check_anon check_shmem <<<"$(grep '^backend|' <<<"$out" | tr '|' ' ')"
 	# the session's backend gone (reaped): its CPU is in the postmaster's cutime
 	for _ in $(seq 200); do [ -e "/proc/$pid" ] || break; sleep 0.01; done
 	after_ticks=$(cluster_ticks central)
@@ -338,7 +342,7 @@ for n in $sizes; do
 				{ echo "floor read $fruns (fresh) and $kruns (kept) runs, want $((n * jobs))" >&2; exit 1; }
 			f+=("$fms") k+=("$kms")
 			read -r bg_rss bg_hwm <<<"$(supamon_processes_memory)"
-			echo "   round $r: check ${check_ms} ms (central CPU ${cpu[-1]} ms/project, backend VmHWM $((check_hwm / 1024)) MB), floor fresh $fms ms, kept $kms ms"
+			echo "   round $r: check ${check_ms} ms (central CPU ${cpu[-1]} ms/project, backend VmHWM $((check_hwm / 1024)) MB, at its end $((check_anon / 1024)) MB own + $((check_shmem / 1024)) MB shared), floor fresh $fms ms, kept $kms ms"
 		done
 		floor_stop floor
 		proxy_stop "d$delay"
