@@ -19,12 +19,15 @@ sooner than 3 x delay after the connection was accepted (SYN, SYN-ACK, then
 the client's first bytes), as they would over a link of that delay.
 
 When listening, the proxy prints "listening on HOST:PORT, ..." (and writes
-PORT to the ready file, atomically).  SIGUSR1 prints how many connections are
-open and in what state (on stderr).  SIGTERM or SIGINT closes every
-connection and ends it.  Standard library only.
+PORT to the ready file, atomically).  SIGUSR1 prints, on stderr, how many
+connections are open and in what state, and how late the chunks left their
+due times (median, 99th percentile, max: a proxy starved of CPU falls
+behind).  SIGTERM or SIGINT closes every connection and ends it.  Standard
+library only.
 
-On a quiet machine a round trip through it costs 2 x delay plus about 1 ms
-(the event loop's wake-ups), and about 0.1 ms at delay 0.
+Measured on the 2-core VM it was written on (busy with other work): a
+SELECT 1 over TLS, timed by psql, takes 0.04-0.34 ms direct, 0.3-2.2 ms
+through the proxy at 0 ms, 81.4-83.3 ms at 40 ms.
 """
 import argparse
 import asyncio
@@ -73,10 +76,12 @@ class Pipe:
     def flush(self):
         self.timer = None
         # all that is due, in order (a timer may fire late, or two chunks share a due time)
-        now = self.loop.time() + SLACK
+        now = self.loop.time()
+        late = self.conn.proxy.late
         data = []       # the chunks due together leave in one write (one send)
-        while self.queue and self.queue[0][0] <= now and not self.done:
-            _, item = self.queue.popleft()
+        while self.queue and self.queue[0][0] <= now + SLACK and not self.done:
+            due, item = self.queue.popleft()
+            late.append(now - due)
             if item is not EOF and item is not RESET:
                 data.append(item)
                 continue
@@ -230,6 +235,7 @@ class Proxy:
         self.delay = delay
         self.handshake = handshake
         self.connections = set()
+        self.late = []      # how late each chunk left (seconds; negative: early)
 
     def report(self):
         """SIGUSR1: the connections still open, and in what state."""
@@ -239,6 +245,11 @@ class Proxy:
                             for side in (c.client, c.target))
                    + f" up:{'done' if c.up.done else len(c.up.queue)} down:{'done' if c.down.done else len(c.down.queue)}"] += 1
         print(f"latency_proxy: {len(self.connections)} connections open", file=sys.stderr, flush=True)
+        if self.late:
+            late = sorted(self.late)
+            q = lambda f: late[min(len(late) - 1, int(f * len(late)))] * 1000
+            print(f"latency_proxy: {len(late)} chunks, late by median {q(0.5):.2f} ms,"
+                  f" p99 {q(0.99):.2f} ms, max {late[-1] * 1000:.2f} ms", file=sys.stderr, flush=True)
         for state, count in sorted(states.items()):
             print(f"  {count} x {state}", file=sys.stderr, flush=True)
 
