@@ -58,7 +58,7 @@ echo "== supamon built and installed with $(command -v pg_config) (bindir $(pg_c
 
 # The project cluster: TCP on 127.0.0.1 only, TLS, passwords.  Room for
 # N connections of supamon (a version that keeps them open), N kept by the
-# floor, and the fresh ones of both, with a margin.
+# floor, and the fresh ones of both (see below), with a margin.
 bench_before_start() {
 	local name=$1 data=$2
 	[ "$name" = projects ] || return 0
@@ -252,6 +252,14 @@ conninfo_file() {
 cpsql -c 'CREATE EXTENSION supamon' >/dev/null
 concurrency=$(cpsql -c 'SHOW supamon.max_connections')
 echo "== supamon.max_connections = $concurrency (the floor's concurrency too)"
+# At once, at most: N kept by supamon and N by a floor (or, checking the
+# proxy, two floors' N), and C fresh ones of supamon and of a floor.  The
+# cluster started with room for C up to 50; more needs a restart.
+need=$((2 * max_n + 2 * concurrency + 50))
+if [ "$need" -gt "$(ppsql postgres -c 'SHOW max_connections')" ]; then
+	ppsql postgres -c "ALTER SYSTEM SET max_connections = $need" >/dev/null
+	as_pg "$bindir/pg_ctl" -D "$dir/projects" -l "$dir/projects.log" -w restart >/dev/null
+fi
 
 # ---- the proxy itself: the floor direct against through it at delay 0 ----
 echo "== the proxy at delay 0, N=$max_n, $rounds rounds: the floor direct and through it"
