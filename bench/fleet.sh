@@ -202,6 +202,9 @@ supamon_processes_memory() {
 	echo "$rss $hwm"
 }
 
+# Clock ticks the hypervisor took from this VM's CPUs so far (steal): a pass
+# with much of it was measured on a machine that stood still at times.
+steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
 ms_of_ticks() { awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.2f", t * 1000 / hz / n }'; }
 
 # ---- the projects ----
@@ -340,6 +343,7 @@ for n in $sizes; do
 	for delay in $delays; do
 		echo "== N=$n delay=${delay}ms: $rounds rounds after a warm-up"
 		t0=$(date +%s)
+		steal0=$(steal_ticks)
 		key="$n $delay"
 		proxy_start "d$delay" "$delay"
 		register "$n" "$proxy_port"
@@ -386,7 +390,8 @@ for n in $sizes; do
 		res_bg[$key]="$bg_rss $bg_hwm"
 		echo "   warm-up check $warm_ms ms; floor opened $n connections in ${open_ms} ms;" \
 			"proxy CPU ${res_proxy[$key]} ms/check; project cluster CPU ${res_pcpu[$key]} ms/project/check;" \
-			"pass took $(($(date +%s) - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+			"pass took $(($(date +%s) - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
+			"CPU stolen by the hypervisor $(ms_of_ticks $(($(steal_ticks) - steal0)) 1) ms"
 	done
 done
 
