@@ -32,8 +32,16 @@
 # (connect, query, read, close, every round) and "kept" (connections opened
 # once, then only the query).  Before the passes, the proxy itself is
 # checked: the floor direct against the floor through the proxy at delay 0.
+# After each pass: the proxy's CPU per check and how late its chunks left
+# their due times (whether it kept up), the project cluster's CPU per
+# project, and the CPU the hypervisor stole from this VM meanwhile.
 # At the end, a model: check time = a + b x N per delay, fitted to the sizes,
 # and the 1,000-project time it predicts at 40 ms (or the largest delay).
+#
+# Nothing here depends on how supamon reaches its projects: a version that
+# keeps their connections open in a background process is measured the same
+# way (that process's CPU and memory are the central cluster's; the project
+# cluster makes room for its N connections beside the floor's).
 #
 # Everything started here (servers, proxies, floors) is stopped and removed
 # on exit, also on an error, Ctrl-C or SIGTERM.
