@@ -29,6 +29,8 @@
  */
 #include "postgres.h"
 
+#include <sys/resource.h>
+
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
@@ -60,6 +62,12 @@
 
 /* Removed projects whose connections wait to be closed. */
 #define POOL_FORGET 32
+
+/*
+ * The collector's descriptor limit, raised to this when the hard limit
+ * allows: a project's kept connection is one descriptor.
+ */
+#define COLLECTOR_MAX_FDS 65536
 
 /* How long a check waits for the collector to take its session. */
 #define POOL_QUEUE_WAIT_MS 2000
@@ -548,7 +556,7 @@ close_entry(PoolEntry *e)
 	{
 		PQfinish(e->conn);
 		e->conn = NULL;
-		ReleaseExternalFD();
+		RemoteReleaseFD();
 		nkept--;
 	}
 }
@@ -676,7 +684,7 @@ tidy(void)
 static void
 make_room(int wanted, PoolKey *keys, int n)
 {
-	int			budget = max_safe_fds / 3 - 2;	/* the wait set's, one spare */
+	int			budget = RemoteDescriptorBudget() - 2;	/* the wait set's, one spare */
 
 	while (nkept > 0 && nkept + wanted > budget)
 	{
@@ -775,7 +783,8 @@ serving_done(RemoteRequest *r, void *arg)
 /*
  * No descriptor is free for a new connection: the least recently used kept
  * connection not lent to this session goes, else one this session finished
- * with (it will not be kept).
+ * with (it will not be kept), else one lent to a request not started yet
+ * (that one connects anew, when a descriptor is free).
  */
 static bool
 serving_need_fd(RemoteRequest *reqs, int n, void *arg)
@@ -802,7 +811,20 @@ serving_need_fd(RemoteRequest *reqs, int n, void *arg)
 			PQfinish(r->conn);
 			r->conn = NULL;
 			r->holds_fd = false;
-			ReleaseExternalFD();
+			RemoteReleaseFD();
+			return true;
+		}
+	}
+	/* more projects than descriptors: one lent but not started connects anew */
+	for (int i = n - 1; i >= 0; i--)
+	{
+		RemoteRequest *r = &reqs[i];
+
+		if (r->state == REMOTE_WAITING && r->reuse)
+		{
+			PQfinish(r->reuse);
+			r->reuse = NULL;
+			RemoteReleaseFD();
 			return true;
 		}
 	}
@@ -920,6 +942,37 @@ serve(dsm_handle handle, MemoryContext cxt)
 	PG_END_TRY();
 }
 
+/*
+ * PostgreSQL lets a process use a third of max_files_per_process for
+ * sockets and the like (about 330 at the default): too few to keep a
+ * thousand projects' connections.  The collector opens no relation files
+ * (PostgreSQL's own files keep all they were given), so it raises its own
+ * limit as far as the hard limit allows and counts its connections itself.
+ */
+static void
+raise_descriptor_limit(void)
+{
+	struct rlimit rl;
+	int			budget;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < COLLECTOR_MAX_FDS && rl.rlim_max > rl.rlim_cur)
+	{
+		struct rlimit want = rl;
+
+		want.rlim_cur = Min(rl.rlim_max, COLLECTOR_MAX_FDS);
+		if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+			rl = want;
+	}
+	budget = (int) Min(rl.rlim_cur, COLLECTOR_MAX_FDS) - max_safe_fds - 64;
+	if (budget > max_safe_fds / 3)
+		RemoteUseOwnDescriptors(budget);
+	ereport(LOG,
+			(errmsg("supamon collector started: up to %d project connections kept open",
+					RemoteDescriptorBudget())));
+}
+
 /* Takes the next queued session, if any; returns its slot or -1. */
 static int
 next_session(dsm_handle *handle)
@@ -966,6 +1019,7 @@ supamon_collector_main(Datum main_arg)
 	cxt = AllocSetContextCreate(TopMemoryContext, "supamon collector session",
 								ALLOCSET_DEFAULT_SIZES);
 
+	raise_descriptor_limit();
 	before_shmem_exit(close_everything, (Datum) 0);
 	SpinLockAcquire(&pool->mutex);
 	pool->collector_pid = MyProcPid;

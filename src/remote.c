@@ -73,6 +73,14 @@ static int	wait_set_sockets = 0;
  */
 static bool sockets_replaced = false;
 
+/*
+ * Descriptors for connections: PostgreSQL's external-FD budget (a third of
+ * what the server may open), or, in a process that opens no relation files
+ * and raised its own limit (the collector), a count of its own.
+ */
+static int	own_fd_budget = 0;
+static int	own_fds = 0;
+
 /* The running RemoteExecuteAll's hooks, and whether requests are relayed. */
 static RemoteHooks *running_hooks = NULL;
 static bool relay_outstanding = false;
@@ -248,7 +256,7 @@ finish_request(RemoteRequest *r, char *error)
 	}
 	if (r->conn == NULL && r->holds_fd)
 	{
-		ReleaseExternalFD();
+		RemoteReleaseFD();
 		r->holds_fd = false;
 	}
 	if (!r->ok)
@@ -278,7 +286,7 @@ retry_fresh(RemoteRequest *r)
 	r->conn = NULL;
 	if (r->holds_fd)
 	{
-		ReleaseExternalFD();
+		RemoteReleaseFD();
 		r->holds_fd = false;
 	}
 	free_rows(r);
@@ -302,6 +310,41 @@ drop_notifications(PGconn *conn)
 
 	while ((n = PQnotifies(conn)) != NULL)
 		PQfreemem(n);
+}
+
+void
+RemoteUseOwnDescriptors(int budget)
+{
+	own_fd_budget = budget;
+}
+
+int
+RemoteDescriptorBudget(void)
+{
+	return own_fd_budget > 0 ? own_fd_budget : max_safe_fds / 3;
+}
+
+bool
+RemoteAcquireFD(void)
+{
+	if (own_fd_budget <= 0)
+		return AcquireExternalFD();
+	if (own_fds >= own_fd_budget)
+		return false;
+	own_fds++;
+	return true;
+}
+
+void
+RemoteReleaseFD(void)
+{
+	if (own_fd_budget <= 0)
+	{
+		ReleaseExternalFD();
+		return;
+	}
+	Assert(own_fds > 0);
+	own_fds--;
 }
 
 void
@@ -738,7 +781,7 @@ start_request(RemoteRequest *r, int connect_timeout_ms, int query_timeout_ms)
 		 * that project's failure, as any other.
 		 */
 		PQfinish(conn);
-		ReleaseExternalFD();
+		RemoteReleaseFD();
 		r->replaced = true;
 	}
 
@@ -773,7 +816,7 @@ start_request(RemoteRequest *r, int connect_timeout_ms, int query_timeout_ms)
 			return true;
 		}
 	}
-	if (!AcquireExternalFD())
+	if (!RemoteAcquireFD())
 	{
 		PQconninfoFree(opts);
 		return false;
@@ -1247,7 +1290,7 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 						(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 						 errmsg("supamon: no file descriptor is free to connect to a project"),
 						 errdetail("This server process may use %d descriptors for connections and the like, and they are taken.",
-								   max_safe_fds / 3),
+								   RemoteDescriptorBudget()),
 						 errhint("Raise max_files_per_process.")));
 			waiting = true;
 			break;
@@ -1346,7 +1389,7 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
 				 errmsg("supamon: no file descriptor is free to wait for projects"),
 				 errdetail("This server process may use %d descriptors for connections and the like, and they are taken.",
-						   max_safe_fds / 3),
+						   RemoteDescriptorBudget()),
 				 errhint("Raise max_files_per_process.")));
 	ReleaseExternalFD();
 
@@ -1393,7 +1436,7 @@ RemoteReleaseAll(RemoteRequest *reqs, int n)
 		{
 			PQfinish(r->reuse);
 			r->reuse = NULL;
-			ReleaseExternalFD();
+			RemoteReleaseFD();
 		}
 		if (r->conn)
 		{
@@ -1402,7 +1445,7 @@ RemoteReleaseAll(RemoteRequest *reqs, int n)
 		}
 		if (r->holds_fd)
 		{
-			ReleaseExternalFD();
+			RemoteReleaseFD();
 			r->holds_fd = false;
 		}
 		r->registered = PGINVALID_SOCKET;

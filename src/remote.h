@@ -139,6 +139,16 @@ extern void RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 							 int connect_timeout_ms, int query_timeout_ms,
 							 RemoteSideWork *side, RemoteHooks *hooks);
 
+/*
+ * A descriptor for a connection, and giving it back: PostgreSQL's external
+ * FDs, unless the process said it counts its own (RemoteUseOwnDescriptors:
+ * the collector, which opens no relation files and raises its limit).
+ */
+extern bool RemoteAcquireFD(void);
+extern void RemoteReleaseFD(void);
+extern void RemoteUseOwnDescriptors(int budget);
+extern int	RemoteDescriptorBudget(void);
+
 /* Frees a request's rows (once the caller has used or copied them). */
 extern void RemoteFreeRows(RemoteRequest *r);
 

@@ -427,8 +427,9 @@ proxy_mode('3 none');
 $central->safe_psql('postgres', "SELECT supamon_remove_project('px')");
 
 # =====================================================================
-# 4. Descriptors: with max_files_per_process at its minimum the collector
-#    may hold about 16 connections; 20 projects.
+# 4. Descriptors: max_files_per_process at its minimum (PostgreSQL's own
+#    budget for sockets about 16), 20 projects (see 10 for a collector
+#    that can keep only a few).
 # =====================================================================
 project_db('fd');
 $central->safe_psql('postgres',
@@ -544,6 +545,45 @@ add('postgres', 'k', conn('k'));
 # (the test's own statements, logged by log_statement = all, aside)
 unlike(join("\n", grep { !/statement: / } split /\n/, slurp_file($central->logfile)), qr/$secret/,
 	'no conninfo password in the central server\'s log');
+
+# =====================================================================
+# 10. Few descriptors: the collector raises its own limit as far as the hard
+#     limit allows; lowered here (prlimit on the postmaster, inherited by
+#     the collector restarted after it), it can keep only a few connections,
+#     and a fleet larger than that is still read, least recently used
+#     connections closed first.
+# =====================================================================
+SKIP:
+{
+	skip 'no prlimit', 5 unless system('prlimit --version >/dev/null 2>&1') == 0;
+	system('prlimit', '--pid=' . $central->{_pid}, '--nofile=140:140') == 0 or die 'prlimit';
+	my $offset = -s $central->logfile;
+	my $old = collector_pid();
+	$central->safe_psql('postgres', "SELECT pg_terminate_backend($old)");
+	ok($central->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'supamon collector' AND pid <> $old"),
+		'the collector is back under the lower limit');
+	my ($budget) = slurp_file($central->logfile, $offset) =~ /up to (\d+) project connections kept open/;
+	ok(defined $budget && $budget < 60, 'it says how many it may keep: ' . ($budget // '?'));
+	$budget //= 20;
+	my $n = $budget + 6;
+	$central->safe_psql('postgres', 'UPDATE supamon.project SET enabled = false');
+	$central->safe_psql('postgres',
+		join('', map { "SELECT supamon_add_project('fd$_', '" . conn('fd') . "');" } 1 .. $n));
+	my $log_offset = -s $central->logfile;
+	my @read;
+	for (1 .. 2)
+	{
+		my ($r) = audit('postgres');
+		push @read, scalar(grep { /^fd/ && $r->{$_} eq 't|2|' } keys %$r);
+	}
+	is(join(',', @read), "$n,$n", "$n projects on $budget connections: all read, twice");
+	unlike(slurp_file($central->logfile, $log_offset), qr/session failed|no file descriptor/,
+		'no session fails for want of descriptors its own kept connections hold');
+	# (a connection just closed leaves the project's pg_stat_activity a moment later)
+	ok(poll_fleet("SELECT count(*) <= $budget FROM pg_stat_activity WHERE datname = 'fd' AND application_name = 'supamon'", 5),
+		'no more connections kept than it may');
+}
 
 kill 'TERM', $proxy_pid;
 waitpid($proxy_pid, 0);
