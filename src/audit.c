@@ -31,40 +31,39 @@
 
 PG_FUNCTION_INFO_V1(supamon_audit);
 
+static SupamonStatement lock_projects = {
+	.sql = "SELECT name, conninfo, run_high_water, open_run_ids, supabase_ref,"
+		" coalesce(api_blocked_until, '-infinity'), coalesce(pg_net_readable, false),"
+		" (extract(epoch FROM pg_net_read_until) * 1000000)::int8,"
+		" (extract(epoch FROM least(pg_net_read_until - interval '2 minutes',"
+		"   (SELECT min(r.started_at) FROM supamon.pg_net_run r"
+		"    WHERE r.project_name = p.name AND r.verdict IS NULL))) * 1000000)::int8"
+		" FROM supamon.project p"
+		" WHERE CASE WHEN $1 IS NULL THEN enabled ELSE name = $1 END"
+		" ORDER BY name FOR NO KEY UPDATE",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
 /*
  * Reads and locks the projects to audit.
  */
 static ProjectState *
 load_projects(const char *only, int *n)
 {
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
 	char		nulls[2] = " ";
 	ProjectState *projects;
-	int			rc;
 
 	values[0] = only ? CStringGetTextDatum(only) : (Datum) 0;
 	nulls[0] = only ? ' ' : 'n';
-	rc = SPI_execute_with_args(
-							   "SELECT name, conninfo, run_high_water, open_run_ids, supabase_ref,"
-							   " coalesce(api_blocked_until, '-infinity'), coalesce(pg_net_readable, false),"
-							   " (extract(epoch FROM pg_net_read_until) * 1000000)::int8,"
-							   " (extract(epoch FROM least(pg_net_read_until - interval '2 minutes',"
-							   "   (SELECT min(r.started_at) FROM supamon.pg_net_run r"
-							   "    WHERE r.project_name = p.name AND r.verdict IS NULL))) * 1000000)::int8"
-							   " FROM supamon.project p"
-							   " WHERE CASE WHEN $1 IS NULL THEN enabled ELSE name = $1 END"
-							   " ORDER BY name FOR NO KEY UPDATE",
-							   1, types, values, nulls, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read projects: %s", SPI_result_code_string(rc));
-	if (only && SPI_processed == 0)
+	*n = (int) SupamonRun(&lock_projects, values, nulls);
+	if (only && *n == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project \"%s\" does not exist", only),
 				 errhint("See supamon.project, or add it with supamon_add_project().")));
 
-	*n = (int) SPI_processed;
 	projects = palloc0(sizeof(ProjectState) * Max(*n, 1));
 	for (int i = 0; i < *n; i++)
 	{
@@ -102,6 +101,15 @@ load_projects(const char *only, int *n)
 	return projects;
 }
 
+static SupamonStatement read_function_stats = {
+	.sql = "SELECT project_name, job_name,"
+		" coalesce((extract(epoch FROM stats_at) * 1000000)::int8, -9223372036854775808)"
+		" FROM supamon.job_inventory"
+		" WHERE job_type = 'edge_function' AND removed_at IS NULL"
+		" ORDER BY project_name, job_name COLLATE \"C\"",
+	.expect = SPI_OK_SELECT
+};
+
 /*
  * When each project's Edge Functions' traffic was last read, so that a check
  * asks first about the functions read longest ago.  Projects and functions
@@ -131,12 +139,7 @@ known_functions(ProjectState *projects, int n)
 
 		slot->i = i;
 	}
-	if (SPI_execute("SELECT project_name, job_name,"
-					" coalesce((extract(epoch FROM stats_at) * 1000000)::int8, -9223372036854775808)"
-					" FROM supamon.job_inventory"
-					" WHERE job_type = 'edge_function' AND removed_at IS NULL"
-					" ORDER BY project_name, job_name COLLATE \"C\"", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the inventory");
+	SupamonRun(&read_function_stats, NULL, NULL);
 	/* two passes: each project's arrays sized to its own functions */
 	for (int pass = 0; pass < 2; pass++)
 	{

@@ -53,6 +53,20 @@ valid_name(const char *name)
 	return true;
 }
 
+static SupamonStatement read_channel_name = {
+	.sql = "SELECT 1 FROM supamon.alert_config WHERE name = $1",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement insert_channel = {
+	.sql = "INSERT INTO supamon.alert_config (name, channel, webhook_url, bot_token,"
+		"  chat_id, criticality, message_thread_id, signing_secret)"
+		" VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+	.nargs = 8, .types = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID},
+	.expect = SPI_OK_INSERT_RETURNING
+};
+
 static int64 added_id;
 
 static void
@@ -69,7 +83,6 @@ add_channel(FunctionCallInfo fcinfo)
 	char	   *secret = arg_text(fcinfo, 7);
 	char		err[256];
 	char		masked[512];
-	Oid			types[8] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, INT8OID, TEXTOID};
 	Datum		values[8];
 	char		nulls[9] = "        ";
 	bool		isnull;
@@ -152,19 +165,12 @@ add_channel(FunctionCallInfo fcinfo)
 	nulls[7] = secret ? ' ' : 'n';
 
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM supamon.alert_config WHERE name = $1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the channels");
-	if (SPI_processed > 0)
+	if (SupamonRun(&read_channel_name, values, NULL) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("supamon: channel \"%s\" already exists", name),
 				 errhint("Remove it first with supamon_remove_channel('%s').", name)));
-	if (SPI_execute_with_args("INSERT INTO supamon.alert_config (name, channel, webhook_url, bot_token,"
-							  "  chat_id, criticality, message_thread_id, signing_secret)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-							  8, types, values, nulls, false, 1) != SPI_OK_INSERT_RETURNING)
-		elog(ERROR, "supamon: could not add the channel");
+	SupamonRun(&insert_channel, values, nulls);
 	added_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();
 }
@@ -182,6 +188,21 @@ supamon_add_channel(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(added_id);
 }
 
+static SupamonStatement update_channel_alerts_dead = {
+	.sql = "UPDATE supamon.alert_outbox o SET state = 'dead',"
+		" last_error = 'its channel was removed'"
+		" FROM supamon.alert_config c"
+		" WHERE c.name = $1 AND o.channel_id = c.id AND o.state IN ('pending', 'sending')",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement delete_channel = {
+	.sql = "DELETE FROM supamon.alert_config WHERE name = $1",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_DELETE
+};
+
 /*
  * supamon_remove_channel(name text): its undelivered alerts become dead
  * (they had nowhere else to go); what was delivered stays in the outbox.
@@ -190,20 +211,11 @@ Datum
 supamon_remove_channel(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(name)};
 
 	SPI_connect();
-	if (SPI_execute_with_args("UPDATE supamon.alert_outbox o SET state = 'dead',"
-							  " last_error = 'its channel was removed'"
-							  " FROM supamon.alert_config c"
-							  " WHERE c.name = $1 AND o.channel_id = c.id AND o.state IN ('pending', 'sending')",
-							  1, types, values, NULL, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not update the outbox");
-	if (SPI_execute_with_args("DELETE FROM supamon.alert_config WHERE name = $1",
-							  1, types, values, NULL, false, 0) != SPI_OK_DELETE)
-		elog(ERROR, "supamon: could not remove the channel");
-	if (SPI_processed == 0)
+	SupamonRun(&update_channel_alerts_dead, values, NULL);
+	if (SupamonRun(&delete_channel, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("supamon: no channel \"%s\"", name)));

@@ -39,9 +39,6 @@ PG_FUNCTION_INFO_V1(supamon_check_health);
 
 static Datum check_health(const char *only);
 
-/* Each statement's plan, kept for the backend's life. */
-static SPIPlanPtr plans[13];
-
 /* How far past the project's clock a run's start may be (a clock's jitter). */
 #define FUTURE_SLACK_SECONDS (5 * 60)
 
@@ -105,6 +102,39 @@ is_bad_project(const char *status)
 	return is_bad(status) || strcmp(status, "paused") == 0;
 }
 
+static SupamonStatement insert_alert = {
+	.sql = "INSERT INTO supamon.alert_outbox (channel_id, channel, via_setting,"
+		"  project_name, job_type, job_name, event, criticality, message, details)"
+		" SELECT t.id, t.channel, t.via_setting, $1, CASE WHEN $2 IS NOT NULL THEN $14 END,"
+		"   $2, $3, $4, $5,"
+		"   jsonb_strip_nulls(jsonb_build_object('project', $1, 'job', $2, 'event', $3,"
+		"     'type', CASE WHEN $2 IS NOT NULL THEN $14 END,"
+		"     'status', $6, 'previous', $7, 'reason', $8, 'criticality', $4,"
+		"     'schedule', j.schedule, 'schedule_meaning', $9,"
+		"     'last_run', to_char(j.last_run_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')"
+		"        || coalesce(' (' || j.last_run_status || ')', ''),"
+		"     'last_run_at', j.last_run_started_at, 'last_run_status', j.last_run_status,"
+		"     'error', CASE WHEN $6 = 'failed' AND j.last_run_status = 'failed' THEN j.last_run_message"
+		"       WHEN $6 = 'failed' AND j.http_outcome IN ('failed', 'timed_out', 'error') THEN j.http_error END,"
+		"     'next_expected', to_char($10 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
+		"     'next_expected_at', $10, 'during_outage', $11))"
+		" FROM (SELECT c.id, c.channel, false AS via_setting FROM supamon.alert_config c"
+		"       WHERE c.enabled AND (c.criticality = 'all' OR"
+		"         (CASE c.criticality WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END)"
+		"         <= (CASE $4 WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END))"
+		"       UNION ALL"
+		"       SELECT NULL, 'discord', true WHERE $12 AND NOT EXISTS"
+		"         (SELECT FROM supamon.alert_config WHERE channel = 'discord' AND enabled)"
+		"       UNION ALL"
+		"       SELECT NULL, 'telegram', true WHERE $13 AND $4 = 'critical' AND NOT EXISTS"
+		"         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t"
+		" LEFT JOIN supamon.job_inventory j"
+		"   ON j.project_name = $1 AND j.job_type = $14 AND j.job_name = $2",
+	.nargs = 14, .types = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, TEXTOID},
+	.expect = SPI_OK_INSERT
+};
+
 /*
  * Queues an alert for every enabled channel whose criticality filter lets it
  * through ('all', or a level at or below the alert's), and for the
@@ -119,11 +149,9 @@ queue_alert(const char *project, const char *job_type, const char *job_name, con
 			const char *previous, const char *reason, const char *meaning,
 			int64 next_expected, const char *during_outage)
 {
-	Oid			types[14] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, BOOLOID, BOOLOID, TEXTOID};
 	Datum		values[14];
 	char		nulls[15] = "              ";
-	int			rc;
+	uint64		n;
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = text_or_null(job_name, &nulls[1]);
@@ -141,40 +169,20 @@ queue_alert(const char *project, const char *job_type, const char *job_name, con
 	values[12] = BoolGetDatum(supamon_telegram_bot_token && supamon_telegram_bot_token[0] &&
 							  supamon_telegram_chat_id && supamon_telegram_chat_id[0]);
 	values[13] = CStringGetTextDatum(job_type);
-	rc = SupamonRunKept(&plans[0], "INSERT INTO supamon.alert_outbox (channel_id, channel, via_setting,"
-							   "  project_name, job_type, job_name, event, criticality, message, details)"
-							   " SELECT t.id, t.channel, t.via_setting, $1, CASE WHEN $2 IS NOT NULL THEN $14 END,"
-							   "   $2, $3, $4, $5,"
-							   "   jsonb_strip_nulls(jsonb_build_object('project', $1, 'job', $2, 'event', $3,"
-							   "     'type', CASE WHEN $2 IS NOT NULL THEN $14 END,"
-							   "     'status', $6, 'previous', $7, 'reason', $8, 'criticality', $4,"
-							   "     'schedule', j.schedule, 'schedule_meaning', $9,"
-							   "     'last_run', to_char(j.last_run_started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"')"
-							   "        || coalesce(' (' || j.last_run_status || ')', ''),"
-							   "     'last_run_at', j.last_run_started_at, 'last_run_status', j.last_run_status,"
-							   "     'error', CASE WHEN $6 = 'failed' AND j.last_run_status = 'failed' THEN j.last_run_message"
-							   "       WHEN $6 = 'failed' AND j.http_outcome IN ('failed', 'timed_out', 'error') THEN j.http_error END,"
-							   "     'next_expected', to_char($10 AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS \"UTC\"'),"
-							   "     'next_expected_at', $10, 'during_outage', $11))"
-							   " FROM (SELECT c.id, c.channel, false AS via_setting FROM supamon.alert_config c"
-							   "       WHERE c.enabled AND (c.criticality = 'all' OR"
-							   "         (CASE c.criticality WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END)"
-							   "         <= (CASE $4 WHEN 'critical' THEN 3 WHEN 'important' THEN 2 ELSE 1 END))"
-							   "       UNION ALL"
-							   "       SELECT NULL, 'discord', true WHERE $12 AND NOT EXISTS"
-							   "         (SELECT FROM supamon.alert_config WHERE channel = 'discord' AND enabled)"
-							   "       UNION ALL"
-							   "       SELECT NULL, 'telegram', true WHERE $13 AND $4 = 'critical' AND NOT EXISTS"
-							   "         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t"
-							   " LEFT JOIN supamon.job_inventory j"
-							   "   ON j.project_name = $1 AND j.job_type = $14 AND j.job_name = $2",
-							   14, types, values, nulls, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "supamon: could not queue an alert: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
+	n = SupamonRun(&insert_alert, values, nulls);
+	if (n > 0)
 		SupamonWakeWorkerAtCommit();
-	return (int) SPI_processed;
+	return (int) n;
 }
+
+static SupamonStatement read_criticality = {
+	.sql = "SELECT CASE max(CASE criticality WHEN 'critical' THEN 3"
+		" WHEN 'important' THEN 2 ELSE 1 END)"
+		" WHEN 3 THEN 'critical' WHEN 1 THEN 'low' ELSE 'important' END"
+		" FROM supamon.job_inventory WHERE project_name = $1 AND removed_at IS NULL",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
 
 /*
  * The criticality of a project-wide alert: its most critical live job's.
@@ -182,17 +190,19 @@ queue_alert(const char *project, const char *job_type, const char *job_name, con
 static const char *
 project_criticality(const char *project)
 {
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 
-	if (SupamonRunKept(&plans[1], "SELECT CASE max(CASE criticality WHEN 'critical' THEN 3"
-							  " WHEN 'important' THEN 2 ELSE 1 END)"
-							  " WHEN 3 THEN 'critical' WHEN 1 THEN 'low' ELSE 'important' END"
-							  " FROM supamon.job_inventory WHERE project_name = $1 AND removed_at IS NULL",
-							  1, types, values, NULL, 1) != SPI_OK_SELECT)
-		return "important";
+	SupamonRun(&read_criticality, values, NULL);
 	return pstrdup(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 }
+
+static SupamonStatement read_paused_told = {
+	.sql = "SELECT EXISTS (SELECT FROM supamon.alert_outbox o, supamon.project p"
+		" WHERE p.name = $1 AND o.project_name = $1 AND o.job_name IS NULL"
+		"   AND o.event = 'paused' AND o.created_at >= p.status_since)",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
 
 /*
  * Whether this outage's "paused" was told already (status_since is kept
@@ -202,17 +212,27 @@ project_criticality(const char *project)
 static bool
 paused_told_in_outage(const char *project)
 {
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 	bool		isnull;
 
-	if (SupamonRunKept(&plans[11], "SELECT EXISTS (SELECT FROM supamon.alert_outbox o, supamon.project p"
-							   " WHERE p.name = $1 AND o.project_name = $1 AND o.job_name IS NULL"
-							   "   AND o.event = 'paused' AND o.created_at >= p.status_since)",
-							   1, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
-		elog(ERROR, "supamon: could not read the outbox");
+	SupamonRun(&read_paused_told, values, NULL);
 	return DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
+
+static SupamonStatement update_project_status = {
+	.sql = "UPDATE supamon.project SET"
+		" status_since = CASE WHEN (status IS DISTINCT FROM $2"
+		"     AND NOT (status IN ('paused', 'unreachable') AND $2 IN ('paused', 'unreachable')))"
+		"   OR status_since IS NULL THEN now() ELSE status_since END,"
+		" status = $2,"
+		" last_alerted_at = CASE WHEN $3 THEN now() ELSE last_alerted_at END,"
+		" health_note = $4,"
+		" outage_from = CASE WHEN $5 THEN status_since ELSE outage_from END,"
+		" outage_until = CASE WHEN $5 THEN now() ELSE outage_until END"
+		" WHERE name = $1",
+	.nargs = 5, .types = {TEXTOID, TEXTOID, BOOLOID, TEXTOID, BOOLOID},
+	.expect = SPI_OK_UPDATE
+};
 
 /*
  * The project's own status (ok, unreachable, scheduler down): transition,
@@ -230,7 +250,6 @@ check_project_status(const char *name, bool reachable, const char *paused_as,
 		(scheduler_known && !scheduler_running) ? "scheduler_down" : "ok";
 	const char *event = NULL;
 	char	   *message = NULL;
-	Oid			types[5] = {TEXTOID, TEXTOID, BOOLOID, TEXTOID, BOOLOID};
 	Datum		values[5];
 	char		nulls[6] = "     ";
 	bool		changed = strcmp(status, old_status) != 0;
@@ -286,18 +305,7 @@ check_project_status(const char *name, bool reachable, const char *paused_as,
 	values[2] = BoolGetDatum(event != NULL);
 	values[3] = text_or_null(note, &nulls[3]);
 	values[4] = BoolGetDatum(recovering);
-	if (SupamonRunKept(&plans[2], "UPDATE supamon.project SET"
-							  " status_since = CASE WHEN (status IS DISTINCT FROM $2"
-							  "     AND NOT (status IN ('paused', 'unreachable') AND $2 IN ('paused', 'unreachable')))"
-							  "   OR status_since IS NULL THEN now() ELSE status_since END,"
-							  " status = $2,"
-							  " last_alerted_at = CASE WHEN $3 THEN now() ELSE last_alerted_at END,"
-							  " health_note = $4,"
-							  " outage_from = CASE WHEN $5 THEN status_since ELSE outage_from END,"
-							  " outage_until = CASE WHEN $5 THEN now() ELSE outage_until END"
-							  " WHERE name = $1",
-							  5, types, values, nulls, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not update project status");
+	SupamonRun(&update_project_status, values, nulls);
 	if (strcmp(status, "unreachable") == 0)
 		totals->unreachable++;
 	else if (strcmp(status, "paused") == 0)
@@ -400,6 +408,14 @@ missed_in_outage(const HealthInput *in, const Outage *outage)
 	return fire;
 }
 
+static SupamonStatement update_strip_missed = {
+	.sql = "UPDATE supamon.job_inventory SET strip_missed_upto = $4,"
+		" run_strip = pg_catalog.right(coalesce(run_strip, '') || $3, " CppAsString2(STRIP_RUNS) ")"
+		" WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
+	.nargs = 4, .types = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID},
+	.expect = SPI_OK_UPDATE
+};
+
 /*
  * The run strip's marks for fires missed up to 'fire' (the one the decision
  * named), each counted once: fires after the last run's start and after
@@ -416,7 +432,6 @@ strip_misses(const char *project, const char *name, const HealthInput *in, int64
 	int64		t;
 	int			n = 0;
 	StringInfoData marks;
-	Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		values[4];
 
 	if (marked_upto != HEALTH_NO_TIME && marked_upto > from)
@@ -453,12 +468,32 @@ strip_misses(const char *project, const char *name, const HealthInput *in, int64
 	values[1] = CStringGetTextDatum(name);
 	values[2] = CStringGetTextDatum(marks.data);
 	values[3] = TimestampTzGetDatum(SupamonFromUnixSeconds(upto));
-	if (SupamonRunKept(&plans[12], "UPDATE supamon.job_inventory SET strip_missed_upto = $4,"
-					   " run_strip = pg_catalog.right(coalesce(run_strip, '') || $3, " CppAsString2(STRIP_RUNS) ")"
-					   " WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
-					   4, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record a missed fire");
+	SupamonRun(&update_strip_missed, values, NULL);
 }
+
+static SupamonStatement update_job_status = {
+	.sql = "UPDATE supamon.job_inventory SET"
+		" status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
+		"   THEN now() ELSE status_since END,"
+		" acked_at = CASE WHEN status IS DISTINCT FROM $3 THEN NULL ELSE acked_at END,"
+		" status = $3, status_reason = $4, next_expected_at = $5,"
+		" last_alerted_at = CASE WHEN $6 THEN now() ELSE last_alerted_at END"
+		" WHERE project_name = $1 AND job_type = $7 AND job_name = $2"
+		"   AND (status, status_reason, next_expected_at, $6)"
+		"       IS DISTINCT FROM ($3, $4, $5, false)",
+	.nargs = 7, .types = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement insert_transition = {
+	.sql = "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
+		"  status, error_message, last_run_at)"
+		" SELECT $1, $5, $2, $3, $4, last_run_started_at"
+		" FROM supamon.job_inventory"
+		" WHERE project_name = $1 AND job_type = $5 AND job_name = $2",
+	.nargs = 5, .types = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+	.expect = SPI_OK_INSERT
+};
 
 /*
  * Records a job's status (and when someone was told), and a transition in
@@ -469,7 +504,6 @@ record_status(const char *project, const char *job_type, const char *name,
 			  const char *new_status, const char *reason, int64 next_expected,
 			  bool alerted, bool changed)
 {
-	Oid			utypes[7] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTOID};
 	Datum		uvalues[7];
 	char		unulls[8] = "       ";
 
@@ -481,20 +515,9 @@ record_status(const char *project, const char *job_type, const char *name,
 	unulls[4] = next_expected == HEALTH_NO_TIME ? 'n' : ' ';
 	uvalues[5] = BoolGetDatum(alerted);
 	uvalues[6] = CStringGetTextDatum(job_type);
-	if (SupamonRunKept(&plans[4], "UPDATE supamon.job_inventory SET"
-							  " status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
-							  "   THEN now() ELSE status_since END,"
-							  " acked_at = CASE WHEN status IS DISTINCT FROM $3 THEN NULL ELSE acked_at END,"
-							  " status = $3, status_reason = $4, next_expected_at = $5,"
-							  " last_alerted_at = CASE WHEN $6 THEN now() ELSE last_alerted_at END"
-							  " WHERE project_name = $1 AND job_type = $7 AND job_name = $2"
-							  "   AND (status, status_reason, next_expected_at, $6)"
-							  "       IS DISTINCT FROM ($3, $4, $5, false)",
-							  7, utypes, uvalues, unulls, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record a status");
+	SupamonRun(&update_job_status, uvalues, unulls);
 	if (changed)
 	{
-		Oid			ltypes[5] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 		Datum		lvalues[5];
 		char		lnulls[6] = "     ";
 
@@ -503,15 +526,30 @@ record_status(const char *project, const char *job_type, const char *name,
 		lvalues[2] = CStringGetTextDatum(new_status);
 		lvalues[3] = text_or_null(reason[0] ? reason : NULL, &lnulls[3]);
 		lvalues[4] = CStringGetTextDatum(job_type);
-		if (SupamonRunKept(&plans[5], "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
-								  "  status, error_message, last_run_at)"
-								  " SELECT $1, $5, $2, $3, $4, last_run_started_at"
-								  " FROM supamon.job_inventory"
-								  " WHERE project_name = $1 AND job_type = $5 AND job_name = $2",
-								  5, ltypes, lvalues, lnulls, 0) != SPI_OK_INSERT)
-			elog(ERROR, "supamon: could not log a transition");
+		SupamonRun(&insert_transition, lvalues, lnulls);
 	}
 }
+
+static SupamonStatement read_jobs = {
+	.sql = "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
+		" CASE WHEN last_run_status IS NOT NULL THEN coalesce(last_run_started_at,"
+		"   last_run_ended_at, last_start_at, created_at) END,"
+		" last_run_status = 'failed', last_run_message,"
+		" last_start_at, running_since, running_status, consecutive_failures,"
+		" failure_threshold, extract(epoch FROM grace)::int8,"
+		" extract(epoch FROM max_runtime)::int8, status, criticality,"
+		" $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
+		" status_reason, next_expected_at,"
+		" removed_at IS NULL AND last_seen_at IS DISTINCT FROM now(),"
+		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
+		" acked_at IS NOT NULL AND acked_at >= status_since,"
+		" http_outcome IN ('failed', 'timed_out', 'error'), http_error,"
+		" strip_missed_upto"
+		" FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
+		" ORDER BY job_name",
+	.nargs = 2, .types = {TEXTOID, INT4OID},
+	.expect = SPI_OK_SELECT
+};
 
 /*
  * Decides every pg_cron job of a reachable project.
@@ -522,33 +560,14 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		   const Outage *outage, const Silences *silences, int64 central_now,
 		   CheckTotals *totals)
 {
-	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	SPITupleTable *jobs;
 	uint64		njobs;
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (SupamonRunKept(&plans[3], "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
-							  " CASE WHEN last_run_status IS NOT NULL THEN coalesce(last_run_started_at,"
-							  "   last_run_ended_at, last_start_at, created_at) END,"
-							  " last_run_status = 'failed', last_run_message,"
-							  " last_start_at, running_since, running_status, consecutive_failures,"
-							  " failure_threshold, extract(epoch FROM grace)::int8,"
-							  " extract(epoch FROM max_runtime)::int8, status, criticality,"
-							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
-							  " status_reason, next_expected_at,"
-							  " removed_at IS NULL AND last_seen_at IS DISTINCT FROM now(),"
-							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-							  " acked_at IS NOT NULL AND acked_at >= status_since,"
-							  " http_outcome IN ('failed', 'timed_out', 'error'), http_error,"
-							  " strip_missed_upto"
-							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
-							  " ORDER BY job_name",
-							  2, types, values, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the inventory");
+	njobs = SupamonRun(&read_jobs, values, NULL);
 	jobs = SPI_tuptable;
-	njobs = SPI_processed;
 
 	for (uint64 i = 0; i < njobs; i++)
 	{
@@ -728,6 +747,13 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 	}
 }
 
+static SupamonStatement read_statuses = {
+	.sql = "SELECT status FROM supamon.job_inventory"
+		" WHERE project_name = $1 AND job_type = 'pg_cron'",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
 /*
  * Jobs of an unreachable project keep their last known status; they are
  * counted as they stand.
@@ -735,19 +761,30 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 static void
 count_jobs_as_they_stand(const char *project, CheckTotals *totals)
 {
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(project)};
 
-	if (SupamonRunKept(&plans[6], "SELECT status FROM supamon.job_inventory"
-							  " WHERE project_name = $1 AND job_type = 'pg_cron'",
-							  1, types, values, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the inventory");
+	SupamonRun(&read_statuses, values, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		count_as_it_stands(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1),
 						   totals);
 	}
 }
+
+static SupamonStatement read_functions = {
+	.sql = "SELECT job_name, removed_at IS NOT NULL, function_status,"
+		" requests, server_errors, stats_error, status, criticality,"
+		" $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
+		" status_reason,"
+		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
+		" acked_at IS NOT NULL AND acked_at >= status_since,"
+		" extract(epoch FROM now() - stats_at)::int8,"
+		" status_reason LIKE '%server error%(%above%)'"
+		" FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'edge_function'"
+		" ORDER BY job_name",
+	.nargs = 2, .types = {TEXTOID, INT4OID},
+	.expect = SPI_OK_SELECT
+};
 
 /*
  * Decides every Edge Function of a project from what the Management API
@@ -763,27 +800,14 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 	static const int window_seconds[] = {15 * 60, 3600, 3 * 3600, 24 * 3600};
 	const char *window = windows[supamon_edge_stats_interval];
 	int			window_secs = window_seconds[supamon_edge_stats_interval];
-	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	SPITupleTable *rows;
 	uint64		nrows;
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (SupamonRunKept(&plans[9], "SELECT job_name, removed_at IS NOT NULL, function_status,"
-							  " requests, server_errors, stats_error, status, criticality,"
-							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
-							  " status_reason,"
-							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-							  " acked_at IS NOT NULL AND acked_at >= status_since,"
-							  " extract(epoch FROM now() - stats_at)::int8,"
-							  " status_reason LIKE '%server error%(%above%)'"
-							  " FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'edge_function'"
-							  " ORDER BY job_name",
-							  2, types, values, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the inventory");
+	nrows = SupamonRun(&read_functions, values, NULL);
 	rows = SPI_tuptable;
-	nrows = SPI_processed;
 	for (uint64 i = 0; i < nrows; i++)
 	{
 		HeapTuple	tup = rows->vals[i];
@@ -933,6 +957,12 @@ edge_not_watched(const ProjectSnapshot *snap)
 	return "not watched: supamon.supabase_access_token is not set";
 }
 
+static SupamonStatement update_edge_refusal = {
+	.sql = "UPDATE supamon.project SET edge_refusal_alerted = $2 WHERE name = $1",
+	.nargs = 2, .types = {TEXTOID, BOOLOID},
+	.expect = SPI_OK_UPDATE
+};
+
 /*
  * The Management API refusing supamon (a bad or revoked token, an unknown
  * ref, a bad setting) is one project problem, told once; and once when the
@@ -943,7 +973,6 @@ check_edge_refusal(const char *name, const EdgeSnapshot *edge, bool alerted,
 				   CheckTotals *totals)
 {
 	bool		now_alerted = alerted;
-	Oid			types[2] = {TEXTOID, BOOLOID};
 	Datum		values[2];
 
 	if (edge->refused && !alerted)
@@ -967,16 +996,26 @@ check_edge_refusal(const char *name, const EdgeSnapshot *edge, bool alerted,
 		return;
 	values[0] = CStringGetTextDatum(name);
 	values[1] = BoolGetDatum(now_alerted);
-	if (SupamonRunKept(&plans[10], "UPDATE supamon.project SET edge_refusal_alerted = $2 WHERE name = $1",
-					   2, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not update project status");
+	SupamonRun(&update_edge_refusal, values, NULL);
 }
+
+static SupamonStatement read_project = {
+	.sql = "SELECT reachable, scheduler_running, remote_now, cron_timezone,"
+		" pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
+		" $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
+		" extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
+		" extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
+		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
+		" supabase_status, edge_refusal_alerted"
+		" FROM supamon.project WHERE name = $1",
+	.nargs = 2, .types = {TEXTOID, INT4OID},
+	.expect = SPI_OK_SELECT
+};
 
 static void
 decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 {
 	const char *name = snap->project->name;
-	Oid			types[2] = {TEXTOID, INT4OID};
 	Datum		values[2];
 	HeapTuple	tup;
 	TupleDesc	desc;
@@ -1007,15 +1046,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 
 	values[0] = CStringGetTextDatum(name);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (SupamonRunKept(&plans[7], "SELECT reachable, scheduler_running, remote_now, cron_timezone,"
-							  " pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
-							  " $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
-							  " extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
-							  " extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
-							  " last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-							  " supabase_status, edge_refusal_alerted"
-							  " FROM supamon.project WHERE name = $1",
-							  2, types, values, NULL, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SupamonRun(&read_project, values, NULL) != 1)
 		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -1209,6 +1240,18 @@ supamon_check_health(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+static SupamonStatement purge_log = {
+	.sql = "DELETE FROM supamon.job_health_log"
+		" WHERE collected_at < now() - pg_catalog.make_interval(mins => $1)",
+	.nargs = 1, .types = {INT4OID},
+	.expect = SPI_OK_DELETE
+};
+
+static SupamonStatement read_clock = {
+	.sql = "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+	.expect = SPI_OK_SELECT
+};
+
 static Datum
 check_health(const char *only)
 {
@@ -1227,18 +1270,12 @@ check_health(const char *only)
 
 	/* the history is bounded by retention */
 	{
-		Oid			types[1] = {INT4OID};
 		Datum		values[1] = {Int32GetDatum(supamon_log_retention)};
 
-		if (SupamonRunKept(&plans[8], "DELETE FROM supamon.job_health_log"
-								  " WHERE collected_at < now() - pg_catalog.make_interval(mins => $1)",
-								  1, types, values, NULL, 0) != SPI_OK_DELETE)
-			elog(ERROR, "supamon: could not purge the health log");
+		SupamonRun(&purge_log, values, NULL);
 	}
 
-	if (SPI_execute("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the clock");
+	SupamonRun(&read_clock, NULL, NULL);
 	json = MemoryContextStrdup(caller, psprintf("{\"total_jobs\": %d, \"healthy\": %d, \"failed\": %d, \"missed\": %d,"
 					" \"stuck\": %d, \"unknown\": %d, \"paused\": %d, \"removed\": %d,"
 					" \"unreachable_projects\": %d, \"scheduler_down_projects\": %d, \"paused_projects\": %d,"

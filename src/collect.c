@@ -528,28 +528,22 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 static void
 check_local_owners(bool pg_net)
 {
-	int			rc;
-
-	rc = SPI_execute(pg_net ?
-					 "LOCK TABLE cron.job, cron.job_run_details, net._http_response IN ACCESS SHARE MODE" :
-					 "LOCK TABLE cron.job, cron.job_run_details IN ACCESS SHARE MODE", false, 0);
-	if (rc != SPI_OK_UTILITY)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	rc = SPI_execute(pg_net ?
-					 "SELECT c.oid::pg_catalog.regclass::text, r.rolname::text FROM pg_catalog.pg_class c"
-					 " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner"
-					 " WHERE c.oid IN ('cron.job'::pg_catalog.regclass,"
-					 "                 'cron.job_run_details'::pg_catalog.regclass,"
-					 "                 'net._http_response'::pg_catalog.regclass)"
-					 "   AND (NOT r.rolsuper OR c.relkind <> 'r') ORDER BY 1" :
-					 "SELECT c.oid::pg_catalog.regclass::text, r.rolname::text FROM pg_catalog.pg_class c"
-					 " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner"
-					 " WHERE c.oid IN ('cron.job'::pg_catalog.regclass,"
-					 "                 'cron.job_run_details'::pg_catalog.regclass)"
-					 "   AND NOT r.rolsuper ORDER BY 1", true, 1);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-	if (SPI_processed > 0)
+	SupamonRunText(pg_net ?
+				   "LOCK TABLE cron.job, cron.job_run_details, net._http_response IN ACCESS SHARE MODE" :
+				   "LOCK TABLE cron.job, cron.job_run_details IN ACCESS SHARE MODE",
+				   false, SPI_OK_UTILITY);
+	if (SupamonRunText(pg_net ?
+					   "SELECT c.oid::pg_catalog.regclass::text, r.rolname::text FROM pg_catalog.pg_class c"
+					   " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner"
+					   " WHERE c.oid IN ('cron.job'::pg_catalog.regclass,"
+					   "                 'cron.job_run_details'::pg_catalog.regclass,"
+					   "                 'net._http_response'::pg_catalog.regclass)"
+					   "   AND (NOT r.rolsuper OR c.relkind <> 'r') ORDER BY 1" :
+					   "SELECT c.oid::pg_catalog.regclass::text, r.rolname::text FROM pg_catalog.pg_class c"
+					   " JOIN pg_catalog.pg_roles r ON r.oid = c.relowner"
+					   " WHERE c.oid IN ('cron.job'::pg_catalog.regclass,"
+					   "                 'cron.job_run_details'::pg_catalog.regclass)"
+					   "   AND NOT r.rolsuper ORDER BY 1", true, SPI_OK_SELECT) > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("%s belongs to role %s, or is not a table: supamon reads a local cron or net schema only when a superuser owns its tables",
@@ -574,12 +568,9 @@ read_local(void *arg)
 	check_local_owners(w->nstmts == NSTATEMENTS);
 	for (int i = 0; i < w->nstmts; i++)
 	{
-		int			rc = SPI_execute(w->stmts[i], true, 0);
 		RemoteRows *rs = &w->sets[i];
 
-		if (rc != SPI_OK_SELECT)
-			elog(ERROR, "SPI_execute failed: %s", SPI_result_code_string(rc));
-		rs->nrows = (int) SPI_processed;
+		rs->nrows = (int) SupamonRunText(w->stmts[i], true, SPI_OK_SELECT);
 		rs->ncols = SPI_tuptable->tupdesc->natts;
 		rs->values = palloc0(sizeof(char *) * Max(rs->nrows * rs->ncols, 1));
 		for (int row = 0; row < rs->nrows; row++)

@@ -153,6 +153,19 @@ supamon_cron_call(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(result);
 }
 
+static SupamonStatement unschedule_job = {
+	.sql = "SELECT cron.unschedule(jobid) FROM cron.job"
+		" WHERE jobname = $1 AND username = current_user",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement schedule_job = {
+	.sql = "SELECT cron.schedule_in_database($1, $2, $3, $4)",
+	.nargs = 4, .types = {TEXTOID, TEXTOID, TEXTOID, TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
 /*
  * The worker: one call, one transaction, then gone.
  */
@@ -184,24 +197,16 @@ supamon_cron_call_main(Datum main_arg)
 	pgstat_report_activity(STATE_RUNNING, "supamon: pg_cron call");
 	PG_TRY();
 	{
-		int			rc;
 
 		SPI_connect();
 		if (c->unschedule)
 		{
-			Oid			types[1] = {TEXTOID};
 			Datum		values[1] = {CStringGetTextDatum(c->jobname)};
 
-			rc = SPI_execute_with_args("SELECT cron.unschedule(jobid) FROM cron.job"
-									   " WHERE jobname = $1 AND username = current_user",
-									   1, types, values, NULL, false, 0);
-			if (rc != SPI_OK_SELECT)
-				elog(ERROR, "cron.unschedule failed: %s", SPI_result_code_string(rc));
-			c->found = SPI_processed > 0;
+			c->found = SupamonRun(&unschedule_job, values, NULL) > 0;
 		}
 		else
 		{
-			Oid			types[4] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID};
 			Datum		values[4];
 			bool		isnull;
 
@@ -209,10 +214,8 @@ supamon_cron_call_main(Datum main_arg)
 			values[1] = CStringGetTextDatum(c->schedule);
 			values[2] = CStringGetTextDatum(c->command);
 			values[3] = CStringGetTextDatum(c->target_db);
-			rc = SPI_execute_with_args("SELECT cron.schedule_in_database($1, $2, $3, $4)",
-									   4, types, values, NULL, false, 1);
-			if (rc != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "cron.schedule_in_database failed: %s", SPI_result_code_string(rc));
+			if (SupamonRun(&schedule_job, values, NULL) != 1)
+				elog(ERROR, "cron.schedule_in_database returned no row");
 			c->jobid = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		}
 		SPI_finish();

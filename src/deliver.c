@@ -156,8 +156,6 @@ typedef struct OutRow
 	char	   *signing_secret;
 } OutRow;
 
-static SPIPlanPtr plans[8];
-
 /* ---------- JSON, with PostgreSQL's jsonb builder ---------- */
 
 static void
@@ -724,13 +722,25 @@ id_array(int64 *ids, int n)
 	return PointerGetDatum(construct_array(elems, n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+static SupamonStatement update_failed = {
+	.sql = "UPDATE supamon.alert_outbox SET"
+		" state = CASE WHEN $2 OR attempts + $3 >= $7 THEN 'dead' ELSE 'pending' END,"
+		" attempts = attempts + $3,"
+		" next_attempt_at = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => CASE WHEN $4 >= 0 THEN $4"
+		"   ELSE least($8 * pg_catalog.power(2, least(attempts, 30)), 21600)"
+		"        * (0.5 + pg_catalog.random() / 2) END),"
+		" last_http_status = $5, last_error = $6"
+		" WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+	.nargs = 8, .types = {INT8ARRAYOID, BOOLOID, INT4OID, FLOAT8OID, INT4OID, TEXTOID, INT4OID,
+	INT4OID},
+	.expect = SPI_OK_UPDATE
+};
+
 /* rows -> state, with an error, counted as an attempt or not */
 static void
 record_failure(int64 *ids, int n, bool dead, bool counts, double wait_seconds,
 			   int http_status, const char *error)
 {
-	Oid			types[8] = {INT8ARRAYOID, BOOLOID, INT4OID, FLOAT8OID, INT4OID, TEXTOID,
-	INT4OID, INT4OID};
 	Datum		values[8];
 	char		nulls[9] = "        ";
 	values[0] = id_array(ids, n);
@@ -747,30 +757,22 @@ record_failure(int64 *ids, int n, bool dead, bool counts, double wait_seconds,
 	 * a jitter in [0.5, 1) so that alerts failed together do not come back
 	 * together.
 	 */
-	if (SupamonRunKept(&plans[1],
-					   "UPDATE supamon.alert_outbox SET"
-					   " state = CASE WHEN $2 OR attempts + $3 >= $7 THEN 'dead' ELSE 'pending' END,"
-					   " attempts = attempts + $3,"
-					   " next_attempt_at = pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => CASE WHEN $4 >= 0 THEN $4"
-					   "   ELSE least($8 * pg_catalog.power(2, least(attempts, 30)), 21600)"
-					   "        * (0.5 + pg_catalog.random() / 2) END),"
-					   " last_http_status = $5, last_error = $6"
-					   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-					   8, types, values, nulls, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record an alert's failure");
+	SupamonRun(&update_failed, values, nulls);
 }
+
+static SupamonStatement update_sending = {
+	.sql = "UPDATE supamon.alert_outbox SET state = 'sending'"
+		" WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+	.nargs = 1, .types = {INT8ARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
 
 static void
 mark_sending(int64 *ids, int n)
 {
-	Oid			types[1] = {INT8ARRAYOID};
 	Datum		values[1] = {id_array(ids, n)};
 
-	if (SupamonRunKept(&plans[2],
-					   "UPDATE supamon.alert_outbox SET state = 'sending'"
-					   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-					   1, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not claim alerts");
+	SupamonRun(&update_sending, values, NULL);
 }
 
 static void
@@ -940,6 +942,39 @@ busy_keys(Deliverer *d)
 	return id_array(keys, n);
 }
 
+static SupamonStatement claim_due = {
+	.sql = "SELECT o.id, o.channel, o.channel_id, o.via_setting, o.project_name, o.job_name,"
+		" o.event, o.criticality, o.details->>'status', o.details->>'previous',"
+		" o.details->>'reason', o.details->>'schedule', o.details->>'schedule_meaning',"
+		" o.details->>'last_run', o.details->>'error', o.details->>'next_expected',"
+		" o.details->>'during_outage',"
+		" pg_catalog.to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+		" (coalesce(o.details, '{}'::jsonb) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
+		"   'id', o.id, 'event', o.event, 'project', o.project_name, 'job', o.job_name,"
+		"   'job_type', o.job_type, 'criticality', o.criticality, 'message', o.message,"
+		"   'created_at', o.created_at))::text,"
+		" c.enabled, c.webhook_url, c.bot_token, c.chat_id, c.message_thread_id, c.signing_secret"
+		" FROM supamon.alert_outbox o LEFT JOIN supamon.alert_config c ON c.id = o.channel_id"
+		" WHERE o.state = 'pending' AND o.id OPERATOR(pg_catalog.=) ANY (ARRAY("
+		"   SELECT id FROM (SELECT id, pg_catalog.row_number() OVER (PARTITION BY key ORDER BY id) AS n"
+		"     FROM (SELECT id, CASE WHEN via_setting THEN CASE channel WHEN 'discord' THEN -1 ELSE -2 END"
+		"                      ELSE coalesce(channel_id, 0) END AS key"
+		"           FROM supamon.alert_outbox"
+		"           WHERE state = 'pending' AND next_attempt_at <= pg_catalog.clock_timestamp()) k"
+		"     WHERE key OPERATOR(pg_catalog.<>) ALL ($2)) r"
+		"   WHERE n <= $1))"
+		" ORDER BY o.id LIMIT $3"
+		" FOR UPDATE OF o SKIP LOCKED",
+	.nargs = 3, .types = {INT4OID, INT8ARRAYOID, INT4OID},
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement read_next_retry = {
+	.sql = "SELECT pg_catalog.min(next_attempt_at) FROM supamon.alert_outbox"
+		" WHERE state = 'pending' AND next_attempt_at > pg_catalog.clock_timestamp()",
+	.expect = SPI_OK_SELECT
+};
+
 TimestampTz
 DeliverClaim(Deliverer *d)
 {
@@ -954,7 +989,6 @@ DeliverClaim(Deliverer *d)
 	MemoryContext old = MemoryContextSwitchTo(round_cxt);
 	uint64		i = 0;
 	Datum		values[3];
-	Oid			types[3] = {INT4OID, INT8ARRAYOID, INT4OID};
 
 	/*
 	 * Per channel, the first CLAIM_LIMIT due; none for a channel that still
@@ -964,31 +998,7 @@ DeliverClaim(Deliverer *d)
 	values[0] = Int32GetDatum(CLAIM_LIMIT);
 	values[1] = busy_keys(d);
 	values[2] = Int32GetDatum(CLAIM_TOTAL);
-	if (SupamonRunKept(&plans[0],
-					   "SELECT o.id, o.channel, o.channel_id, o.via_setting, o.project_name, o.job_name,"
-					   " o.event, o.criticality, o.details->>'status', o.details->>'previous',"
-					   " o.details->>'reason', o.details->>'schedule', o.details->>'schedule_meaning',"
-					   " o.details->>'last_run', o.details->>'error', o.details->>'next_expected',"
-					   " o.details->>'during_outage',"
-					   " pg_catalog.to_char(o.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-					   " (coalesce(o.details, '{}'::jsonb) OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object("
-					   "   'id', o.id, 'event', o.event, 'project', o.project_name, 'job', o.job_name,"
-					   "   'job_type', o.job_type, 'criticality', o.criticality, 'message', o.message,"
-					   "   'created_at', o.created_at))::text,"
-					   " c.enabled, c.webhook_url, c.bot_token, c.chat_id, c.message_thread_id, c.signing_secret"
-					   " FROM supamon.alert_outbox o LEFT JOIN supamon.alert_config c ON c.id = o.channel_id"
-					   " WHERE o.state = 'pending' AND o.id OPERATOR(pg_catalog.=) ANY (ARRAY("
-					   "   SELECT id FROM (SELECT id, pg_catalog.row_number() OVER (PARTITION BY key ORDER BY id) AS n"
-					   "     FROM (SELECT id, CASE WHEN via_setting THEN CASE channel WHEN 'discord' THEN -1 ELSE -2 END"
-					   "                      ELSE coalesce(channel_id, 0) END AS key"
-					   "           FROM supamon.alert_outbox"
-					   "           WHERE state = 'pending' AND next_attempt_at <= pg_catalog.clock_timestamp()) k"
-					   "     WHERE key OPERATOR(pg_catalog.<>) ALL ($2)) r"
-					   "   WHERE n <= $1))"
-					   " ORDER BY o.id LIMIT $3"
-					   " FOR UPDATE OF o SKIP LOCKED",
-					   3, types, values, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the alert outbox");
+	SupamonRun(&claim_due, values, NULL);
 	tab = SPI_tuptable;
 	nrows = SPI_processed;
 	d->retry_scheduled = false;
@@ -1043,9 +1053,7 @@ DeliverClaim(Deliverer *d)
 	}
 
 	/* when the next retry falls due */
-	if (SPI_execute("SELECT pg_catalog.min(next_attempt_at) FROM supamon.alert_outbox"
-					" WHERE state = 'pending' AND next_attempt_at > pg_catalog.clock_timestamp()",
-					false, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	if (SupamonRun(&read_next_retry, NULL, NULL) == 1)
 	{
 		bool		isnull;
 		Datum		next = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -1192,10 +1200,19 @@ scrubbed(Outgoing *o, const char *what)
 	return SupamonRedacted(copy, ERROR_CHARS);
 }
 
+static SupamonStatement update_sent = {
+	.sql = "UPDATE supamon.alert_outbox SET state = 'sent', sent_at = pg_catalog.clock_timestamp(),"
+		" attempts = attempts + 1, last_http_status = $2, last_error = NULL,"
+		" delivery_id = (SELECT pg_catalog.nextval('supamon.alert_delivery_seq')),"
+		" delivered_with = $3, remote_message_id = $4"
+		" WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+	.nargs = 4, .types = {INT8ARRAYOID, INT4OID, INT4OID, TEXTOID},
+	.expect = SPI_OK_UPDATE
+};
+
 static void
 record_sent(Outgoing *o, long status, const char *remote_id)
 {
-	Oid			types[4] = {INT8ARRAYOID, INT4OID, INT4OID, TEXTOID};
 	Datum		values[4];
 	char		nulls[5] = "    ";
 
@@ -1204,15 +1221,14 @@ record_sent(Outgoing *o, long status, const char *remote_id)
 	values[2] = Int32GetDatum(o->nids);
 	values[3] = remote_id ? CStringGetTextDatum(remote_id) : (Datum) 0;
 	nulls[3] = remote_id ? ' ' : 'n';
-	if (SupamonRunKept(&plans[3],
-					   "UPDATE supamon.alert_outbox SET state = 'sent', sent_at = pg_catalog.clock_timestamp(),"
-					   " attempts = attempts + 1, last_http_status = $2, last_error = NULL,"
-					   " delivery_id = (SELECT pg_catalog.nextval('supamon.alert_delivery_seq')),"
-					   " delivered_with = $3, remote_message_id = $4"
-					   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-					   4, types, values, nulls, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record a delivery");
+	SupamonRun(&update_sent, values, nulls);
 }
+
+static SupamonStatement update_chat = {
+	.sql = "UPDATE supamon.alert_config SET chat_id = $2 WHERE id = $1",
+	.nargs = 2, .types = {INT8OID, TEXTOID},
+	.expect = SPI_OK_UPDATE
+};
 
 static void
 record_migration(Deliverer *d, Outgoing *o, const char *new_chat, Target *t)
@@ -1221,13 +1237,9 @@ record_migration(Deliverer *d, Outgoing *o, const char *new_chat, Target *t)
 
 	if (o->channel_id > 0)
 	{
-		Oid			types[2] = {INT8OID, TEXTOID};
 		Datum		values[2] = {Int64GetDatum(o->channel_id), CStringGetTextDatum(new_chat)};
 
-		if (SupamonRunKept(&plans[4],
-						   "UPDATE supamon.alert_config SET chat_id = $2 WHERE id = $1",
-						   2, types, values, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not update a Telegram channel");
+		SupamonRun(&update_chat, values, NULL);
 		ereport(LOG, (errmsg("supamon: Telegram channel %lld moved to chat %s (the group became a supergroup)",
 							 (long long) o->channel_id, new_chat)));
 	}
@@ -1241,20 +1253,22 @@ record_migration(Deliverer *d, Outgoing *o, const char *new_chat, Target *t)
 	record_failure(o->ids, o->nids, false, true, 0, 400, note);
 }
 
+static SupamonStatement update_rate_limited = {
+	.sql = "UPDATE supamon.alert_outbox SET last_http_status = 429, last_error = $2"
+		" WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
+	.nargs = 2, .types = {INT8ARRAYOID, TEXTOID},
+	.expect = SPI_OK_UPDATE
+};
+
 /* A 429: the rows stay 'sending' (their request waits in its queue), and say why. */
 static void
 record_rate_limited(Outgoing *o, const char *error)
 {
-	Oid			types[2] = {INT8ARRAYOID, TEXTOID};
 	Datum		values[2];
 
 	values[0] = id_array(o->ids, o->nids);
 	values[1] = CStringGetTextDatum(error);
-	if (SupamonRunKept(&plans[5],
-					   "UPDATE supamon.alert_outbox SET last_http_status = 429, last_error = $2"
-					   " WHERE id OPERATOR(pg_catalog.=) ANY ($1)",
-					   2, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record a rate limit");
+	SupamonRun(&update_rate_limited, values, NULL);
 }
 
 /* Errors that no retry can mend: the URL, the protocol, the certificate. */
@@ -1386,14 +1400,23 @@ DeliverRecord(Deliverer *d, DeliverCounts *counts)
 	}
 }
 
+static SupamonStatement requeue_sending = {
+	.sql = "UPDATE supamon.alert_outbox SET state = 'pending', next_attempt_at = pg_catalog.clock_timestamp()"
+		" WHERE state = 'sending'",
+	.expect = SPI_OK_UPDATE
+};
+
 uint64
 DeliverRequeue(void)
 {
-	if (SPI_execute("UPDATE supamon.alert_outbox SET state = 'pending', next_attempt_at = pg_catalog.clock_timestamp()"
-					" WHERE state = 'sending'", false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not requeue alerts");
-	return SPI_processed;
+	return SupamonRun(&requeue_sending, NULL, NULL);
 }
+
+static SupamonStatement read_any_due = {
+	.sql = "SELECT 1 FROM supamon.alert_outbox WHERE state IN ('pending', 'sending')"
+		" AND next_attempt_at <= pg_catalog.clock_timestamp() LIMIT 1",
+	.expect = SPI_OK_SELECT
+};
 
 void
 DeliverNow(DeliverCounts *counts)
@@ -1405,10 +1428,7 @@ DeliverNow(DeliverCounts *counts)
 	 * Nothing due: no HTTP machinery at all.  (Not read-only: a read-only
 	 * statement would not see the alerts this very check queued.)
 	 */
-	if (SPI_execute("SELECT 1 FROM supamon.alert_outbox WHERE state IN ('pending', 'sending')"
-					" AND next_attempt_at <= pg_catalog.clock_timestamp() LIMIT 1", false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the alert outbox");
-	if (SPI_processed == 0)
+	if (SupamonRun(&read_any_due, NULL, NULL) == 0)
 		return;
 	DeliverRequeue();
 
@@ -1456,6 +1476,15 @@ DeliverNow(DeliverCounts *counts)
 
 /* ---------- supamon_send_test_alert ---------- */
 
+static SupamonStatement read_channel = {
+	.sql = "SELECT id, channel, enabled, webhook_url, bot_token, chat_id,"
+		" message_thread_id, signing_secret"
+		" FROM supamon.alert_config"
+		" WHERE name = $1 OR id::text = $1 ORDER BY name = $1 DESC LIMIT 1",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
 /*
  * supamon_send_test_alert(channel text) RETURNS jsonb: sends a test message
  * to a channel of alert_config (by name or id) or to a setting's channel
@@ -1493,7 +1522,6 @@ supamon_send_test_alert(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		Oid			types[1] = {TEXTOID};
 		Datum		values[1] = {CStringGetTextDatum(channel)};
 		HeapTuple	tup;
 		TupleDesc	desc;
@@ -1502,13 +1530,7 @@ supamon_send_test_alert(PG_FUNCTION_ARGS)
 		char	   *kind;
 
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT id, channel, enabled, webhook_url, bot_token, chat_id,"
-								  " message_thread_id, signing_secret"
-								  " FROM supamon.alert_config"
-								  " WHERE name = $1 OR id::text = $1 ORDER BY name = $1 DESC LIMIT 1",
-								  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "supamon: could not read the channels");
-		if (SPI_processed == 0)
+		if (SupamonRun(&read_channel, values, NULL) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("supamon: no channel \"%s\"", channel),

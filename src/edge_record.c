@@ -15,14 +15,54 @@
 #include "inventory.h"
 #include "supamon.h"
 
-static SPIPlanPtr plans[4];
-
 /* A function the list names as REMOVED is gone, as one it omits. */
 static bool
 listed_as_present(const EdgeFunction *fn)
 {
 	return strcmp(fn->status, "REMOVED") != 0;
 }
+
+static SupamonStatement upsert_functions = {
+	.sql = "INSERT INTO supamon.job_inventory AS j (project_name, job_type, job_name,"
+		"  function_id, function_status, function_version, function_updated_at,"
+		"  active, last_seen_at, requests, server_errors, client_errors, stats_at, stats_error,"
+		"  criticality)"
+		" SELECT $1, 'edge_function', f.slug, f.id, f.status,"
+		"   f.version::int4, f.updated, true, now(),"
+		"   CASE WHEN f.ok THEN f.req END, CASE WHEN f.ok THEN f.s5 END,"
+		"   CASE WHEN f.ok THEN f.c4 END, CASE WHEN f.ok THEN now() END, f.err,"
+		DEFAULT_CRITICALITY_SQL("f.slug")
+		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+		"   AS f(slug, id, status, version, updated, ok, req, s5, c4, err)"
+		" ON CONFLICT (project_name, job_type, job_name) DO UPDATE SET"
+		"   function_id = excluded.function_id,"
+		"   function_status = excluded.function_status,"
+		"   function_version = excluded.function_version,"
+		"   function_updated_at = excluded.function_updated_at,"
+		"   last_seen_at = now(),"
+		"   removed_at = NULL,"
+		"   updated_at = CASE WHEN j.removed_at IS NOT NULL"
+		"     OR (j.function_id, j.function_status, j.function_version)"
+		"        IS DISTINCT FROM (excluded.function_id, excluded.function_status, excluded.function_version)"
+		"     THEN now() ELSE j.updated_at END,"
+		"   requests = CASE WHEN excluded.stats_at IS NOT NULL THEN excluded.requests ELSE j.requests END,"
+		"   server_errors = CASE WHEN excluded.stats_at IS NOT NULL THEN excluded.server_errors ELSE j.server_errors END,"
+		"   client_errors = CASE WHEN excluded.stats_at IS NOT NULL THEN excluded.client_errors ELSE j.client_errors END,"
+		"   stats_at = coalesce(excluded.stats_at, j.stats_at),"
+		"   stats_error = excluded.stats_error",
+	.nargs = 11, .types = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+	TIMESTAMPTZARRAYOID, BOOLARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID},
+	.expect = SPI_OK_INSERT
+};
+
+static SupamonStatement update_removed_functions = {
+	.sql = "UPDATE supamon.job_inventory SET removed_at = now(), updated_at = now(),"
+		"  function_status = CASE WHEN function_status = 'ACTIVE' THEN NULL ELSE function_status END"
+		" WHERE project_name = $1 AND job_type = 'edge_function' AND removed_at IS NULL"
+		"   AND job_name <> ALL ($2)",
+	.nargs = 2, .types = {TEXTOID, TEXTARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
 
 static void
 record_functions(ProjectSnapshot *snap, Datum project)
@@ -38,8 +78,6 @@ record_functions(ProjectSnapshot *snap, Datum project)
 	int64	   *updated = palloc(sizeof(int64) * Max(e->nfunctions, 1));
 	bool	   *stats_ok = palloc(sizeof(bool) * Max(e->nfunctions, 1));
 	int64	   *counts[3];
-	Oid			types[11] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-	TIMESTAMPTZARRAYOID, BOOLARRAYOID, INT8ARRAYOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
 	Datum		values[11];
 
 	for (int k = 0; k < 3; k++)
@@ -80,52 +118,29 @@ record_functions(ProjectSnapshot *snap, Datum project)
 	 * list: discovery never overwrites it.  Traffic that could not be read
 	 * this time keeps the last figures read, with the reason beside them.
 	 */
-	if (SupamonRunKept(&plans[0],
-					   "INSERT INTO supamon.job_inventory AS j (project_name, job_type, job_name,"
-					   "  function_id, function_status, function_version, function_updated_at,"
-					   "  active, last_seen_at, requests, server_errors, client_errors, stats_at, stats_error,"
-					   "  criticality)"
-					   " SELECT $1, 'edge_function', f.slug, f.id, f.status,"
-					   "   f.version::int4, f.updated, true, now(),"
-					   "   CASE WHEN f.ok THEN f.req END, CASE WHEN f.ok THEN f.s5 END,"
-					   "   CASE WHEN f.ok THEN f.c4 END, CASE WHEN f.ok THEN now() END, f.err,"
-					   DEFAULT_CRITICALITY_SQL("f.slug")
-					   " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-					   "   AS f(slug, id, status, version, updated, ok, req, s5, c4, err)"
-					   " ON CONFLICT (project_name, job_type, job_name) DO UPDATE SET"
-					   "   function_id = excluded.function_id,"
-					   "   function_status = excluded.function_status,"
-					   "   function_version = excluded.function_version,"
-					   "   function_updated_at = excluded.function_updated_at,"
-					   "   last_seen_at = now(),"
-					   "   removed_at = NULL,"
-					   "   updated_at = CASE WHEN j.removed_at IS NOT NULL"
-					   "     OR (j.function_id, j.function_status, j.function_version)"
-					   "        IS DISTINCT FROM (excluded.function_id, excluded.function_status, excluded.function_version)"
-					   "     THEN now() ELSE j.updated_at END,"
-					   "   requests = CASE WHEN excluded.stats_at IS NOT NULL THEN excluded.requests ELSE j.requests END,"
-					   "   server_errors = CASE WHEN excluded.stats_at IS NOT NULL THEN excluded.server_errors ELSE j.server_errors END,"
-					   "   client_errors = CASE WHEN excluded.stats_at IS NOT NULL THEN excluded.client_errors ELSE j.client_errors END,"
-					   "   stats_at = coalesce(excluded.stats_at, j.stats_at),"
-					   "   stats_error = excluded.stats_error",
-					   11, types, values, NULL, 0) != SPI_OK_INSERT)
-		elog(ERROR, "supamon: could not record Edge Functions");
+	SupamonRun(&upsert_functions, values, NULL);
 
 	/* gone from the list: removed, not deleted */
-	if (SupamonRunKept(&plans[1],
-					   "UPDATE supamon.job_inventory SET removed_at = now(), updated_at = now(),"
-					   "  function_status = CASE WHEN function_status = 'ACTIVE' THEN NULL ELSE function_status END"
-					   " WHERE project_name = $1 AND job_type = 'edge_function' AND removed_at IS NULL"
-					   "   AND job_name <> ALL ($2)",
-					   2, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not mark removed Edge Functions");
+	SupamonRun(&update_removed_functions, values, NULL);
 }
+
+static SupamonStatement update_edge_state = {
+	.sql = "UPDATE supamon.project SET"
+		" edge_checked_at = CASE WHEN $2 THEN now() ELSE edge_checked_at END,"
+		" edge_error_since = CASE WHEN $3 IS NULL THEN NULL"
+		"   ELSE coalesce(edge_error_since, now()) END,"
+		" edge_error = $3,"
+		" supabase_status = coalesce($4, supabase_status),"
+		" api_blocked_until = CASE WHEN $5 THEN $6 ELSE NULL END"
+		" WHERE name = $1",
+	.nargs = 6, .types = {TEXTOID, BOOLOID, TEXTOID, TEXTOID, BOOLOID, TIMESTAMPTZOID},
+	.expect = SPI_OK_UPDATE
+};
 
 void
 InventoryRecordEdge(ProjectSnapshot *snap)
 {
 	EdgeSnapshot *e = &snap->edge;
-	Oid			types[6] = {TEXTOID, BOOLOID, TEXTOID, TEXTOID, BOOLOID, TIMESTAMPTZOID};
 	Datum		values[6];
 	char		nulls[7] = "      ";
 	Datum		project = CStringGetTextDatum(snap->project->name);
@@ -152,15 +167,5 @@ InventoryRecordEdge(ProjectSnapshot *snap)
 	values[4] = BoolGetDatum(e->rate_limited);
 	values[5] = TimestampTzGetDatum(e->retry_at);
 	nulls[5] = e->rate_limited ? ' ' : 'n';
-	if (SupamonRunKept(&plans[2],
-					   "UPDATE supamon.project SET"
-					   " edge_checked_at = CASE WHEN $2 THEN now() ELSE edge_checked_at END,"
-					   " edge_error_since = CASE WHEN $3 IS NULL THEN NULL"
-					   "   ELSE coalesce(edge_error_since, now()) END,"
-					   " edge_error = $3,"
-					   " supabase_status = coalesce($4, supabase_status),"
-					   " api_blocked_until = CASE WHEN $5 THEN $6 ELSE NULL END"
-					   " WHERE name = $1",
-					   6, types, values, nulls, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record the Management API's answer");
+	SupamonRun(&update_edge_state, values, nulls);
 }

@@ -104,58 +104,12 @@ typedef struct NameSlot
 	int			wanted;
 } NameSlot;
 
-static void exec(const char *sql, int nargs, Oid *types, Datum *values,
-				 const char *nulls, int expected);
 static HTAB *job_table(ProjectSnapshot *snap);
 static char **job_names(ProjectSnapshot *snap, HTAB *held);
 static HTAB *held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive);
 static void last_finished_runs(ProjectSnapshot *snap, HTAB *jobs, HTAB *held);
 static bool run_is_dead(const CronRunRow *r, HTAB *jobs);
 static JobRuns *summarize_runs(ProjectSnapshot *snap, HTAB *jobs);
-
-/*
- * Runs one of this file's statements, which must succeed; expected is the
- * SPI result code.  Each statement is planned once per backend (a check
- * runs the same few statements for every project, every minute).
- */
-static void
-exec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
-	 int expected)
-{
-	static struct
-	{
-		const char *sql;
-		SPIPlanPtr	plan;
-	}			plans[16];
-	SPIPlanPtr	plan = NULL;
-	int			rc;
-	int			i;
-
-	for (i = 0; i < (int) lengthof(plans) && plans[i].sql != NULL; i++)
-	{
-		if (plans[i].sql == sql)
-		{
-			plan = plans[i].plan;
-			break;
-		}
-	}
-	if (plan == NULL)
-	{
-		plan = SPI_prepare(sql, nargs, types);
-		if (plan == NULL)
-			elog(ERROR, "supamon: could not prepare a statement: %s",
-				 SPI_result_code_string(SPI_result));
-		if (i < (int) lengthof(plans))
-		{
-			SPI_keepplan(plan);
-			plans[i].sql = sql;
-			plans[i].plan = plan;
-		}
-	}
-	rc = SPI_execute_plan(plan, values, nulls, false, 0);
-	if (rc != expected)
-		elog(ERROR, "supamon: recording failed: %s", SPI_result_code_string(rc));
-}
 
 /* A hash table in the current memory context whose entries start with an int64 key. */
 static HTAB *
@@ -433,19 +387,31 @@ summarize_runs(ProjectSnapshot *snap, HTAB *jobs)
 	return out;
 }
 
+static SupamonStatement update_failure = {
+	.sql = "UPDATE supamon.project SET reachable = false, last_check_at = now(), "
+		"last_error = $2, last_check_ms = $3 WHERE name = $1",
+	.nargs = 3, .types = {TEXTOID, TEXTOID, INT4OID},
+	.expect = SPI_OK_UPDATE
+};
+
 void
 InventoryRecordFailure(ProjectSnapshot *snap)
 {
-	Oid			types[3] = {TEXTOID, TEXTOID, INT4OID};
 	Datum		values[3];
 
 	values[0] = CStringGetTextDatum(snap->project->name);
 	values[1] = CStringGetTextDatum(SupamonCleanText(snap->error ? snap->error : "failed", 1000));
 	values[2] = Int32GetDatum(snap->elapsed_ms);
-	exec("UPDATE supamon.project SET reachable = false, last_check_at = now(), "
-		 "last_error = $2, last_check_ms = $3 WHERE name = $1",
-		 3, types, values, NULL, SPI_OK_UPDATE);
+	SupamonRun(&update_failure, values, NULL);
 }
+
+static SupamonStatement update_removed = {
+	.sql = "UPDATE supamon.job_inventory i SET removed_at = now(), updated_at = now()"
+		" FROM unnest($2) AS g(name)"
+		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = g.name",
+	.nargs = 2, .types = {TEXTOID, TEXTARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
 
 /*
  * Marks removed the live jobs of the project that the snapshot does not
@@ -457,7 +423,6 @@ mark_removed(ProjectSnapshot *snap, char **names, Datum project,
 			 SPITupleTable *live, uint64 nlive)
 {
 	HTAB	   *present = name_table(snap->njobs);
-	Oid			types[2] = {TEXTOID, TEXTARRAYOID};
 	Datum		values[2] = {project, (Datum) 0};
 	char	  **gone;
 	int			ngone = 0;
@@ -481,12 +446,18 @@ mark_removed(ProjectSnapshot *snap, char **names, Datum project,
 	if (ngone == 0)
 		return 0;
 	values[1] = SupamonTextArray(gone, NULL, ngone);
-	exec("UPDATE supamon.job_inventory i SET removed_at = now(), updated_at = now()"
-		 " FROM unnest($2) AS g(name)"
-		 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = g.name",
-		 2, types, values, NULL, SPI_OK_UPDATE);
+	SupamonRun(&update_removed, values, NULL);
 	return (int) SPI_processed;
 }
+
+static SupamonStatement read_held = {
+	.sql = "SELECT job_name, job_id, username, last_run_id,"
+		"  (extract(epoch FROM coalesce(last_run_started_at, last_run_ended_at)) * 1000000)::int8"
+		" FROM supamon.job_inventory"
+		" WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
 
 /*
  * The project's live inventory rows (name, jobid, user), kept for
@@ -495,15 +466,10 @@ mark_removed(ProjectSnapshot *snap, char **names, Datum project,
 static HTAB *
 held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive)
 {
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {project};
 	HTAB	   *h;
 
-	exec("SELECT job_name, job_id, username, last_run_id,"
-		 "  (extract(epoch FROM coalesce(last_run_started_at, last_run_ended_at)) * 1000000)::int8"
-		 " FROM supamon.job_inventory"
-		 " WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
-		 1, types, values, NULL, SPI_OK_SELECT);
+	SupamonRun(&read_held, values, NULL);
 	*live = SPI_tuptable;
 	*nlive = SPI_processed;
 	/* the next SPI call must not free them */
@@ -530,6 +496,116 @@ held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *n
 	}
 	return h;
 }
+
+static SupamonStatement upsert_jobs = {
+	.sql = "WITH up AS ("
+		" INSERT INTO supamon.job_inventory AS i (project_name, job_type, job_name, job_id,"
+		"   schedule, command, active, username, database, expected_interval_minutes, last_seen_at,"
+		"   criticality)"
+		" SELECT $1, 'pg_cron', s.job_name, s.job_id, s.schedule, s.command, s.active,"
+		"   s.username, s.database, round(s.gap::numeric, 2), now(),"
+		/* a job found now takes the project's default (user settings stay) */
+		DEFAULT_CRITICALITY_SQL("s.job_name")
+		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9)"
+		"   AS s(job_id, job_name, schedule, command, active, username, database, gap)"
+		" ON CONFLICT (project_name, job_type, job_name) DO UPDATE SET"
+		/*
+		 * Another jobid under a known name is another pg_cron job (the old
+		 * one deleted, a new one scheduled): what the user set stays, what
+		 * was observed of the old job does not.
+		 */
+		"   last_run_id = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_id END,"
+		"   last_run_status = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_status END,"
+		"   last_run_started_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_started_at END,"
+		"   last_run_ended_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_ended_at END,"
+		"   last_run_message = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_message END,"
+		"   last_start_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_start_at END,"
+		"   running_since = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_since END,"
+		"   running_status = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_status END,"
+		"   running_run_id = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_run_id END,"
+		"   consecutive_failures = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.consecutive_failures ELSE 0 END,"
+		"   created_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.created_at ELSE now() END,"
+		"   job_id = EXCLUDED.job_id, schedule = EXCLUDED.schedule, command = EXCLUDED.command,"
+		"   active = EXCLUDED.active, username = EXCLUDED.username, database = EXCLUDED.database,"
+		"   expected_interval_minutes = EXCLUDED.expected_interval_minutes,"
+		"   last_seen_at = EXCLUDED.last_seen_at, removed_at = NULL,"
+		"   updated_at = CASE WHEN (i.job_id, i.schedule, i.command, i.active, i.removed_at IS NULL)"
+		"     IS DISTINCT FROM (EXCLUDED.job_id, EXCLUDED.schedule, EXCLUDED.command, EXCLUDED.active, true)"
+		"     THEN now() ELSE i.updated_at END"
+		" RETURNING (xmax = 0) AS inserted)"
+		"SELECT count(*) FILTER (WHERE inserted)::int4 FROM up",
+	.nargs = 9, .types = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID},
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement insert_runs = {
+	.sql = "INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status,"
+		"  error_message, last_run_at, run_id, run_ended_at)"
+		" SELECT $1, 'pg_cron', r.job_name, r.status, r.message, r.start_time, r.runid, r.end_time"
+		" FROM unnest($2, $3, $4, $5, $6, $7) AS r(job_name, runid, status, message, start_time, end_time)"
+		" ON CONFLICT DO NOTHING",
+	.nargs = 7, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},
+	.expect = SPI_OK_INSERT
+};
+
+static SupamonStatement update_last_runs = {
+	.sql = "UPDATE supamon.job_inventory i SET"
+		" last_run_id = CASE WHEN u.last_id IS NOT NULL THEN u.last_id ELSE i.last_run_id END,"
+		" last_run_status = CASE WHEN u.last_id IS NOT NULL THEN u.last_status ELSE i.last_run_status END,"
+		" last_run_started_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_start ELSE i.last_run_started_at END,"
+		" last_run_ended_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_end ELSE i.last_run_ended_at END,"
+		" last_run_message = CASE WHEN u.last_id IS NOT NULL THEN u.last_msg ELSE i.last_run_message END,"
+		" consecutive_failures = CASE WHEN u.reset THEN u.fails ELSE i.consecutive_failures + u.fails END,"
+		/* a start beyond the project's clock (recorded before supamon knew better) is forgotten */
+		" last_start_at = CASE WHEN $13 THEN coalesce(u.latest, CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END)"
+		"   ELSE greatest(CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END, u.latest) END,"
+		" run_strip = CASE WHEN u.strip IS NOT NULL"
+		"   THEN pg_catalog.right(coalesce(i.run_strip, '') || u.strip, " CppAsString2(STRIP_RUNS) ")"
+		"   ELSE i.run_strip END"
+		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $15)"
+		"   AS u(name, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest, strip)"
+		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
+		"   AND (u.last_id IS NOT NULL OR u.fails <> 0 OR u.latest IS NOT NULL)",
+	.nargs = 16, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID,
+	TEXTARRAYOID, INT8ARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement update_running = {
+	.sql = "UPDATE supamon.job_inventory i SET running_status = u.status, running_run_id = u.rid,"
+		" running_since = CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
+		"   CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
+		"     THEN i.running_since END, now()) END"
+		" FROM unnest($2, $11, $12, $16) AS u(name, since, status, rid)"
+		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
+		"   AND (i.running_since, i.running_status, i.running_run_id) IS DISTINCT FROM"
+		"     (CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
+		"        CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
+		"          THEN i.running_since END, now()) END, u.status, u.rid)",
+	.nargs = 16, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID,
+	TEXTARRAYOID, INT8ARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement update_project_seen = {
+	.sql = "UPDATE supamon.project SET reachable = true, last_check_at = now(),"
+		" last_success_at = now(), last_error = NULL, last_check_ms = $2,"
+		/* from 1.5 on the setting always exists: NULL means hidden, so the last seen stays */
+		" remote_now = $3, cron_timezone = coalesce($4, cron_timezone),"
+		" pg_cron_version = $5, cron_log_run = $6, scheduler_running = $7,"
+		" run_high_water = $8, open_run_ids = $9,"
+		" history_bootstrapped_at = CASE WHEN $10 THEN now() ELSE history_bootstrapped_at END"
+		" WHERE name = $1",
+	.nargs = 10, .types = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, BOOLOID,
+	BOOLOID, INT8OID, INT8ARRAYOID, BOOLOID},
+	.expect = SPI_OK_UPDATE
+};
 
 void
 InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
@@ -573,50 +649,12 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 
 	/* 1. the inventory, new and changed jobs */
 	{
-		Oid			types[9] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, BOOLARRAYOID, TEXTARRAYOID, TEXTARRAYOID, FLOAT8ARRAYOID};
 		Datum		values[9] = {project, SupamonInt8Array(ids, NULL, n), SupamonTextArray(names, NULL, n),
 			SupamonTextArray(schedules, NULL, n), SupamonTextArray(commands, NULL, n), SupamonBoolArray(active, n),
 		SupamonTextArray(users, NULL, n), SupamonTextArray(dbs, NULL, n), SupamonFloat8Array(gaps, gap_nulls, n)};
 		bool		isnull;
 
-		exec("WITH up AS ("
-			 " INSERT INTO supamon.job_inventory AS i (project_name, job_type, job_name, job_id,"
-			 "   schedule, command, active, username, database, expected_interval_minutes, last_seen_at,"
-			 "   criticality)"
-			 " SELECT $1, 'pg_cron', s.job_name, s.job_id, s.schedule, s.command, s.active,"
-			 "   s.username, s.database, round(s.gap::numeric, 2), now(),"
-			 /* a job found now takes the project's default (user settings stay) */
-			 DEFAULT_CRITICALITY_SQL("s.job_name")
-			 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9)"
-			 "   AS s(job_id, job_name, schedule, command, active, username, database, gap)"
-			 " ON CONFLICT (project_name, job_type, job_name) DO UPDATE SET"
-			 /*
-			  * Another jobid under a known name is another pg_cron job (the
-			  * old one deleted, a new one scheduled): what the user set stays,
-			  * what was observed of the old job does not.
-			  */
-			 "   last_run_id = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_id END,"
-			 "   last_run_status = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_status END,"
-			 "   last_run_started_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_started_at END,"
-			 "   last_run_ended_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_ended_at END,"
-			 "   last_run_message = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_run_message END,"
-			 "   last_start_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.last_start_at END,"
-			 "   running_since = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_since END,"
-			 "   running_status = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_status END,"
-			 "   running_run_id = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.running_run_id END,"
-			 "   consecutive_failures = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.consecutive_failures ELSE 0 END,"
-			 "   created_at = CASE WHEN i.job_id = EXCLUDED.job_id THEN i.created_at ELSE now() END,"
-			 "   job_id = EXCLUDED.job_id, schedule = EXCLUDED.schedule, command = EXCLUDED.command,"
-			 "   active = EXCLUDED.active, username = EXCLUDED.username, database = EXCLUDED.database,"
-			 "   expected_interval_minutes = EXCLUDED.expected_interval_minutes,"
-			 "   last_seen_at = EXCLUDED.last_seen_at, removed_at = NULL,"
-			 "   updated_at = CASE WHEN (i.job_id, i.schedule, i.command, i.active, i.removed_at IS NULL)"
-			 "     IS DISTINCT FROM (EXCLUDED.job_id, EXCLUDED.schedule, EXCLUDED.command, EXCLUDED.active, true)"
-			 "     THEN now() ELSE i.updated_at END"
-			 " RETURNING (xmax = 0) AS inserted)"
-			 "SELECT count(*) FILTER (WHERE inserted)::int4 FROM up",
-			 9, types, values, NULL, SPI_OK_SELECT);
+		SupamonRun(&upsert_jobs, values, NULL);
 		counts->new_jobs = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 													   SPI_tuptable->tupdesc, 1, &isnull));
 	}
@@ -628,10 +666,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	 */
 	if (counts->new_jobs >= ANALYZE_AFTER_NEW_JOBS)
 	{
-		int			rc = SPI_execute("ANALYZE supamon.job_inventory", false, 0);
-
-		if (rc != SPI_OK_UTILITY)
-			elog(ERROR, "supamon: could not analyze the inventory: %s", SPI_result_code_string(rc));
+		SupamonRunText("ANALYZE supamon.job_inventory", false, SPI_OK_UTILITY);
 	}
 
 	/*
@@ -651,8 +686,6 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		char	  **message = palloc(sizeof(char *) * snap->nruns);
 		int64	   *start = palloc(sizeof(int64) * snap->nruns);
 		int64	   *end = palloc(sizeof(int64) * snap->nruns);
-		Oid			types[7] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID};
 		Datum		values[7];
 
 		for (int i = 0; i < snap->nruns; i++)
@@ -682,12 +715,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[6] = SupamonTimeArray(end, m);
 		if (m > 0)
 		{
-			exec("INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status,"
-				 "  error_message, last_run_at, run_id, run_ended_at)"
-				 " SELECT $1, 'pg_cron', r.job_name, r.status, r.message, r.start_time, r.runid, r.end_time"
-				 " FROM unnest($2, $3, $4, $5, $6, $7) AS r(job_name, runid, status, message, start_time, end_time)"
-				 " ON CONFLICT DO NOTHING",
-				 7, types, values, NULL, SPI_OK_INSERT);
+			SupamonRun(&insert_runs, values, NULL);
 			counts->runs_logged = (int) SPI_processed;
 		}
 	}
@@ -712,10 +740,6 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		int64	   *latest = palloc(sizeof(int64) * Max(n, 1));
 		int64	   *rsince = palloc(sizeof(int64) * Max(n, 1));
 		char	  **rstatus = palloc(sizeof(char *) * Max(n, 1));
-		Oid			types[16] = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
-			TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID, TEXTARRAYOID,
-		INT8ARRAYOID};
 		Datum		values[16];
 		int64	   *rids = palloc(sizeof(int64) * Max(n, 1));
 		bool	   *ridnull = palloc(sizeof(bool) * Max(n, 1));
@@ -773,41 +797,14 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[14] = SupamonTextArray(strips, NULL, n);
 		values[15] = SupamonInt8Array(rids, ridnull, n);
 		if (nj > 0)
-			exec("UPDATE supamon.job_inventory i SET"
-				 " last_run_id = CASE WHEN u.last_id IS NOT NULL THEN u.last_id ELSE i.last_run_id END,"
-				 " last_run_status = CASE WHEN u.last_id IS NOT NULL THEN u.last_status ELSE i.last_run_status END,"
-				 " last_run_started_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_start ELSE i.last_run_started_at END,"
-				 " last_run_ended_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_end ELSE i.last_run_ended_at END,"
-				 " last_run_message = CASE WHEN u.last_id IS NOT NULL THEN u.last_msg ELSE i.last_run_message END,"
-				 " consecutive_failures = CASE WHEN u.reset THEN u.fails ELSE i.consecutive_failures + u.fails END,"
-				 /* a start beyond the project's clock (recorded before supamon knew better) is forgotten */
-				 " last_start_at = CASE WHEN $13 THEN coalesce(u.latest, CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END)"
-				 "   ELSE greatest(CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END, u.latest) END,"
-				 " run_strip = CASE WHEN u.strip IS NOT NULL"
-				 "   THEN pg_catalog.right(coalesce(i.run_strip, '') || u.strip, " CppAsString2(STRIP_RUNS) ")"
-				 "   ELSE i.run_strip END"
-				 " FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $15)"
-				 "   AS u(name, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest, strip)"
-				 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
-				 "   AND (u.last_id IS NOT NULL OR u.fails <> 0 OR u.latest IS NOT NULL)",
-				 16, types, values, NULL, SPI_OK_UPDATE);
+			SupamonRun(&update_last_runs, values, NULL);
 
 		/*
 		 * A run that has not started yet (starting, connecting) has no
 		 * start_time: it counts from when supamon first saw that run (its
 		 * runid), not from an earlier run's start.
 		 */
-		exec("UPDATE supamon.job_inventory i SET running_status = u.status, running_run_id = u.rid,"
-			 " running_since = CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
-			 "   CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
-			 "     THEN i.running_since END, now()) END"
-			 " FROM unnest($2, $11, $12, $16) AS u(name, since, status, rid)"
-			 " WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
-			 "   AND (i.running_since, i.running_status, i.running_run_id) IS DISTINCT FROM"
-			 "     (CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
-			 "        CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
-			 "          THEN i.running_since END, now()) END, u.status, u.rid)",
-			 16, types, values, NULL, SPI_OK_UPDATE);
+		SupamonRun(&update_running, values, NULL);
 	}
 
 	/* 5. the project's bookkeeping */
@@ -816,8 +813,6 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		int			nopen = 0;
 		int64		high = snap->has_max_runid ? snap->max_runid : 0;
 		bool		has_high = snap->has_max_runid;
-		Oid			types[10] = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, BOOLOID,
-		BOOLOID, INT8OID, INT8ARRAYOID, BOOLOID};
 		Datum		values[10];
 		char		nulls[11] = "          ";
 
@@ -846,15 +841,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		nulls[7] = has_high ? ' ' : 'n';
 		values[8] = SupamonInt8Array(open, NULL, nopen);
 		values[9] = BoolGetDatum(snap->bootstrapped);
-		exec("UPDATE supamon.project SET reachable = true, last_check_at = now(),"
-			 " last_success_at = now(), last_error = NULL, last_check_ms = $2,"
-			 /* from 1.5 on the setting always exists: NULL means hidden, so the last seen stays */
-			 " remote_now = $3, cron_timezone = coalesce($4, cron_timezone),"
-			 " pg_cron_version = $5, cron_log_run = $6, scheduler_running = $7,"
-			 " run_high_water = $8, open_run_ids = $9,"
-			 " history_bootstrapped_at = CASE WHEN $10 THEN now() ELSE history_bootstrapped_at END"
-			 " WHERE name = $1",
-			 10, types, values, nulls, SPI_OK_UPDATE);
+		SupamonRun(&update_project_seen, values, nulls);
 	}
 	hash_destroy(jobs);
 }

@@ -34,8 +34,6 @@
 /* How long a decided run is kept to count in its neighbours' windows. */
 #define KEEP_DECIDED_USECS ((int64) 15 * 60 * 1000000)
 
-static SPIPlanPtr plans[9];
-
 typedef struct Caller
 {
 	int64		jobid;			/* the key */
@@ -48,6 +46,27 @@ time_datum(int64 usecs)
 	return TimestampTzGetDatum(SupamonFromUnixMicros(usecs));
 }
 
+static SupamonStatement update_callers = {
+	.sql = "UPDATE supamon.job_inventory j SET calls_url = u.url, calls_function = u.slug"
+		" FROM unnest($2, $3, $4) AS u(id, url, slug)"
+		" WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
+		"   AND j.removed_at IS NULL"
+		"   AND (j.calls_url, j.calls_function) IS DISTINCT FROM (u.url, u.slug)",
+	.nargs = 4, .types = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement update_not_callers = {
+	.sql = "UPDATE supamon.job_inventory SET calls_url = NULL, calls_function = NULL,"
+		"  http_run_id = NULL, http_outcome = NULL, http_status = NULL, http_error = NULL,"
+		"  http_checked_at = NULL"
+		" WHERE project_name = $1 AND job_type = 'pg_cron'"
+		"   AND (calls_url IS NOT NULL OR http_outcome IS NOT NULL)"
+		"   AND (job_id IS NULL OR job_id <> ALL ($2) OR removed_at IS NOT NULL)",
+	.nargs = 2, .types = {TEXTOID, INT8ARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
 /* Which jobs call pg_net, and what: recorded on their inventory rows. */
 static HTAB *
 record_callers(ProjectSnapshot *snap, Datum project)
@@ -58,7 +77,6 @@ record_callers(ProjectSnapshot *snap, Datum project)
 	int64	   *ids = palloc(sizeof(int64) * Max(snap->njobs, 1));
 	char	  **urls = palloc(sizeof(char *) * Max(snap->njobs, 1));
 	char	  **slugs = palloc(sizeof(char *) * Max(snap->njobs, 1));
-	Oid			types[4] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[4];
 
 	ctl.keysize = sizeof(int64);
@@ -90,26 +108,21 @@ record_callers(ProjectSnapshot *snap, Datum project)
 	values[1] = SupamonInt8Array(ids, NULL, n);
 	values[2] = SupamonTextArray(urls, NULL, n);
 	values[3] = SupamonTextArray(slugs, NULL, n);
-	if (SupamonRunKept(&plans[0],
-					   "UPDATE supamon.job_inventory j SET calls_url = u.url, calls_function = u.slug"
-					   " FROM unnest($2, $3, $4) AS u(id, url, slug)"
-					   " WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
-					   "   AND j.removed_at IS NULL"
-					   "   AND (j.calls_url, j.calls_function) IS DISTINCT FROM (u.url, u.slug)",
-					   4, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record what jobs call");
+	SupamonRun(&update_callers, values, NULL);
 	/* a job that no longer calls: nothing of its calls is its any more */
-	if (SupamonRunKept(&plans[1],
-					   "UPDATE supamon.job_inventory SET calls_url = NULL, calls_function = NULL,"
-					   "  http_run_id = NULL, http_outcome = NULL, http_status = NULL, http_error = NULL,"
-					   "  http_checked_at = NULL"
-					   " WHERE project_name = $1 AND job_type = 'pg_cron'"
-					   "   AND (calls_url IS NOT NULL OR http_outcome IS NOT NULL)"
-					   "   AND (job_id IS NULL OR job_id <> ALL ($2) OR removed_at IS NOT NULL)",
-					   2, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record what jobs call");
+	SupamonRun(&update_not_callers, values, NULL);
 	return callers;
 }
+
+static SupamonStatement insert_net_runs = {
+	.sql = "INSERT INTO supamon.pg_net_run (project_name, runid, job_id, started_at, window_until, calls)"
+		" SELECT $1, u.runid, u.jobid, u.from_at, u.until_at, u.calls::int4"
+		" FROM unnest($2, $3, $4, $5, $6) AS u(runid, jobid, from_at, until_at, calls)"
+		" ON CONFLICT (project_name, runid) DO NOTHING",
+	.nargs = 6, .types = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
+	TIMESTAMPTZARRAYOID, INT8ARRAYOID},
+	.expect = SPI_OK_INSERT
+};
 
 /* New finished runs of calling jobs wait for their response. */
 static void
@@ -121,8 +134,6 @@ queue_runs(ProjectSnapshot *snap, Datum project, HTAB *callers)
 	int64	   *froms = palloc(sizeof(int64) * Max(snap->nruns, 1));
 	int64	   *untils = palloc(sizeof(int64) * Max(snap->nruns, 1));
 	int64	   *calls = palloc(sizeof(int64) * Max(snap->nruns, 1));
-	Oid			types[6] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID,
-	TIMESTAMPTZARRAYOID, INT8ARRAYOID};
 	Datum		values[6];
 
 	for (int i = 0; i < snap->nruns; i++)
@@ -152,13 +163,7 @@ queue_runs(ProjectSnapshot *snap, Datum project, HTAB *callers)
 	values[3] = SupamonTimeArray(froms, n);
 	values[4] = SupamonTimeArray(untils, n);
 	values[5] = SupamonInt8Array(calls, NULL, n);
-	if (SupamonRunKept(&plans[2],
-					   "INSERT INTO supamon.pg_net_run (project_name, runid, job_id, started_at, window_until, calls)"
-					   " SELECT $1, u.runid, u.jobid, u.from_at, u.until_at, u.calls::int4"
-					   " FROM unnest($2, $3, $4, $5, $6) AS u(runid, jobid, from_at, until_at, calls)"
-					   " ON CONFLICT (project_name, runid) DO NOTHING",
-					   6, types, values, NULL, 0) != SPI_OK_INSERT)
-		elog(ERROR, "supamon: could not queue pg_net runs");
+	SupamonRun(&insert_net_runs, values, NULL);
 }
 
 /* What a run told apart shows on its job: the outcome and, for a failure, why. */
@@ -203,6 +208,34 @@ verdict_name(PnVerdict v)
 	return v == PN_OK ? "ok" : v == PN_FAILED ? "failed" : "unknown";
 }
 
+static SupamonStatement read_net_runs = {
+	.sql = "SELECT runid, job_id, (extract(epoch FROM started_at) * 1000000)::int8,"
+		" (extract(epoch FROM window_until) * 1000000)::int8, verdict, calls"
+		" FROM supamon.pg_net_run WHERE project_name = $1",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement update_verdicts = {
+	.sql = "UPDATE supamon.pg_net_run r SET verdict = u.verdict"
+		" FROM unnest($2, $3) AS u(runid, verdict)"
+		" WHERE r.project_name = $1 AND r.runid = u.runid",
+	.nargs = 3, .types = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement update_outcomes = {
+	.sql = "UPDATE supamon.job_inventory j SET http_run_id = u.runid,"
+		"  http_outcome = u.outcome, http_status = u.status::int4,"
+		"  http_error = u.error, http_checked_at = now()"
+		" FROM unnest($2, $3, $4, $5, $6) AS u(id, runid, outcome, status, error)"
+		" WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
+		"   AND j.removed_at IS NULL AND coalesce(j.http_run_id, -1) < u.runid",
+	.nargs = 6, .types = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
+	TEXTARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
 /*
  * Decides the runs whose window has closed and records their jobs'
  * outcomes; returns which responses are told apart as some run's (any run
@@ -211,8 +244,6 @@ verdict_name(PnVerdict v)
 static bool *
 decide_runs(ProjectSnapshot *snap, Datum project)
 {
-	Oid			types[6] = {TEXTOID, INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID, INT8ARRAYOID,
-	TEXTARRAYOID};
 	Datum		values[6];
 	uint64		nruns;
 	PnRun	   *runs;
@@ -231,12 +262,7 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 			  **job_errors;
 
 	values[0] = project;
-	if (SupamonRunKept(&plans[3],
-					   "SELECT runid, job_id, (extract(epoch FROM started_at) * 1000000)::int8,"
-					   " (extract(epoch FROM window_until) * 1000000)::int8, verdict, calls"
-					   " FROM supamon.pg_net_run WHERE project_name = $1",
-					   1, types, values, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read pg_net runs");
+	SupamonRun(&read_net_runs, values, NULL);
 	nruns = SPI_processed;
 	runs = palloc0(sizeof(PnRun) * Max(nruns, 1));
 	job_of = palloc(sizeof(int64) * Max(nruns, 1));
@@ -320,33 +346,45 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 	if (ndecided == 0)
 		return told;
 	{
-		Oid			vtypes[3] = {TEXTOID, INT8ARRAYOID, TEXTARRAYOID};
 		Datum		vvalues[3] = {project, SupamonInt8Array(decided, NULL, ndecided),
 		SupamonTextArray(verdicts, NULL, ndecided)};
 
-		if (SupamonRunKept(&plans[4],
-						   "UPDATE supamon.pg_net_run r SET verdict = u.verdict"
-						   " FROM unnest($2, $3) AS u(runid, verdict)"
-						   " WHERE r.project_name = $1 AND r.runid = u.runid",
-						   3, vtypes, vvalues, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not record pg_net runs");
+		SupamonRun(&update_verdicts, vvalues, NULL);
 	}
 	values[1] = SupamonInt8Array(ids, NULL, njobs);
 	values[2] = SupamonInt8Array(job_runs, NULL, njobs);
 	values[3] = SupamonTextArray(job_outcomes, NULL, njobs);
 	values[4] = SupamonInt8Array(job_status, no_status, njobs);
 	values[5] = SupamonTextArray(job_errors, NULL, njobs);
-	if (SupamonRunKept(&plans[5],
-					   "UPDATE supamon.job_inventory j SET http_run_id = u.runid,"
-					   "  http_outcome = u.outcome, http_status = u.status::int4,"
-					   "  http_error = u.error, http_checked_at = now()"
-					   " FROM unnest($2, $3, $4, $5, $6) AS u(id, runid, outcome, status, error)"
-					   " WHERE j.project_name = $1 AND j.job_type = 'pg_cron' AND j.job_id = u.id"
-					   "   AND j.removed_at IS NULL AND coalesce(j.http_run_id, -1) < u.runid",
-					   6, types, values, NULL, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record pg_net outcomes");
+	SupamonRun(&update_outcomes, values, NULL);
 	return told;
 }
+
+static SupamonStatement forget_net_runs = {
+	.sql = "WITH forgotten AS (DELETE FROM supamon.pg_net_run WHERE project_name = $1)"
+		" UPDATE supamon.job_inventory SET http_run_id = NULL"
+		" WHERE project_name = $1 AND http_run_id IS NOT NULL",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement update_net_readable = {
+	.sql = "UPDATE supamon.project SET pg_net_readable = $2"
+		" WHERE name = $1 AND pg_net_readable IS DISTINCT FROM $2",
+	.nargs = 2, .types = {TEXTOID, BOOLOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement update_net_state = {
+	.sql = "WITH purged AS (DELETE FROM supamon.pg_net_run"
+		"   WHERE project_name = $1 AND window_until < $7)"
+		" UPDATE supamon.project SET pg_net_readable = $2, pg_net_read_until = $3,"
+		"  pg_net_responses = $4, pg_net_failures = $5, pg_net_unattributed_failures = $6"
+		" WHERE name = $1",
+	.nargs = 7, .types = {TEXTOID, BOOLOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID,
+	TIMESTAMPTZOID},
+	.expect = SPI_OK_UPDATE
+};
 
 void
 PgNetRecord(ProjectSnapshot *snap)
@@ -357,8 +395,6 @@ PgNetRecord(ProjectSnapshot *snap)
 				failed = 0,
 				unattributed = 0;
 	bool	   *told;
-	Oid			types[7] = {TEXTOID, BOOLOID, TIMESTAMPTZOID, INT4OID, INT4OID, INT4OID,
-	TIMESTAMPTZOID};
 	Datum		values[7];
 	char		nulls[8] = "       ";
 
@@ -369,14 +405,8 @@ PgNetRecord(ProjectSnapshot *snap)
 	if (snap->bootstrapped && snap->project->has_high_water)
 	{
 		Datum		v[1] = {project};
-		Oid			t[1] = {TEXTOID};
 
-		if (SupamonRunKept(&plans[6 + 2],
-						   "WITH forgotten AS (DELETE FROM supamon.pg_net_run WHERE project_name = $1)"
-						   " UPDATE supamon.job_inventory SET http_run_id = NULL"
-						   " WHERE project_name = $1 AND http_run_id IS NOT NULL",
-						   1, t, v, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not forget pg_net runs");
+		SupamonRun(&forget_net_runs, v, NULL);
 	}
 	if (snap->pg_net_readable)
 		queue_runs(snap, project, callers);
@@ -385,11 +415,7 @@ PgNetRecord(ProjectSnapshot *snap)
 		/* nothing read: what waits keeps waiting; only the fact is new */
 		values[0] = project;
 		values[1] = BoolGetDatum(snap->pg_net_readable);
-		if (SupamonRunKept(&plans[6],
-						   "UPDATE supamon.project SET pg_net_readable = $2"
-						   " WHERE name = $1 AND pg_net_readable IS DISTINCT FROM $2",
-						   2, types, values, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not record pg_net's state");
+		SupamonRun(&update_net_readable, values, NULL);
 		return;
 	}
 	told = decide_runs(snap, project);
@@ -417,12 +443,5 @@ PgNetRecord(ProjectSnapshot *snap)
 	values[4] = Int32GetDatum(failed);
 	values[5] = Int32GetDatum(unattributed);
 	values[6] = time_datum(snap->remote_now - KEEP_DECIDED_USECS);
-	if (SupamonRunKept(&plans[7],
-					   "WITH purged AS (DELETE FROM supamon.pg_net_run"
-					   "   WHERE project_name = $1 AND window_until < $7)"
-					   " UPDATE supamon.project SET pg_net_readable = $2, pg_net_read_until = $3,"
-					   "  pg_net_responses = $4, pg_net_failures = $5, pg_net_unattributed_failures = $6"
-					   " WHERE name = $1",
-					   7, types, values, nulls, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not record pg_net's state");
+	SupamonRun(&update_net_state, values, nulls);
 }

@@ -87,6 +87,13 @@ check_conninfo(const char *name, const char *conninfo)
 	}
 }
 
+static SupamonStatement insert_project = {
+	.sql = "INSERT INTO supamon.project (name, conninfo, supabase_ref)"
+		" VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+	.nargs = 3, .types = {TEXTOID, TEXTOID, TEXTOID},
+	.expect = SPI_OK_INSERT
+};
+
 /*
  * Adds the project; every error is raised with its statement hidden from
  * the server log, since the statement's text holds the connection string.
@@ -97,10 +104,8 @@ add_project(FunctionCallInfo fcinfo)
 	char	   *name;
 	char	   *conninfo = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
 	char	   *ref = PG_ARGISNULL(2) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(2));
-	Oid			types[3] = {TEXTOID, TEXTOID, TEXTOID};
 	Datum		values[3];
 	char		nulls[4] = "   ";
-	int			rc;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -126,12 +131,7 @@ add_project(FunctionCallInfo fcinfo)
 	nulls[1] = conninfo ? ' ' : 'n';
 	values[2] = ref ? CStringGetTextDatum(ref) : (Datum) 0;
 	nulls[2] = ref ? ' ' : 'n';
-	rc = SPI_execute_with_args("INSERT INTO supamon.project (name, conninfo, supabase_ref)"
-							   " VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-							   3, types, values, nulls, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "supamon: could not add project: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	if (SupamonRun(&insert_project, values, nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNIQUE_VIOLATION),
 				 errmsg("project \"%s\" already exists", name),
@@ -150,6 +150,12 @@ supamon_add_project(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+static SupamonStatement update_conninfo = {
+	.sql = "UPDATE supamon.project SET conninfo = $2, updated_at = now() WHERE name = $1",
+	.nargs = 2, .types = {TEXTOID, TEXTOID},
+	.expect = SPI_OK_UPDATE
+};
+
 /*
  * Changes a project's connection string after the checks of an add; the
  * next check connects with it from scratch (history is kept: it is the
@@ -160,10 +166,8 @@ set_conninfo(FunctionCallInfo fcinfo)
 {
 	char	   *name;
 	char	   *conninfo = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Oid			types[2] = {TEXTOID, TEXTOID};
 	Datum		values[2];
 	char		nulls[3] = "  ";
-	int			rc;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -176,12 +180,7 @@ set_conninfo(FunctionCallInfo fcinfo)
 	values[0] = CStringGetTextDatum(name);
 	values[1] = conninfo ? CStringGetTextDatum(conninfo) : (Datum) 0;
 	nulls[1] = conninfo ? ' ' : 'n';
-	rc = SPI_execute_with_args("UPDATE supamon.project SET conninfo = $2, updated_at = now()"
-							   " WHERE name = $1",
-							   2, types, values, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE)
-		elog(ERROR, "supamon: could not change the project: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	if (SupamonRun(&update_conninfo, values, nulls) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project \"%s\" does not exist", name)));
@@ -198,6 +197,12 @@ supamon_set_conninfo(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+static SupamonStatement delete_project = {
+	.sql = "DELETE FROM supamon.project WHERE name = $1",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_DELETE
+};
+
 /*
  * supamon_remove_project(name text) RETURNS void: the project, its inventory
  * and its history go.
@@ -206,9 +211,7 @@ Datum
 supamon_remove_project(PG_FUNCTION_ARGS)
 {
 	char	   *name;
-	Oid			types[1] = {TEXTOID};
 	Datum		values[1];
-	int			rc;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -217,11 +220,7 @@ supamon_remove_project(PG_FUNCTION_ARGS)
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	SPI_connect();
 	values[0] = CStringGetTextDatum(name);
-	rc = SPI_execute_with_args("DELETE FROM supamon.project WHERE name = $1",
-							   1, types, values, NULL, false, 0);
-	if (rc != SPI_OK_DELETE)
-		elog(ERROR, "supamon: could not remove project: %s", SPI_result_code_string(rc));
-	if (SPI_processed == 0)
+	if (SupamonRun(&delete_project, values, NULL) == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("project \"%s\" does not exist", name)));

@@ -49,8 +49,6 @@ struct Silences
 	Silence    *items;
 };
 
-static SPIPlanPtr load_plan;
-
 /*
  * LIKE with '%' as its only wildcard, iterative with one backtrack point
  * (linear enough for names of at most a few hundred characters).
@@ -86,6 +84,19 @@ pattern_matches(const char *p, const char *s)
 	return *p == '\0';
 }
 
+static SupamonStatement read_silences = {
+	.sql = "SELECT s.id, s.kind = 'maintenance', s.job_pattern,"
+		" pg_catalog.floor(extract(epoch FROM s.created_at))::int8,"
+		" pg_catalog.ceil(extract(epoch FROM s.until))::int8,"
+		" s.schedule, coalesce(s.tz, p.cron_timezone, 'GMT'),"
+		" extract(epoch FROM s.duration)::int8, s.reason"
+		" FROM supamon.silence s JOIN supamon.project p ON p.name = s.project_name"
+		" WHERE s.project_name = $1 AND (s.kind = 'maintenance' OR s.until > $2)"
+		" ORDER BY s.id",
+	.nargs = 2, .types = {TEXTOID, TIMESTAMPTZOID},
+	.expect = SPI_OK_SELECT
+};
+
 /*
  * The project's silences that may matter from since on (one-off silences not
  * over by then, every window), in the caller's memory context.  SPI
@@ -94,22 +105,11 @@ pattern_matches(const char *p, const char *s)
 Silences *
 SilencesLoad(const char *project, TimestampTz since)
 {
-	Oid			types[2] = {TEXTOID, TIMESTAMPTZOID};
 	Datum		values[2] = {CStringGetTextDatum(project), TimestampTzGetDatum(since)};
 	Silences   *s = palloc0(sizeof(Silences));
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (SupamonRunKept(&load_plan,
-					   "SELECT s.id, s.kind = 'maintenance', s.job_pattern,"
-					   " pg_catalog.floor(extract(epoch FROM s.created_at))::int8,"
-					   " pg_catalog.ceil(extract(epoch FROM s.until))::int8,"
-					   " s.schedule, coalesce(s.tz, p.cron_timezone, 'GMT'),"
-					   " extract(epoch FROM s.duration)::int8, s.reason"
-					   " FROM supamon.silence s JOIN supamon.project p ON p.name = s.project_name"
-					   " WHERE s.project_name = $1 AND (s.kind = 'maintenance' OR s.until > $2)"
-					   " ORDER BY s.id",
-					   2, types, values, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read the silences");
+	SupamonRun(&read_silences, values, NULL);
 	s->items = MemoryContextAllocZero(cxt, sizeof(Silence) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{

@@ -1,7 +1,8 @@
 /*
  * spi.c
- *		The one way supamon runs a statement it runs often: planned once per
- *		backend and kept; and the arrays that set-based statements take.
+ *		The one way supamon runs its statements (SupamonStatement: planned
+ *		once per backend and kept), and the arrays that set-based statements
+ *		take.
  */
 #include "postgres.h"
 
@@ -14,23 +15,50 @@
 
 #include "supamon.h"
 
-int
-SupamonRunKept(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-			   Datum *values, const char *nulls, long count)
+/*
+ * Runs a statement, planned at its first run in this backend and the plan
+ * kept for the backend's life: a check runs the same statements for every
+ * project, every minute, and planning them again would cost more than
+ * running them.
+ */
+uint64
+SupamonRun(SupamonStatement *st, Datum *values, const char *nulls)
 {
-	if (*plan == NULL)
+	int			rc;
+
+	if (st->plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	p = SPI_prepare(st->sql, st->nargs, st->types);
 
 		if (p == NULL)
-			elog(ERROR, "supamon: could not prepare a statement: %s",
-				 SPI_result_code_string(SPI_result));
+			elog(ERROR, "supamon: could not prepare a statement (%s): %.80s",
+				 SPI_result_code_string(SPI_result), st->sql);
 		SPI_keepplan(p);
-		*plan = p;
+		st->plan = p;
 	}
-	return SPI_execute_plan(*plan, values, nulls, false, count);
+	rc = SPI_execute_plan(st->plan, values, nulls, false, 0);
+	if (rc != st->expect)
+		elog(ERROR, "supamon: a statement failed (%s): %.80s",
+			 SPI_result_code_string(rc), st->sql);
+	return SPI_processed;
 }
 
+/*
+ * Runs a statement whose text is made at run time (it differs between
+ * calls, or runs once): planned for this run only.
+ */
+uint64
+SupamonRunText(const char *sql, bool read_only, int expect)
+{
+	int			rc = SPI_execute(sql, read_only, 0);
+
+	if (rc != expect)
+		elog(ERROR, "supamon: a statement failed (%s): %.80s",
+			 SPI_result_code_string(rc), sql);
+	return SPI_processed;
+}
+
+/* The strings as a text[]; NULL where nulls[i] or the string is NULL. */
 Datum
 SupamonTextArray(char **values, bool *nulls, int n)
 {
@@ -49,6 +77,7 @@ SupamonTextArray(char **values, bool *nulls, int n)
 	}
 }
 
+/* The integers as an int8[]; NULL where nulls[i] (nulls may be NULL). */
 Datum
 SupamonInt8Array(int64 *values, bool *nulls, int n)
 {
@@ -66,6 +95,7 @@ SupamonInt8Array(int64 *values, bool *nulls, int n)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/* The booleans as a bool[]. */
 Datum
 SupamonBoolArray(bool *values, int n)
 {
@@ -78,6 +108,7 @@ SupamonBoolArray(bool *values, int n)
 	return PointerGetDatum(construct_md_array(d, NULL, 1, dims, lbs, BOOLOID, 1, true, TYPALIGN_CHAR));
 }
 
+/* The numbers as a float8[]; NULL where nulls[i]. */
 Datum
 SupamonFloat8Array(double *values, bool *nulls, int n)
 {

@@ -66,12 +66,38 @@ extern ErrorData *SupamonSubtransaction(void (*fn) (void *arg), void *arg,
 										bool (*callers_own) (int sqlerrcode));
 
 /*
- * Runs a statement planned once per backend and kept in *plan (a check and
- * the worker run the same few statements again and again).  spi.c.
+ * A statement supamon runs (spi.c): its text, its parameters' types and the
+ * SPI result it must have, declared once where it is used, e.g.
+ *
+ *	static SupamonStatement read_status = {
+ *		"SELECT status FROM supamon.project WHERE name = $1",
+ *		1, {TEXTOID}, SPI_OK_SELECT};
+ *
+ * SupamonRun plans it at its first run in a backend and keeps the plan for
+ * the backend's life; values are its parameters, nulls SPI's ('n' for a
+ * NULL, ' ' otherwise; NULL when none is).  It returns SPI_processed; the
+ * rows are in SPI_tuptable until SPI_freetuptable or SPI_finish.  A result
+ * other than the one expected is an ERROR.  SPI must be connected.
  */
+#define SUPAMON_MAX_PARAMS 16
 struct _SPI_plan;
-extern int	SupamonRunKept(struct _SPI_plan **plan, const char *sql, int nargs,
-						   Oid *types, Datum *values, const char *nulls, long count);
+typedef struct SupamonStatement
+{
+	const char *sql;
+	int			nargs;
+	Oid			types[SUPAMON_MAX_PARAMS];
+	int			expect;
+	struct _SPI_plan *plan;		/* NULL until its first run */
+} SupamonStatement;
+
+extern uint64 SupamonRun(SupamonStatement *st, Datum *values, const char *nulls);
+
+/*
+ * The same for a statement whose text is made at run time (the local
+ * project's reads, a utility command): planned for that run only, with
+ * SPI_execute's read_only.
+ */
+extern uint64 SupamonRunText(const char *sql, bool read_only, int expect);
 
 /*
  * Arrays for statements that work on whole sets (unnest): NULL entries where

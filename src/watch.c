@@ -74,9 +74,6 @@ static char check_only[NAMEDATALEN * 2];
 static char check_error[WATCH_TEXT];
 static bool callbacks_registered = false;
 
-/* The plans of the worker's statements, kept for its life. */
-static SPIPlanPtr plans[8];
-
 static void ping_after_commit(void);
 
 /* Whether the worker's look queued messages (then claimed at once). */
@@ -381,6 +378,24 @@ supamon_ping_main(Datum main_arg)
 	proc_exit(0);
 }
 
+static SupamonStatement insert_message = {
+	.sql = "INSERT INTO supamon.alert_outbox (channel_id, channel, via_setting,"
+		"  event, criticality, message, details)"
+		" SELECT t.id, t.channel, t.via_setting, $1, $2, $3,"
+		"   jsonb_strip_nulls(jsonb_build_object('project', 'supamon', 'event', $1,"
+		"     'reason', $3, 'criticality', $2))"
+		" FROM (SELECT c.id, c.channel, false AS via_setting FROM supamon.alert_config c"
+		"       WHERE c.enabled"
+		"       UNION ALL"
+		"       SELECT NULL, 'discord', true WHERE $4 AND NOT EXISTS"
+		"         (SELECT FROM supamon.alert_config WHERE channel = 'discord' AND enabled)"
+		"       UNION ALL"
+		"       SELECT NULL, 'telegram', true WHERE $5 AND NOT EXISTS"
+		"         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t",
+	.nargs = 5, .types = {TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID},
+	.expect = SPI_OK_INSERT
+};
+
 /* ---------- the worker's side ---------- */
 
 /*
@@ -391,7 +406,6 @@ supamon_ping_main(Datum main_arg)
 static int
 queue_for_every_channel(const char *event, const char *criticality, const char *message)
 {
-	Oid			types[5] = {TEXTOID, TEXTOID, TEXTOID, BOOLOID, BOOLOID};
 	Datum		values[5];
 	char		nulls[6] = "     ";
 
@@ -402,21 +416,7 @@ queue_for_every_channel(const char *event, const char *criticality, const char *
 	values[3] = BoolGetDatum(supamon_discord_webhook_url && supamon_discord_webhook_url[0]);
 	values[4] = BoolGetDatum(supamon_telegram_bot_token && supamon_telegram_bot_token[0] &&
 							 supamon_telegram_chat_id && supamon_telegram_chat_id[0]);
-	if (SupamonRunKept(&plans[0], "INSERT INTO supamon.alert_outbox (channel_id, channel, via_setting,"
-					   "  event, criticality, message, details)"
-					   " SELECT t.id, t.channel, t.via_setting, $1, $2, $3,"
-					   "   jsonb_strip_nulls(jsonb_build_object('project', 'supamon', 'event', $1,"
-					   "     'reason', $3, 'criticality', $2))"
-					   " FROM (SELECT c.id, c.channel, false AS via_setting FROM supamon.alert_config c"
-					   "       WHERE c.enabled"
-					   "       UNION ALL"
-					   "       SELECT NULL, 'discord', true WHERE $4 AND NOT EXISTS"
-					   "         (SELECT FROM supamon.alert_config WHERE channel = 'discord' AND enabled)"
-					   "       UNION ALL"
-					   "       SELECT NULL, 'telegram', true WHERE $5 AND NOT EXISTS"
-					   "         (SELECT FROM supamon.alert_config WHERE channel = 'telegram' AND enabled)) t",
-					   5, types, values, nulls, 0) != SPI_OK_INSERT)
-		elog(ERROR, "supamon: could not queue a message");
+	SupamonRun(&insert_message, values, nulls);
 	if (SPI_processed > 0)
 		watch_queued = true;
 	return (int) SPI_processed;
@@ -469,14 +469,37 @@ why_stale(StringInfo msg, TimestampTz last)
 							   " scheduled and pg_cron running (SELECT supamon_schedule())?");
 }
 
+static SupamonStatement restore_watch = {
+	.sql = "INSERT INTO supamon.watch DEFAULT VALUES ON CONFLICT DO NOTHING",
+	.expect = SPI_OK_INSERT
+};
+
 /* supamon.watch lost its row (deleted by hand): the next look starts afresh. */
 static void
 restore_watch_row(void)
 {
-	if (SupamonRunKept(&plans[6], "INSERT INTO supamon.watch DEFAULT VALUES ON CONFLICT DO NOTHING",
-					   0, NULL, NULL, NULL, 0) != SPI_OK_INSERT)
-		elog(ERROR, "supamon: could not restore supamon.watch");
+	SupamonRun(&restore_watch, NULL, NULL);
 }
+
+static SupamonStatement read_last_checks = {
+	.sql = "SELECT (SELECT max(last_check_at) FROM supamon.project WHERE enabled),"
+		"   (SELECT max(created_at) FROM supamon.project WHERE enabled),"
+		"   (SELECT count(*) FROM supamon.project WHERE enabled),"
+		"   w.stale_since"
+		" FROM supamon.watch w",
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement update_not_stale = {
+	.sql = "UPDATE supamon.watch SET stale_since = NULL, stale_told_at = NULL",
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement update_stale = {
+	.sql = "UPDATE supamon.watch SET stale_since = $1, stale_told_at = now()",
+	.nargs = 1, .types = {TIMESTAMPTZOID},
+	.expect = SPI_OK_UPDATE
+};
 
 static void
 stale_step(TimestampTz now, TimestampTz worker_started)
@@ -495,13 +518,7 @@ stale_step(TimestampTz now, TimestampTz worker_started)
 				b[64];
 
 	/* no row lock: only the worker writes it, and a lock every look would write the page */
-	if (SupamonRunKept(&plans[1], "SELECT (SELECT max(last_check_at) FROM supamon.project WHERE enabled),"
-					   "   (SELECT max(created_at) FROM supamon.project WHERE enabled),"
-					   "   (SELECT count(*) FROM supamon.project WHERE enabled),"
-					   "   w.stale_since"
-					   " FROM supamon.watch w",
-					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read supamon.watch");
+	SupamonRun(&read_last_checks, NULL, NULL);
 	if (SPI_processed == 0)
 	{
 		restore_watch_row();
@@ -534,9 +551,7 @@ stale_step(TimestampTz now, TimestampTz worker_started)
 			queue_for_every_channel("recovered", "critical", msg.data);
 			SupamonWakeWorkerAtCommit();
 		}
-		if (SupamonRunKept(&plans[2], "UPDATE supamon.watch SET stale_since = NULL, stale_told_at = NULL",
-						   0, NULL, NULL, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not update supamon.watch");
+		SupamonRun(&update_not_stale, NULL, NULL);
 		return;
 	}
 	if (projects == 0 || supamon_stale_after <= 0)
@@ -569,12 +584,9 @@ stale_step(TimestampTz now, TimestampTz worker_started)
 			return;
 		SupamonWakeWorkerAtCommit();
 		{
-			Oid			types[1] = {TIMESTAMPTZOID};
 			Datum		values[1] = {TimestampTzGetDatum(since)};
 
-			if (SupamonRunKept(&plans[3], "UPDATE supamon.watch SET stale_since = $1, stale_told_at = now()",
-							   1, types, values, NULL, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "supamon: could not update supamon.watch");
+			SupamonRun(&update_stale, values, NULL);
 		}
 	}
 }
@@ -587,6 +599,28 @@ status_label(const char *status)
 	return strcmp(status, "success") == 0 ? "healthy" :
 		strcmp(status, "scheduler_down") == 0 ? "scheduler down" : status;
 }
+
+static SupamonStatement read_counts = {
+	.sql = "SELECT status, count(*) FROM supamon.job_status WHERE status <> 'removed'"
+		" GROUP BY status ORDER BY count(*) DESC, status",
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement read_bad_projects = {
+	.sql = "SELECT name, status FROM supamon.project WHERE enabled AND status <> 'ok'"
+		" ORDER BY name LIMIT 6",
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement read_bad_jobs = {
+	.sql = "SELECT project, name, status,"
+		"   to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"'),"
+		"   count(*) OVER ()"
+		" FROM supamon.job_status WHERE status NOT IN ('success', 'paused', 'removed')"
+		" ORDER BY CASE criticality WHEN 'critical' THEN 0 WHEN 'important' THEN 1 ELSE 2 END,"
+		"   since, project, name LIMIT 12",
+	.expect = SPI_OK_SELECT
+};
 
 /*
  * The summary: counts by status, the projects that are not fine and the
@@ -602,10 +636,7 @@ summary_text(void)
 	const char *sep = ": ";
 
 	initStringInfo(&msg);
-	if (SPI_execute("SELECT status, count(*) FROM supamon.job_status WHERE status <> 'removed'"
-					" GROUP BY status ORDER BY count(*) DESC, status", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read supamon.job_status");
-	n = SPI_processed;
+	n = SupamonRun(&read_counts, NULL, NULL);
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
@@ -621,9 +652,7 @@ summary_text(void)
 	}
 	appendStringInfoChar(&msg, '.');
 
-	if (SPI_execute("SELECT name, status FROM supamon.project WHERE enabled AND status <> 'ok'"
-					" ORDER BY name LIMIT 6", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read supamon.project");
+	SupamonRun(&read_bad_projects, NULL, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
 		appendStringInfo(&msg, "%sproject %s is %s", i == 0 ? "\n" : "; ",
 						 SupamonCleanText(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1), 60),
@@ -631,14 +660,7 @@ summary_text(void)
 	if (SPI_processed > 0)
 		appendStringInfoChar(&msg, '.');
 
-	if (SPI_execute("SELECT project, name, status,"
-					"   to_char(since AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI \"UTC\"'),"
-					"   count(*) OVER ()"
-					" FROM supamon.job_status WHERE status NOT IN ('success', 'paused', 'removed')"
-					" ORDER BY CASE criticality WHEN 'critical' THEN 0 WHEN 'important' THEN 1 ELSE 2 END,"
-					"   since, project, name LIMIT 12", true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read supamon.job_status");
-	if (SPI_processed == 0)
+	if (SupamonRun(&read_bad_jobs, NULL, NULL) == 0)
 		appendStringInfoString(&msg, "\nEvery job that is not paused is healthy.");
 	else
 	{
@@ -665,6 +687,17 @@ summary_text(void)
 	return msg.data;
 }
 
+static SupamonStatement read_summary_at = {
+	.sql = "SELECT summary_at FROM supamon.watch",
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement update_summary_at = {
+	.sql = "UPDATE supamon.watch SET summary_at = $1",
+	.nargs = 1, .types = {TIMESTAMPTZOID},
+	.expect = SPI_OK_UPDATE
+};
+
 /*
  * The summary is due when its schedule fired since the last one was sent
  * (an interval schedule: when that long has passed).  The first look only
@@ -690,9 +723,7 @@ summary_step(TimestampTz now)
 	if (zone == NULL || !SupamonLookupTimeZone(zone, &tz))
 		tz = sm_utc;
 
-	if (SupamonRunKept(&plans[4], "SELECT summary_at FROM supamon.watch",
-					   0, NULL, NULL, NULL, 0) != SPI_OK_SELECT)
-		elog(ERROR, "supamon: could not read supamon.watch");
+	SupamonRun(&read_summary_at, NULL, NULL);
 	if (SPI_processed == 0)
 	{
 		restore_watch_row();
@@ -735,12 +766,9 @@ summary_step(TimestampTz now)
 		SupamonWakeWorkerAtCommit();
 	}
 	{
-		Oid			types[1] = {TIMESTAMPTZOID};
 		Datum		values[1] = {TimestampTzGetDatum(s.kind == SM_KIND_INTERVAL ? now : SupamonFromUnixSeconds(fire))};
 
-		if (SupamonRunKept(&plans[5], "UPDATE supamon.watch SET summary_at = $1",
-						   1, types, values, NULL, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "supamon: could not update supamon.watch");
+		SupamonRun(&update_summary_at, values, NULL);
 	}
 	if (s.kind == SM_KIND_INTERVAL)
 		return now + (int64) s.interval_seconds * USECS_PER_SEC;
