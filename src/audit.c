@@ -387,6 +387,9 @@ record_work(void *arg)
 	record_extras(w->snap);
 	if (w->hook)
 		w->hook(w->snap, w->arg);
+	/* what the hook did not write with its own (a check writes them with the statuses) */
+	if (w->snap->ok)
+		InventoryWriteRuns(w->snap);
 }
 
 static bool
@@ -409,6 +412,7 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 	if (edata == NULL)
 		return true;
 	snap->ok = false;
+	snap->recorded = NULL;
 	snap->error = SupamonCleanText(psprintf("supamon could not record this project's data: %s",
 											edata->message), 1000);
 	/* the Management API's answer may have been the culprit: left out too */

@@ -229,7 +229,10 @@ static SupamonStatement update_project_status = {
 		" health_note = $4,"
 		" outage_from = CASE WHEN $5 THEN status_since ELSE outage_from END,"
 		" outage_until = CASE WHEN $5 THEN now() ELSE outage_until END"
-		" WHERE name = $1",
+		" WHERE name = $1"
+		/* a status that stays, with nothing told and the same note, is not written again */
+		"   AND (status IS DISTINCT FROM $2 OR status_since IS NULL OR $3"
+		"     OR health_note IS DISTINCT FROM $4 OR $5)",
 	.nargs = 5, .types = {TEXTOID, TEXTOID, BOOLOID, TEXTOID, BOOLOID},
 	.expect = SPI_OK_UPDATE
 };
@@ -408,32 +411,23 @@ missed_in_outage(const HealthInput *in, const Outage *outage)
 	return fire;
 }
 
-static SupamonStatement update_strip_missed = {
-	.sql = "UPDATE supamon.job_inventory SET strip_missed_upto = $4,"
-		" run_strip = pg_catalog.right(coalesce(run_strip, '') || $3, " CppAsString2(STRIP_RUNS) ")"
-		" WHERE project_name = $1 AND job_type = 'pg_cron' AND job_name = $2",
-	.nargs = 4, .types = {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID},
-	.expect = SPI_OK_UPDATE
-};
-
 /*
  * The run strip's marks for fires missed up to 'fire' (the one the decision
  * named), each counted once: fires after the last run's start and after
- * those already marked.  An interval schedule ("30 seconds") names the
+ * those already marked; NULL when there is none to mark, else *upto is
+ * the time marked up to.  An interval schedule ("30 seconds") names the
  * same fire while the job stays dead: its misses are counted by the time
  * elapsed, one per interval, up to the project's clock.
  */
-static void
-strip_misses(const char *project, const char *name, const HealthInput *in, int64 fire,
-			 int64 marked_upto)
+static char *
+strip_misses(const HealthInput *in, int64 fire, int64 marked_upto, int64 *upto)
 {
 	int64		from = in->last_start != HEALTH_NO_TIME ? in->last_start : in->known_since;
-	int64		upto = fire;
 	int64		t;
 	int			n = 0;
 	StringInfoData marks;
-	Datum		values[4];
 
+	*upto = fire;
 	if (marked_upto != HEALTH_NO_TIME && marked_upto > from)
 		from = marked_upto;
 	if (in->schedule && in->schedule->kind == SM_KIND_INTERVAL)
@@ -444,14 +438,14 @@ strip_misses(const char *project, const char *name, const HealthInput *in, int64
 									   health_default_grace(every));
 
 		if (until - from < every)
-			return;
+			return NULL;
 		n = (int) Min((until - from) / every, STRIP_RUNS);
-		upto = from + (until - from) / every * every;
+		*upto = from + (until - from) / every * every;
 	}
 	else
 	{
 		if (marked_upto != HEALTH_NO_TIME && fire <= marked_upto)
-			return;
+			return NULL;
 		if (in->schedule && in->schedule->kind == SM_KIND_CRON)
 		{
 			t = from;
@@ -464,83 +458,190 @@ strip_misses(const char *project, const char *name, const HealthInput *in, int64
 	initStringInfo(&marks);
 	for (int k = 0; k < n; k++)
 		appendStringInfoString(&marks, SupamonStripMark('m'));
-	values[0] = CStringGetTextDatum(project);
-	values[1] = CStringGetTextDatum(name);
-	values[2] = CStringGetTextDatum(marks.data);
-	values[3] = TimestampTzGetDatum(SupamonFromUnixSeconds(upto));
-	SupamonRun(&update_strip_missed, values, NULL);
+	return marks.data;
 }
 
-static SupamonStatement update_job_status = {
-	.sql = "UPDATE supamon.job_inventory SET"
-		" status_since = CASE WHEN status IS DISTINCT FROM $3 OR status_since IS NULL"
-		"   THEN now() ELSE status_since END,"
-		" acked_at = CASE WHEN status IS DISTINCT FROM $3 THEN NULL ELSE acked_at END,"
-		" status = $3, status_reason = $4, next_expected_at = $5,"
-		" last_alerted_at = CASE WHEN $6 THEN now() ELSE last_alerted_at END"
-		" WHERE project_name = $1 AND job_type = $7 AND job_name = $2"
-		"   AND (status, status_reason, next_expected_at, $6)"
-		"       IS DISTINCT FROM ($3, $4, $5, false)",
-	.nargs = 7, .types = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID, TEXTOID},
-	.expect = SPI_OK_UPDATE
-};
-
-static SupamonStatement insert_transition = {
-	.sql = "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
-		"  status, error_message, last_run_at)"
-		" SELECT $1, $5, $2, $3, $4, last_run_started_at"
-		" FROM supamon.job_inventory"
-		" WHERE project_name = $1 AND job_type = $5 AND job_name = $2",
-	.nargs = 5, .types = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID},
-	.expect = SPI_OK_INSERT
-};
-
 /*
- * Records a job's status (and when someone was told), and a transition in
- * the health log.
+ * What a check decided of a project's jobs (or Edge Functions), written
+ * once every one is decided: only the rows where something changed, in
+ * one statement, and their transitions in another.  For pg_cron jobs the
+ * run columns the recording left go with the statuses, so that a job
+ * with news gets one new row version per check.
  */
-static void
-record_status(const char *project, const char *job_type, const char *name,
-			  const char *new_status, const char *reason, int64 next_expected,
-			  bool alerted, bool changed)
+typedef struct StatusWrites
 {
-	Datum		uvalues[7];
-	char		unulls[8] = "       ";
+	const char *job_type;
+	bool		with_runs;		/* pg_cron jobs */
+	int			n;
+	char	  **names;
+	char	  **statuses;
+	char	  **reasons;
+	TimestampTz *next;			/* INVENTORY_NO_TIME: none */
+	bool	   *alerted;
+	InventoryRuns **runs;		/* with_runs: the run columns to write */
+	bool	   *seen;			/* with_runs: the recording changed them */
+	TimestampTz *missed_upto;	/* with_runs: INVENTORY_NO_TIME, or missed fires marked */
+	int			ntransitions;
+	char	  **t_names;
+	char	  **t_statuses;
+	char	  **t_reasons;
+} StatusWrites;
 
-	uvalues[0] = CStringGetTextDatum(project);
-	uvalues[1] = CStringGetTextDatum(name);
-	uvalues[2] = CStringGetTextDatum(new_status);
-	uvalues[3] = text_or_null(reason[0] ? reason : NULL, &unulls[3]);
-	uvalues[4] = TimestampTzGetDatum(SupamonFromUnixSeconds(next_expected));
-	unulls[4] = next_expected == HEALTH_NO_TIME ? 'n' : ' ';
-	uvalues[5] = BoolGetDatum(alerted);
-	uvalues[6] = CStringGetTextDatum(job_type);
-	SupamonRun(&update_job_status, uvalues, unulls);
-	if (changed)
+/* Room for up to cap rows of a job type. */
+static void
+status_writes_init(StatusWrites *w, const char *job_type, bool with_runs, uint64 cap)
+{
+	size_t		c = Max(cap, 1);
+
+	memset(w, 0, sizeof(*w));
+	w->job_type = job_type;
+	w->with_runs = with_runs;
+	w->names = palloc(sizeof(char *) * c);
+	w->statuses = palloc(sizeof(char *) * c);
+	w->reasons = palloc(sizeof(char *) * c);
+	w->next = palloc(sizeof(TimestampTz) * c);
+	w->alerted = palloc(sizeof(bool) * c);
+	w->t_names = palloc(sizeof(char *) * c);
+	w->t_statuses = palloc(sizeof(char *) * c);
+	w->t_reasons = palloc(sizeof(char *) * c);
+	if (with_runs)
 	{
-		Datum		lvalues[5];
-		char		lnulls[6] = "     ";
-
-		lvalues[0] = CStringGetTextDatum(project);
-		lvalues[1] = CStringGetTextDatum(name);
-		lvalues[2] = CStringGetTextDatum(new_status);
-		lvalues[3] = text_or_null(reason[0] ? reason : NULL, &lnulls[3]);
-		lvalues[4] = CStringGetTextDatum(job_type);
-		SupamonRun(&insert_transition, lvalues, lnulls);
+		w->runs = palloc(sizeof(InventoryRuns *) * c);
+		w->seen = palloc(sizeof(bool) * c);
+		w->missed_upto = palloc(sizeof(TimestampTz) * c);
 	}
 }
 
+/*
+ * Adds a job's new status (and when someone was told) to write, and its
+ * transition to log when the status changed.  Returns the row's index.
+ */
+static int
+status_writes_add(StatusWrites *w, const char *name, const char *status, const char *reason,
+				  int64 next_expected, bool alerted, bool changed)
+{
+	int			k = w->n++;
+
+	w->names[k] = (char *) name;
+	w->statuses[k] = (char *) status;
+	w->reasons[k] = reason[0] ? pstrdup(reason) : NULL;
+	w->next[k] = next_expected == HEALTH_NO_TIME ? INVENTORY_NO_TIME :
+		SupamonFromUnixSeconds(next_expected);
+	w->alerted[k] = alerted;
+	if (changed)
+	{
+		w->t_names[w->ntransitions] = (char *) name;
+		w->t_statuses[w->ntransitions] = (char *) status;
+		w->t_reasons[w->ntransitions++] = w->reasons[k];
+	}
+	return k;
+}
+
+/* How a status is set from "u" (status, reason, next, alerted), "i" the row as it was. */
+#define STATUS_SET \
+	" status_since = CASE WHEN i.status IS DISTINCT FROM u.status OR i.status_since IS NULL" \
+	"   THEN now() ELSE i.status_since END," \
+	" acked_at = CASE WHEN i.status IS DISTINCT FROM u.status THEN NULL ELSE i.acked_at END," \
+	" status = u.status, status_reason = u.reason, next_expected_at = u.next," \
+	" last_alerted_at = CASE WHEN u.alerted THEN now() ELSE i.last_alerted_at END"
+
+static SupamonStatement write_jobs = {
+	.sql = "UPDATE supamon.job_inventory i SET" INVENTORY_RUNS_SET ","
+		" last_seen_at = CASE WHEN u.seen THEN now() ELSE i.last_seen_at END,"
+		" strip_missed_upto = coalesce(u.missed_upto, i.strip_missed_upto)," STATUS_SET
+		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+		"   AS u(name, " INVENTORY_RUNS_COLUMNS ", seen, missed_upto, status, reason, next, alerted)"
+		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name",
+	.nargs = 19, .types = {TEXTOID, TEXTARRAYOID, INVENTORY_RUNS_TYPES, BOOLARRAYOID,
+	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement write_statuses = {
+	.sql = "UPDATE supamon.job_inventory i SET" STATUS_SET
+		" FROM unnest($3, $4, $5, $6, $7) AS u(name, status, reason, next, alerted)"
+		" WHERE i.project_name = $1 AND i.job_type = $2 AND i.job_name = u.name",
+	.nargs = 7, .types = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, BOOLARRAYOID},
+	.expect = SPI_OK_UPDATE
+};
+
+static SupamonStatement insert_transitions = {
+	.sql = "INSERT INTO supamon.job_health_log (project_name, job_type, job_name,"
+		"  status, error_message, last_run_at)"
+		" SELECT $1, $2, u.name, u.status, u.reason, i.last_run_started_at"
+		" FROM unnest($3, $4, $5) WITH ORDINALITY AS u(name, status, reason, k)"
+		" JOIN supamon.job_inventory i"
+		"   ON i.project_name = $1 AND i.job_type = $2 AND i.job_name = u.name"
+		" ORDER BY u.k",
+	.nargs = 5, .types = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID},
+	.expect = SPI_OK_INSERT
+};
+
+/* Writes what was added, then logs the transitions (with the last run as written). */
+static void
+status_writes_flush(const char *project, StatusWrites *w)
+{
+	Datum		values[19];
+	Datum		name = CStringGetTextDatum(project);
+	Datum		type = CStringGetTextDatum(w->job_type);
+
+	if (w->n > 0 && w->with_runs)
+	{
+		values[0] = name;
+		values[1] = SupamonTextArray(w->names, NULL, w->n);
+		InventoryRunsArrays(w->runs, w->n, &values[2]);
+		values[13] = SupamonBoolArray(w->seen, w->n);
+		values[14] = InventoryTimeArray(w->missed_upto, w->n);
+		values[15] = SupamonTextArray(w->statuses, NULL, w->n);
+		values[16] = SupamonTextArray(w->reasons, NULL, w->n);
+		values[17] = InventoryTimeArray(w->next, w->n);
+		values[18] = SupamonBoolArray(w->alerted, w->n);
+		SupamonRun(&write_jobs, values, NULL);
+	}
+	else if (w->n > 0)
+	{
+		values[0] = name;
+		values[1] = type;
+		values[2] = SupamonTextArray(w->names, NULL, w->n);
+		values[3] = SupamonTextArray(w->statuses, NULL, w->n);
+		values[4] = SupamonTextArray(w->reasons, NULL, w->n);
+		values[5] = InventoryTimeArray(w->next, w->n);
+		values[6] = SupamonBoolArray(w->alerted, w->n);
+		SupamonRun(&write_statuses, values, NULL);
+	}
+	if (w->ntransitions > 0)
+	{
+		values[0] = name;
+		values[1] = type;
+		values[2] = SupamonTextArray(w->t_names, NULL, w->ntransitions);
+		values[3] = SupamonTextArray(w->t_statuses, NULL, w->ntransitions);
+		values[4] = SupamonTextArray(w->t_reasons, NULL, w->ntransitions);
+		SupamonRun(&insert_transitions, values, NULL);
+	}
+}
+
+/* An alert of a job, queued once the job's row is written (its details quote it). */
+typedef struct JobAlert
+{
+	char	   *name;
+	const char *event;
+	char	   *criticality;
+	char	   *message;
+	const char *status;
+	char	   *previous;
+	char	   *reason;
+	char	   *meaning;
+	int64		next_expected;
+} JobAlert;
+
 static SupamonStatement read_jobs = {
-	.sql = "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at,"
-		" CASE WHEN last_run_status IS NOT NULL THEN coalesce(last_run_started_at,"
-		"   last_run_ended_at, last_start_at, created_at) END,"
-		" last_run_status = 'failed', last_run_message,"
-		" last_start_at, running_since, running_status, consecutive_failures,"
+	.sql = "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at, "
+		INVENTORY_RUNS_COLUMNS ","
 		" failure_threshold, extract(epoch FROM grace)::int8,"
 		" extract(epoch FROM max_runtime)::int8, status, criticality,"
 		" $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
 		" status_reason, next_expected_at,"
-		" removed_at IS NULL AND last_seen_at IS DISTINCT FROM now(),"
 		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
 		" acked_at IS NOT NULL AND acked_at >= status_since,"
 		" http_outcome IN ('failed', 'timed_out', 'error'), http_error,"
@@ -551,11 +652,36 @@ static SupamonStatement read_jobs = {
 	.expect = SPI_OK_SELECT
 };
 
+/* Columns of read_jobs after the run columns (which start at 6). */
+#define RJ_RUNS 6
+#define RJ_THRESHOLD (RJ_RUNS + INVENTORY_RUNS_NCOLUMNS)
+#define RJ_GRACE (RJ_THRESHOLD + 1)
+#define RJ_MAX_RUNTIME (RJ_THRESHOLD + 2)
+#define RJ_STATUS (RJ_THRESHOLD + 3)
+#define RJ_CRITICALITY (RJ_THRESHOLD + 4)
+#define RJ_REMINDER_DUE (RJ_THRESHOLD + 5)
+#define RJ_REASON (RJ_THRESHOLD + 6)
+#define RJ_NEXT_EXPECTED (RJ_THRESHOLD + 7)
+#define RJ_TOLD (RJ_THRESHOLD + 8)
+#define RJ_ACKED (RJ_THRESHOLD + 9)
+#define RJ_HTTP_FAILING (RJ_THRESHOLD + 10)
+#define RJ_HTTP_ERROR (RJ_THRESHOLD + 11)
+#define RJ_MISSED_UPTO (RJ_THRESHOLD + 12)
+
+/* A stored time in seconds since 1970, HEALTH_NO_TIME for NULL. */
+static int64
+stored_seconds(TimestampTz t)
+{
+	return t == INVENTORY_NO_TIME ? HEALTH_NO_TIME : SupamonUnixSeconds(t);
+}
+
 /*
- * Decides every pg_cron job of a reachable project.
+ * Decides every pg_cron job of a reachable project, from its row as the
+ * recording left it (recorded: the snapshot's jobs and their run columns,
+ * not written yet), then writes what changed and queues the alerts.
  */
 static void
-check_jobs(const char *project, int64 now, const SmTimeZone *tz,
+check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const SmTimeZone *tz,
 		   SmCronVersion version, bool log_run, bool fold_alerts,
 		   const Outage *outage, const Silences *silences, int64 central_now,
 		   CheckTotals *totals)
@@ -563,11 +689,16 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 	Datum		values[2];
 	SPITupleTable *jobs;
 	uint64		njobs;
+	StatusWrites writes;
+	JobAlert   *alerts;
+	int			nalerts = 0;
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
 	njobs = SupamonRun(&read_jobs, values, NULL);
 	jobs = SPI_tuptable;
+	status_writes_init(&writes, "pg_cron", true, njobs);
+	alerts = palloc(sizeof(JobAlert) * Max(njobs, 1));
 
 	for (uint64 i = 0; i < njobs; i++)
 	{
@@ -581,13 +712,19 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		char		err[256];
 		char	   *name = SPI_getvalue(tup, desc, 1);
 		char	   *schedule = SPI_getvalue(tup, desc, 2);
-		char	   *old_status = SPI_getvalue(tup, desc, 16);
-		char	   *criticality = SPI_getvalue(tup, desc, 17);
-		char	   *old_reason = SPI_getvalue(tup, desc, 19);
-		bool		reminder_due = DatumGetBool(SPI_getbinval(tup, desc, 18, &isnull));
-		bool		unseen = DatumGetBool(SPI_getbinval(tup, desc, 21, &isnull));
-		bool		bad_was_alerted = DatumGetBool(SPI_getbinval(tup, desc, 22, &isnull));
-		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, 23, &isnull));
+		char	   *old_status = SPI_getvalue(tup, desc, RJ_STATUS);
+		char	   *criticality = SPI_getvalue(tup, desc, RJ_CRITICALITY);
+		char	   *old_reason = SPI_getvalue(tup, desc, RJ_REASON);
+		bool		reminder_due = DatumGetBool(SPI_getbinval(tup, desc, RJ_REMINDER_DUE, &isnull));
+		bool		bad_was_alerted = DatumGetBool(SPI_getbinval(tup, desc, RJ_TOLD, &isnull));
+		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, RJ_ACKED, &isnull));
+		bool		removed = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
+		TimestampTz created = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+		InventoryJob *job = recorded ? hash_search(recorded->jobs, &name, HASH_FIND, NULL) : NULL;
+		InventoryRuns runs;
+		char	   *marks = NULL;
+		int64		marked_upto = HEALTH_NO_TIME;
+		TimestampTz old_next;
 		const char *new_status;
 		const char *event = NULL;
 		bool		changed;
@@ -600,12 +737,19 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		 * not visible either, so it keeps its last known status rather than
 		 * be judged on runs that stopped arriving.
 		 */
-		if (unseen)
+		if (!removed && job == NULL && recorded != NULL)
 		{
 			count_as_it_stands(old_status, totals);
 			continue;
 		}
+		/* its run columns as the recording made them, or as they stand */
+		if (job)
+			runs = job->runs;
+		else
+			InventoryReadRuns(tup, desc, RJ_RUNS, &runs);
+
 		memset(&in, 0, sizeof(in));
+		in.removed = removed;
 		in.tz = tz;
 		in.now = now;
 		in.log_run = log_run;
@@ -614,26 +758,26 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		else
 			in.schedule_error = schedule ? err : "no schedule";
 		in.active = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
-		in.removed = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		in.known_since = SupamonUnixSeconds(DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull)));
-		d = SPI_getbinval(tup, desc, 6, &isnull);
-		in.last_finished_start = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
-		d = SPI_getbinval(tup, desc, 7, &isnull);
-		in.last_finished_failed = !isnull && DatumGetBool(d);
-		in.last_error = SPI_getvalue(tup, desc, 8);
-		d = SPI_getbinval(tup, desc, 9, &isnull);
-		in.last_start = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
+		in.known_since = SupamonUnixSeconds(created);
+		/* when its latest finished run happened, whatever times it has */
+		in.last_finished_start = runs.last_run_status == NULL ? HEALTH_NO_TIME :
+			SupamonUnixSeconds(runs.last_run_started_at != INVENTORY_NO_TIME ? runs.last_run_started_at :
+							   runs.last_run_ended_at != INVENTORY_NO_TIME ? runs.last_run_ended_at :
+							   runs.last_start_at != INVENTORY_NO_TIME ? runs.last_start_at : created);
+		in.last_finished_failed = runs.last_run_status != NULL &&
+			strcmp(runs.last_run_status, "failed") == 0;
+		in.last_error = runs.last_run_message;
+		in.last_start = stored_seconds(runs.last_start_at);
 		/* a start later than the project's clock is not one it has seen */
 		if (in.last_start != HEALTH_NO_TIME && in.last_start > now + FUTURE_SLACK_SECONDS)
 			in.last_start = HEALTH_NO_TIME;
-		d = SPI_getbinval(tup, desc, 10, &isnull);
-		in.running_since = isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d));
-		in.running_status = SPI_getvalue(tup, desc, 11);
-		in.consecutive_failures = DatumGetInt32(SPI_getbinval(tup, desc, 12, &isnull));
-		in.failure_threshold = DatumGetInt32(SPI_getbinval(tup, desc, 13, &isnull));
-		d = SPI_getbinval(tup, desc, 14, &isnull);
+		in.running_since = stored_seconds(runs.running_since);
+		in.running_status = runs.running_status;
+		in.consecutive_failures = runs.consecutive_failures;
+		in.failure_threshold = DatumGetInt32(SPI_getbinval(tup, desc, RJ_THRESHOLD, &isnull));
+		d = SPI_getbinval(tup, desc, RJ_GRACE, &isnull);
 		in.grace = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, 15, &isnull);
+		d = SPI_getbinval(tup, desc, RJ_MAX_RUNTIME, &isnull);
 		in.max_runtime = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
 
 		/*
@@ -641,11 +785,11 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 		 * request: what the endpoint answered (its latest run told apart)
 		 * is the job's real outcome.
 		 */
-		if (DatumGetBool(SPI_getbinval(tup, desc, 24, &isnull)) && !isnull &&
+		if (DatumGetBool(SPI_getbinval(tup, desc, RJ_HTTP_FAILING, &isnull)) && !isnull &&
 			!in.last_finished_failed && in.last_finished_start != HEALTH_NO_TIME)
 		{
 			in.last_finished_failed = true;
-			in.last_error = SPI_getvalue(tup, desc, 25);
+			in.last_error = SPI_getvalue(tup, desc, RJ_HTTP_ERROR);
 			in.consecutive_failures = Max(in.consecutive_failures, in.failure_threshold);
 		}
 
@@ -659,9 +803,12 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 			excuse_window_misses(&in, &out, silences, name);
 		if (out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME)
 		{
-			d = SPI_getbinval(tup, desc, 26, &isnull);
-			strip_misses(project, name, &in, out.missed_fire,
-						 isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d)));
+			d = SPI_getbinval(tup, desc, RJ_MISSED_UPTO, &isnull);
+			marks = strip_misses(&in, out.missed_fire,
+								 isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d)),
+								 &marked_upto);
+			if (marks)
+				runs.run_strip = InventoryStripAppend(runs.run_strip, marks);
 		}
 		/* the reason may quote project text cut to fit: never half a character */
 		out.reason[pg_mbcliplen(out.reason, strlen(out.reason), sizeof(out.reason) - 1)] = '\0';
@@ -720,30 +867,60 @@ check_jobs(const char *project, int64 now, const SmTimeZone *tz,
 
 		if (event && !fold_alerts)
 		{
-			char	   *message;
+			JobAlert   *a = &alerts[nalerts++];
 			char		meaning[256];
 
 			if (strcmp(event, "recovered") == 0)
-				message = psprintf("%s/%s recovered (was %s)", project, name, old_status);
+				a->message = psprintf("%s/%s recovered (was %s)", project, name, old_status);
 			else if (strcmp(event, "reminder") == 0)
-				message = psprintf("%s/%s is still %s: %s", project, name, new_status, out.reason);
+				a->message = psprintf("%s/%s is still %s: %s", project, name, new_status, out.reason);
 			else
-				message = psprintf("%s/%s %s: %s", project, name, new_status, out.reason);
+				a->message = psprintf("%s/%s %s: %s", project, name, new_status, out.reason);
 			meaning[0] = '\0';
 			if (in.schedule)
 				sm_describe(in.schedule, meaning, sizeof(meaning));
-			totals->alerts += queue_alert(project, "pg_cron", name, event, criticality, message,
-										  new_status, old_status, out.reason,
-										  meaning[0] ? meaning : NULL, out.next_expected, NULL);
+			a->name = name;
+			a->event = event;
+			a->criticality = criticality;
+			a->status = new_status;
+			a->previous = old_status;
+			a->reason = pstrdup(out.reason);
+			a->meaning = meaning[0] ? pstrdup(meaning) : NULL;
+			a->next_expected = out.next_expected;
 		}
 		else
 			event = NULL;
 
-		if (changed || event || out.next_expected != HEALTH_NO_TIME ||
+		/* written only when something changed: its runs, its strip, its status */
+		d = SPI_getbinval(tup, desc, RJ_NEXT_EXPECTED, &isnull);
+		old_next = isnull ? INVENTORY_NO_TIME : DatumGetTimestampTz(d);
+		if ((job && job->changed) || marks || changed || event ||
+			old_next != (out.next_expected == HEALTH_NO_TIME ? INVENTORY_NO_TIME :
+						 SupamonFromUnixSeconds(out.next_expected)) ||
 			(old_reason == NULL) != (out.reason[0] == '\0') ||
 			(old_reason && strcmp(old_reason, out.reason) != 0))
-			record_status(project, "pg_cron", name, new_status, out.reason,
-						  out.next_expected, event != NULL, changed);
+		{
+			int			k = status_writes_add(&writes, name, new_status, out.reason,
+											  out.next_expected, event != NULL, changed);
+
+			writes.runs[k] = palloc(sizeof(InventoryRuns));
+			*writes.runs[k] = runs;
+			writes.seen[k] = job && job->changed;
+			writes.missed_upto[k] = marks ? SupamonFromUnixSeconds(marked_upto) : INVENTORY_NO_TIME;
+			if (job)
+				job->written = true;
+		}
+	}
+	SPI_freetuptable(jobs);
+
+	status_writes_flush(project, &writes);
+	for (int k = 0; k < nalerts; k++)
+	{
+		JobAlert   *a = &alerts[k];
+
+		totals->alerts += queue_alert(project, "pg_cron", a->name, a->event, a->criticality,
+									  a->message, a->status, a->previous, a->reason, a->meaning,
+									  a->next_expected, NULL);
 	}
 }
 
@@ -803,11 +980,13 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 	Datum		values[2];
 	SPITupleTable *rows;
 	uint64		nrows;
+	StatusWrites writes;
 
 	values[0] = CStringGetTextDatum(project);
 	values[1] = Int32GetDatum(supamon_repeat_interval);
 	nrows = SupamonRun(&read_functions, values, NULL);
 	rows = SPI_tuptable;
+	status_writes_init(&writes, "edge_function", false, nrows);
 	for (uint64 i = 0; i < nrows; i++)
 	{
 		HeapTuple	tup = rows->vals[i];
@@ -938,9 +1117,10 @@ check_functions(const char *project, bool listed, const char *not_watched, bool 
 										  HEALTH_NO_TIME, NULL);
 		}
 		if (changed || event || old_reason == NULL || strcmp(old_reason, reason) != 0)
-			record_status(project, "edge_function", name, new_status, reason, HEALTH_NO_TIME,
-						  event != NULL, changed);
+			status_writes_add(&writes, name, new_status, reason, HEALTH_NO_TIME,
+							  event != NULL, changed);
 	}
+	status_writes_flush(project, &writes);
 }
 
 /*
@@ -1156,7 +1336,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 		outage.until += now - central_now;
 	}
 	if (reachable)
-		check_jobs(name, now, &tz, version, log_run,
+		check_jobs(name, snap->recorded, now, &tz, version, log_run,
 				   strcmp(status, "scheduler_down") == 0, &outage, silences, central_now, totals);
 	else
 		count_jobs_as_they_stand(name, totals);

@@ -120,6 +120,9 @@ typedef struct ProjectSnapshot
 
 	/* what the Management API said (edge.asked false: not asked) */
 	EdgeSnapshot edge;
+
+	/* what recording it left to write (inventory.c), NULL before */
+	struct InventoryRecorded *recorded;
 } ProjectSnapshot;
 
 /*

@@ -19,6 +19,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "common/hashfn.h"
@@ -106,7 +108,6 @@ typedef struct NameSlot
 
 static HTAB *job_table(ProjectSnapshot *snap);
 static char **job_names(ProjectSnapshot *snap, HTAB *held);
-static HTAB *held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive);
 static void last_finished_runs(ProjectSnapshot *snap, HTAB *jobs, HTAB *held);
 static bool run_is_dead(const CronRunRow *r, HTAB *jobs);
 static JobRuns *summarize_runs(ProjectSnapshot *snap, HTAB *jobs);
@@ -144,6 +145,7 @@ job_table(ProjectSnapshot *snap)
 	return h;
 }
 
+/* The hash of a name key (a char *). */
 static uint32
 name_hash(const void *key, Size keysize)
 {
@@ -152,19 +154,21 @@ name_hash(const void *key, Size keysize)
 	return hash_bytes((const unsigned char *) s, (int) strlen(s));
 }
 
+/* Whether two name keys are the same name. */
 static int
 name_match(const void *a, const void *b, Size keysize)
 {
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
+/* A hash table in the current memory context whose entries start with a name (char *). */
 static HTAB *
-name_table(int size)
+name_table(int size, Size entrysize)
 {
 	HASHCTL		ctl;
 
 	ctl.keysize = sizeof(char *);
-	ctl.entrysize = sizeof(NameSlot);
+	ctl.entrysize = entrysize;
 	ctl.hash = name_hash;
 	ctl.match = name_match;
 	ctl.hcxt = CurrentMemoryContext;
@@ -186,8 +190,8 @@ job_names(ProjectSnapshot *snap, HTAB *held)
 	int			n = snap->njobs;
 	char	  **base = palloc(sizeof(char *) * Max(n, 1));
 	char	  **names = palloc0(sizeof(char *) * Max(n, 1));
-	HTAB	   *wanted = name_table(n);
-	HTAB	   *taken = name_table(n);
+	HTAB	   *wanted = name_table(n, sizeof(NameSlot));
+	HTAB	   *taken = name_table(n, sizeof(NameSlot));
 	bool		found;
 
 	for (int i = 0; i < n; i++)
@@ -405,8 +409,283 @@ InventoryRecordFailure(ProjectSnapshot *snap)
 	SupamonRun(&update_failure, values, NULL);
 }
 
+/* A stored time as Unix microseconds, COLLECT_NO_TIME when NULL or not finite. */
+static int64
+unix_micros(TimestampTz t)
+{
+	if (t == INVENTORY_NO_TIME || TIMESTAMP_NOT_FINITE(t))
+		return COLLECT_NO_TIME;
+	return t - SupamonFromUnixMicros(0);
+}
+
+/* A snapshot's time (Unix microseconds) as stored: INVENTORY_NO_TIME for none. */
+static TimestampTz
+stored_time(int64 usecs)
+{
+	return usecs == COLLECT_NO_TIME ? INVENTORY_NO_TIME : SupamonFromUnixMicros(usecs);
+}
+
+/* A text column, NULL for NULL. */
+static char *
+text_column(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* A timestamptz column, INVENTORY_NO_TIME for NULL. */
+static TimestampTz
+time_column(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? INVENTORY_NO_TIME : DatumGetTimestampTz(d);
+}
+
+void
+InventoryReadRuns(HeapTuple tup, TupleDesc desc, int first, InventoryRuns *r)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = SPI_getbinval(tup, desc, first, &isnull);
+	r->has_last_run = !isnull;
+	r->last_run_id = isnull ? 0 : DatumGetInt64(d);
+	r->last_run_status = text_column(tup, desc, first + 1);
+	r->last_run_started_at = time_column(tup, desc, first + 2);
+	r->last_run_ended_at = time_column(tup, desc, first + 3);
+	r->last_run_message = text_column(tup, desc, first + 4);
+	d = SPI_getbinval(tup, desc, first + 5, &isnull);
+	r->consecutive_failures = isnull ? 0 : DatumGetInt32(d);
+	r->last_start_at = time_column(tup, desc, first + 6);
+	r->run_strip = text_column(tup, desc, first + 7);
+	r->running_status = text_column(tup, desc, first + 8);
+	d = SPI_getbinval(tup, desc, first + 9, &isnull);
+	r->has_running_run_id = !isnull;
+	r->running_run_id = isnull ? 0 : DatumGetInt64(d);
+	r->running_since = time_column(tup, desc, first + 10);
+}
+
+Datum
+InventoryTimeArray(TimestampTz *values, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *nulls = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		nulls[i] = values[i] == INVENTORY_NO_TIME;
+		d[i] = nulls[i] ? (Datum) 0 : TimestampTzGetDatum(values[i]);
+	}
+	return PointerGetDatum(construct_md_array(d, nulls, 1, dims, lbs, TIMESTAMPTZOID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+void
+InventoryRunsArrays(InventoryRuns **rows, int n, Datum *out)
+{
+	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	bool	   *no_id = palloc(sizeof(bool) * Max(n, 1));
+	char	  **statuses = palloc(sizeof(char *) * Max(n, 1));
+	TimestampTz *started = palloc(sizeof(TimestampTz) * Max(n, 1));
+	TimestampTz *ended = palloc(sizeof(TimestampTz) * Max(n, 1));
+	char	  **messages = palloc(sizeof(char *) * Max(n, 1));
+	TimestampTz *starts = palloc(sizeof(TimestampTz) * Max(n, 1));
+	char	  **strips = palloc(sizeof(char *) * Max(n, 1));
+	char	  **running = palloc(sizeof(char *) * Max(n, 1));
+	int64	   *rids = palloc(sizeof(int64) * Max(n, 1));
+	bool	   *no_rid = palloc(sizeof(bool) * Max(n, 1));
+	TimestampTz *since = palloc(sizeof(TimestampTz) * Max(n, 1));
+	Datum	   *failures = palloc(sizeof(Datum) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+
+	for (int i = 0; i < n; i++)
+	{
+		InventoryRuns *r = rows[i];
+
+		ids[i] = r->last_run_id;
+		no_id[i] = !r->has_last_run;
+		statuses[i] = r->last_run_status;
+		started[i] = r->last_run_started_at;
+		ended[i] = r->last_run_ended_at;
+		messages[i] = r->last_run_message;
+		failures[i] = Int32GetDatum(r->consecutive_failures);
+		starts[i] = r->last_start_at;
+		strips[i] = r->run_strip;
+		running[i] = r->running_status;
+		rids[i] = r->running_run_id;
+		no_rid[i] = !r->has_running_run_id;
+		since[i] = r->running_since;
+	}
+	out[0] = SupamonInt8Array(ids, no_id, n);
+	out[1] = SupamonTextArray(statuses, NULL, n);
+	out[2] = InventoryTimeArray(started, n);
+	out[3] = InventoryTimeArray(ended, n);
+	out[4] = SupamonTextArray(messages, NULL, n);
+	out[5] = PointerGetDatum(construct_md_array(failures, NULL, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
+	out[6] = InventoryTimeArray(starts, n);
+	out[7] = SupamonTextArray(strips, NULL, n);
+	out[8] = SupamonTextArray(running, NULL, n);
+	out[9] = SupamonInt8Array(rids, no_rid, n);
+	out[10] = InventoryTimeArray(since, n);
+}
+
+/* Two texts, either NULL, alike. */
+static bool
+same_text(const char *a, const char *b)
+{
+	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
+}
+
+bool
+InventoryRunsDiffer(const InventoryRuns *a, const InventoryRuns *b)
+{
+	return a->has_last_run != b->has_last_run ||
+		(a->has_last_run && a->last_run_id != b->last_run_id) ||
+		!same_text(a->last_run_status, b->last_run_status) ||
+		a->last_run_started_at != b->last_run_started_at ||
+		a->last_run_ended_at != b->last_run_ended_at ||
+		!same_text(a->last_run_message, b->last_run_message) ||
+		a->consecutive_failures != b->consecutive_failures ||
+		a->last_start_at != b->last_start_at ||
+		!same_text(a->run_strip, b->run_strip) ||
+		!same_text(a->running_status, b->running_status) ||
+		a->has_running_run_id != b->has_running_run_id ||
+		(a->has_running_run_id && a->running_run_id != b->running_run_id) ||
+		a->running_since != b->running_since;
+}
+
+char *
+InventoryStripAppend(const char *strip, const char *marks)
+{
+	char	   *all = psprintf("%s%s", strip ? strip : "", marks);
+	int			len = (int) strlen(all);
+	int			chars = pg_mbstrlen_with_len(all, len);
+	char	   *p = all;
+
+	/* the newest STRIP_RUNS characters (each mark is one) */
+	for (; chars > STRIP_RUNS; chars--)
+		p += pg_mblen(p);
+	return p;
+}
+
+/* A live pg_cron row of the project's inventory, as the recording reads it. */
+typedef struct StoredJob
+{
+	char	   *name;
+	bool		has_job_id;
+	int64		job_id;
+	char	   *username;
+	char	   *schedule;
+	char	   *command;
+	bool		active;
+	char	   *database;
+	bool		has_gap;
+	double		gap;
+	InventoryRuns runs;
+} StoredJob;
+
+/* A name's stored row. */
+typedef struct StoredSlot
+{
+	const char *name;			/* the key */
+	StoredJob  *job;
+} StoredSlot;
+
+static SupamonStatement read_stored = {
+	.sql = "SELECT job_name, job_id, username, schedule, command, active, database,"
+		" expected_interval_minutes::float8, " INVENTORY_RUNS_COLUMNS
+		" FROM supamon.job_inventory"
+		" WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
+	.nargs = 1, .types = {TEXTOID},
+	.expect = SPI_OK_SELECT
+};
+
+/*
+ * The project's live pg_cron rows, copied out of SPI's memory (whose
+ * tuple table is freed at once), and a table of them by name.
+ */
+static StoredJob *
+read_stored_jobs(Datum project, int *n, HTAB **by_name)
+{
+	Datum		values[1] = {project};
+	StoredJob  *jobs;
+	uint64		rows = SupamonRun(&read_stored, values, NULL);
+	SPITupleTable *tab = SPI_tuptable;
+
+	jobs = palloc0(sizeof(StoredJob) * Max(rows, 1));
+	*by_name = name_table((int) rows, sizeof(StoredSlot));
+	for (uint64 i = 0; i < rows; i++)
+	{
+		HeapTuple	tup = tab->vals[i];
+		TupleDesc	desc = tab->tupdesc;
+		StoredJob  *s = &jobs[i];
+		StoredSlot *slot;
+		bool		isnull;
+		Datum		d;
+
+		s->name = text_column(tup, desc, 1);
+		d = SPI_getbinval(tup, desc, 2, &isnull);
+		s->has_job_id = !isnull;
+		s->job_id = isnull ? 0 : DatumGetInt64(d);
+		s->username = text_column(tup, desc, 3);
+		s->schedule = text_column(tup, desc, 4);
+		s->command = text_column(tup, desc, 5);
+		s->active = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
+		s->database = text_column(tup, desc, 7);
+		d = SPI_getbinval(tup, desc, 8, &isnull);
+		s->has_gap = !isnull;
+		s->gap = isnull ? 0 : DatumGetFloat8(d);
+		InventoryReadRuns(tup, desc, 9, &s->runs);
+		slot = hash_search(*by_name, &s->name, HASH_ENTER, NULL);
+		slot->job = s;
+	}
+	SPI_freetuptable(tab);
+	*n = (int) rows;
+	return jobs;
+}
+
+/*
+ * The name and latest finished run each jobid's live row holds (runs older
+ * than that are not new; a name derived from the job's own stays its).
+ */
+static HTAB *
+held_names(StoredJob *stored, int nstored)
+{
+	HTAB	   *h = int64_table("supamon held names", nstored, sizeof(HeldName));
+
+	for (int i = 0; i < nstored; i++)
+	{
+		StoredJob  *s = &stored[i];
+		HeldName   *slot;
+		int64		start;
+
+		if (!s->has_job_id)
+			continue;
+		slot = hash_search(h, &s->job_id, HASH_ENTER, NULL);
+		slot->name = s->name;
+		slot->last_run_id = s->runs.has_last_run ? s->runs.last_run_id : 0;
+		start = unix_micros(s->runs.last_run_started_at);
+		if (start == COLLECT_NO_TIME)
+			start = unix_micros(s->runs.last_run_ended_at);
+		/* a last run without a time (failed to connect): none older is new */
+		slot->last_run_start = start != COLLECT_NO_TIME ? start :
+			slot->last_run_id != 0 ? PG_INT64_MAX : COLLECT_NO_TIME;
+	}
+	return h;
+}
+
 static SupamonStatement update_removed = {
-	.sql = "UPDATE supamon.job_inventory i SET removed_at = now(), updated_at = now()"
+	.sql = "UPDATE supamon.job_inventory i SET removed_at = now(), updated_at = now(),"
+		/* the last check that saw it: the project's last before this one */
+		" last_seen_at = coalesce((SELECT p.last_success_at FROM supamon.project p WHERE p.name = $1),"
+		"   i.last_seen_at)"
 		" FROM unnest($2) AS g(name)"
 		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = g.name",
 	.nargs = 2, .types = {TEXTOID, TEXTARRAYOID},
@@ -420,81 +699,46 @@ static SupamonStatement update_removed = {
  */
 static int
 mark_removed(ProjectSnapshot *snap, char **names, Datum project,
-			 SPITupleTable *live, uint64 nlive)
+			 StoredJob *stored, int nstored)
 {
-	HTAB	   *present = name_table(snap->njobs);
+	HTAB	   *present = name_table(snap->njobs, sizeof(NameSlot));
 	Datum		values[2] = {project, (Datum) 0};
 	char	  **gone;
 	int			ngone = 0;
 
 	for (int i = 0; i < snap->njobs; i++)
 		(void) hash_search(present, &names[i], HASH_ENTER, NULL);
-	gone = palloc(sizeof(char *) * Max(nlive, 1));
-	for (uint64 i = 0; i < nlive; i++)
+	gone = palloc(sizeof(char *) * Max(nstored, 1));
+	for (int i = 0; i < nstored; i++)
 	{
-		char	   *name = SPI_getvalue(live->vals[i], live->tupdesc, 1);
-		char	   *user = SPI_getvalue(live->vals[i], live->tupdesc, 3);
+		const char *user = stored[i].username;
 
 		CHECK_FOR_INTERRUPTS();
-		if (hash_search(present, &name, HASH_FIND, NULL) != NULL)
+		if (hash_search(present, &stored[i].name, HASH_FIND, NULL) != NULL)
 			continue;
 		if (snap->rls_active && (user == NULL || snap->role == NULL || strcmp(user, snap->role) != 0))
 			continue;
-		gone[ngone++] = name;
+		gone[ngone++] = stored[i].name;
 	}
 	hash_destroy(present);
 	if (ngone == 0)
 		return 0;
 	values[1] = SupamonTextArray(gone, NULL, ngone);
-	SupamonRun(&update_removed, values, NULL);
-	return (int) SPI_processed;
+	return (int) SupamonRun(&update_removed, values, NULL);
 }
 
-static SupamonStatement read_held = {
-	.sql = "SELECT job_name, job_id, username, last_run_id,"
-		"  (extract(epoch FROM coalesce(last_run_started_at, last_run_ended_at)) * 1000000)::int8"
-		" FROM supamon.job_inventory"
-		" WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
-	.nargs = 1, .types = {TEXTOID},
-	.expect = SPI_OK_SELECT
-};
-
 /*
- * The project's live inventory rows (name, jobid, user), kept for
- * mark_removed, and the name and latest finished run each jobid holds.
+ * Whether what the project says of a job differs from its stored row (the
+ * interval is stored rounded to hundredths of a minute).
  */
-static HTAB *
-held_names(ProjectSnapshot *snap, Datum project, SPITupleTable **live, uint64 *nlive)
+static bool
+definition_changed(const StoredJob *s, const CronJobRow *j, bool has_gap, double gap)
 {
-	Datum		values[1] = {project};
-	HTAB	   *h;
-
-	SupamonRun(&read_held, values, NULL);
-	*live = SPI_tuptable;
-	*nlive = SPI_processed;
-	/* the next SPI call must not free them */
-	SPI_tuptable = NULL;
-	h = int64_table("supamon held names", *nlive, sizeof(HeldName));
-	for (uint64 i = 0; i < *nlive; i++)
-	{
-		bool		isnull;
-		Datum		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 2, &isnull);
-		int64		jobid;
-		HeldName   *slot;
-
-		if (isnull)
-			continue;
-		jobid = DatumGetInt64(d);
-		slot = hash_search(h, &jobid, HASH_ENTER, NULL);
-		slot->name = SPI_getvalue((*live)->vals[i], (*live)->tupdesc, 1);
-		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 4, &isnull);
-		slot->last_run_id = isnull ? 0 : DatumGetInt64(d);
-		d = SPI_getbinval((*live)->vals[i], (*live)->tupdesc, 5, &isnull);
-		/* a last run without a time (failed to connect): none older is new */
-		slot->last_run_start = !isnull ? DatumGetInt64(d) :
-			slot->last_run_id != 0 ? PG_INT64_MAX : COLLECT_NO_TIME;
-	}
-	return h;
+	return !s->has_job_id || s->job_id != j->jobid ||
+		!same_text(s->schedule, j->schedule) || !same_text(s->command, j->command) ||
+		s->active != j->active || !same_text(s->username, j->username) ||
+		!same_text(s->database, j->database) || s->has_gap != has_gap ||
+		(has_gap && fabs(s->gap - gap) > 0.0051);
 }
 
 static SupamonStatement upsert_jobs = {
@@ -550,48 +794,109 @@ static SupamonStatement insert_runs = {
 	.expect = SPI_OK_INSERT
 };
 
-static SupamonStatement update_last_runs = {
-	.sql = "UPDATE supamon.job_inventory i SET"
-		" last_run_id = CASE WHEN u.last_id IS NOT NULL THEN u.last_id ELSE i.last_run_id END,"
-		" last_run_status = CASE WHEN u.last_id IS NOT NULL THEN u.last_status ELSE i.last_run_status END,"
-		" last_run_started_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_start ELSE i.last_run_started_at END,"
-		" last_run_ended_at = CASE WHEN u.last_id IS NOT NULL THEN u.last_end ELSE i.last_run_ended_at END,"
-		" last_run_message = CASE WHEN u.last_id IS NOT NULL THEN u.last_msg ELSE i.last_run_message END,"
-		" consecutive_failures = CASE WHEN u.reset THEN u.fails ELSE i.consecutive_failures + u.fails END,"
-		/* a start beyond the project's clock (recorded before supamon knew better) is forgotten */
-		" last_start_at = CASE WHEN $13 THEN coalesce(u.latest, CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END)"
-		"   ELSE greatest(CASE WHEN i.last_start_at <= $14 THEN i.last_start_at END, u.latest) END,"
-		" run_strip = CASE WHEN u.strip IS NOT NULL"
-		"   THEN pg_catalog.right(coalesce(i.run_strip, '') || u.strip, " CppAsString2(STRIP_RUNS) ")"
-		"   ELSE i.run_strip END"
-		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $15)"
-		"   AS u(name, last_id, last_status, last_start, last_end, last_msg, fails, reset, latest, strip)"
-		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
-		"   AND (u.last_id IS NOT NULL OR u.fails <> 0 OR u.latest IS NOT NULL)",
-	.nargs = 16, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID,
-	TEXTARRAYOID, INT8ARRAYOID},
+/*
+ * The run columns a job's runs in this snapshot make of what was stored
+ * (as the recording once did in SQL): its latest finished run, its
+ * consecutive failures, its latest start (one beyond the project's clock
+ * forgotten), its run strip, and the run in progress, which counts from
+ * when supamon first saw it when it has not started yet.  The latest run
+ * changes only for a job with runs; the runs in progress are those seen
+ * now, for every job, whenever runs were read.
+ */
+static void
+next_runs(const InventoryRuns *old, const JobRuns *j, const ProjectSnapshot *snap,
+		  TimestampTz horizon, InventoryRuns *new)
+{
+	int64		latest = j->has_runs ? j->latest_start : COLLECT_NO_TIME;
+
+	*new = *old;
+	if (j->last_runid != 0 || j->failures != 0 || latest != COLLECT_NO_TIME)
+	{
+		TimestampTz kept = old->last_start_at != INVENTORY_NO_TIME &&
+			old->last_start_at <= horizon ? old->last_start_at : INVENTORY_NO_TIME;
+		TimestampTz latest_at = stored_time(latest);
+		int64		failures = (j->reset || snap->bootstrapped) ? j->failures :
+			(int64) old->consecutive_failures + j->failures;
+
+		if (j->last_runid != 0)
+		{
+			new->has_last_run = true;
+			new->last_run_id = j->last_runid;
+			new->last_run_status = (char *) j->last_status;
+			new->last_run_started_at = stored_time(j->last_start);
+			new->last_run_ended_at = stored_time(j->last_end);
+			new->last_run_message = (char *) j->last_message;
+		}
+		new->consecutive_failures = (int32) Min(failures, PG_INT32_MAX);
+		if (snap->bootstrapped)
+			new->last_start_at = latest_at != INVENTORY_NO_TIME ? latest_at : kept;
+		else
+			new->last_start_at = kept == INVENTORY_NO_TIME ? latest_at :
+				latest_at == INVENTORY_NO_TIME ? kept : Max(kept, latest_at);
+		if (j->nmarks > 0)
+		{
+			StringInfoData b;
+
+			initStringInfo(&b);
+			for (int k = 0; k < j->nmarks; k++)
+				appendStringInfoString(&b, SupamonStripMark(j->marks[k]));
+			new->run_strip = InventoryStripAppend(old->run_strip, b.data);
+		}
+	}
+	new->running_status = j->running ? (char *) j->running_status : NULL;
+	new->has_running_run_id = j->running;
+	new->running_run_id = j->running ? j->running_runid : 0;
+	if (!j->running)
+		new->running_since = INVENTORY_NO_TIME;
+	else if (j->running_since != COLLECT_NO_TIME)
+		new->running_since = stored_time(j->running_since);
+	else if (old->running_status != NULL && old->running_since != INVENTORY_NO_TIME &&
+			 (!old->has_running_run_id || old->running_run_id == j->running_runid))
+		new->running_since = old->running_since;
+	else
+		new->running_since = GetCurrentTransactionStartTimestamp();
+}
+
+static SupamonStatement write_runs = {
+	.sql = "UPDATE supamon.job_inventory i SET" INVENTORY_RUNS_SET ", last_seen_at = now()"
+		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+		"   AS u(name, " INVENTORY_RUNS_COLUMNS ")"
+		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name",
+	.nargs = 13, .types = {TEXTOID, TEXTARRAYOID, INVENTORY_RUNS_TYPES},
 	.expect = SPI_OK_UPDATE
 };
 
-static SupamonStatement update_running = {
-	.sql = "UPDATE supamon.job_inventory i SET running_status = u.status, running_run_id = u.rid,"
-		" running_since = CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
-		"   CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
-		"     THEN i.running_since END, now()) END"
-		" FROM unnest($2, $11, $12, $16) AS u(name, since, status, rid)"
-		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name"
-		"   AND (i.running_since, i.running_status, i.running_run_id) IS DISTINCT FROM"
-		"     (CASE WHEN u.status IS NOT NULL THEN coalesce(u.since,"
-		"        CASE WHEN i.running_status IS NOT NULL AND coalesce(i.running_run_id = u.rid, true)"
-		"          THEN i.running_since END, now()) END, u.status, u.rid)",
-	.nargs = 16, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, INT8ARRAYOID, BOOLARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, BOOLOID, TIMESTAMPTZOID,
-	TEXTARRAYOID, INT8ARRAYOID},
-	.expect = SPI_OK_UPDATE
-};
+void
+InventoryWriteRuns(ProjectSnapshot *snap)
+{
+	InventoryRecorded *rec = snap->recorded;
+	HASH_SEQ_STATUS it;
+	InventoryJob *job;
+	char	  **names;
+	InventoryRuns **runs;
+	int			n = 0;
+	Datum		values[2 + INVENTORY_RUNS_NCOLUMNS];
+
+	if (rec == NULL || rec->nchanged == 0)
+		return;
+	names = palloc(sizeof(char *) * rec->nchanged);
+	runs = palloc(sizeof(InventoryRuns *) * rec->nchanged);
+	hash_seq_init(&it, rec->jobs);
+	while ((job = hash_seq_search(&it)) != NULL)
+	{
+		if (!job->changed || job->written)
+			continue;
+		names[n] = job->name;
+		runs[n++] = &job->runs;
+		job->written = true;
+	}
+	if (n == 0)
+		return;
+	values[0] = CStringGetTextDatum(snap->project->name);
+	values[1] = SupamonTextArray(names, NULL, n);
+	InventoryRunsArrays(runs, n, &values[2]);
+	SupamonRun(&write_runs, values, NULL);
+}
 
 static SupamonStatement update_project_seen = {
 	.sql = "UPDATE supamon.project SET reachable = true, last_check_at = now(),"
@@ -613,12 +918,15 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	ProjectState *p = snap->project;
 	int			n = snap->njobs;
 	Datum		project = CStringGetTextDatum(p->name);
-	SPITupleTable *live;
-	uint64		nlive;
-	HTAB	   *held = held_names(snap, project, &live, &nlive);
+	int			nstored;
+	HTAB	   *by_name;
+	StoredJob  *stored = read_stored_jobs(project, &nstored, &by_name);
+	HTAB	   *held = held_names(stored, nstored);
 	char	  **names = job_names(snap, held);
 	HTAB	   *jobs = job_table(snap);
+	int			m = 0;
 	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
+	char	  **upsert_names = palloc(sizeof(char *) * Max(n, 1));
 	char	  **schedules = palloc(sizeof(char *) * Max(n, 1));
 	char	  **commands = palloc(sizeof(char *) * Max(n, 1));
 	char	  **users = palloc(sizeof(char *) * Max(n, 1));
@@ -626,37 +934,50 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	bool	   *active = palloc(sizeof(bool) * Max(n, 1));
 	double	   *gaps = palloc(sizeof(double) * Max(n, 1));
 	bool	   *gap_nulls = palloc(sizeof(bool) * Max(n, 1));
-	int64		horizon = snap->remote_now + (int64) 5 * 60 * 1000000;
+	TimestampTz horizon = SupamonFromUnixMicros(snap->remote_now + (int64) 5 * 60 * 1000000);
+	InventoryRecorded *rec = palloc0(sizeof(InventoryRecorded));
 
 	memset(counts, 0, sizeof(*counts));
 	counts->jobs = n;
 	counts->runs_read = snap->nruns;
 
+	/* 1. the inventory: jobs new, changed or back (the others are not written) */
 	for (int i = 0; i < n; i++)
 	{
 		CronJobRow *j = &snap->jobs[i];
+		StoredSlot *slot = hash_search(by_name, &names[i], HASH_FIND, NULL);
+		double		gap = 0;
+		bool		has_gap;
 
 		CHECK_FOR_INTERRUPTS();
-		ids[i] = j->jobid;
-		schedules[i] = j->schedule;
-		commands[i] = j->command;
-		users[i] = j->username;
-		dbs[i] = j->database;
-		active[i] = j->active;
-		gap_nulls[i] = !SupamonScheduleGapMinutes(j->schedule, snap->pgcron_version,
-												  snap->cron_timezone, &gaps[i]);
+		has_gap = SupamonScheduleGapMinutes(j->schedule, snap->pgcron_version,
+											snap->cron_timezone, &gap);
+		if (slot != NULL && !definition_changed(slot->job, j, has_gap, gap))
+			continue;
+		ids[m] = j->jobid;
+		upsert_names[m] = names[i];
+		schedules[m] = j->schedule;
+		commands[m] = j->command;
+		users[m] = j->username;
+		dbs[m] = j->database;
+		active[m] = j->active;
+		gaps[m] = gap;
+		gap_nulls[m] = !has_gap;
+		m++;
 	}
-
-	/* 1. the inventory, new and changed jobs */
+	if (m > 0)
 	{
-		Datum		values[9] = {project, SupamonInt8Array(ids, NULL, n), SupamonTextArray(names, NULL, n),
-			SupamonTextArray(schedules, NULL, n), SupamonTextArray(commands, NULL, n), SupamonBoolArray(active, n),
-		SupamonTextArray(users, NULL, n), SupamonTextArray(dbs, NULL, n), SupamonFloat8Array(gaps, gap_nulls, n)};
+		Datum		values[9] = {project, SupamonInt8Array(ids, NULL, m),
+			SupamonTextArray(upsert_names, NULL, m), SupamonTextArray(schedules, NULL, m),
+			SupamonTextArray(commands, NULL, m), SupamonBoolArray(active, m),
+			SupamonTextArray(users, NULL, m), SupamonTextArray(dbs, NULL, m),
+		SupamonFloat8Array(gaps, gap_nulls, m)};
 		bool		isnull;
 
 		SupamonRun(&upsert_jobs, values, NULL);
 		counts->new_jobs = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
 													   SPI_tuptable->tupdesc, 1, &isnull));
+		SPI_freetuptable(SPI_tuptable);
 	}
 
 	/*
@@ -665,21 +986,28 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	 * planned for a handful of rows over thousands turns quadratic.
 	 */
 	if (counts->new_jobs >= ANALYZE_AFTER_NEW_JOBS)
-	{
 		SupamonRunText("ANALYZE supamon.job_inventory", false, SPI_OK_UTILITY);
-	}
 
 	/*
 	 * 2. jobs gone from the project, before anything else: a renamed job's
 	 * old row must not take its runs
 	 */
-	counts->removed_jobs = mark_removed(snap, names, project, live, nlive);
-	SPI_freetuptable(live);
+	counts->removed_jobs = mark_removed(snap, names, project, stored, nstored);
+
+	/*
+	 * Rows just written (rare: a job found, changed or back) are read again,
+	 * so that the run columns below start from what the table now holds.
+	 */
+	if (m > 0)
+	{
+		hash_destroy(by_name);
+		stored = read_stored_jobs(project, &nstored, &by_name);
+	}
 
 	/* 3. the runs observed, each finished one logged once, under its job's name */
 	if (snap->nruns > 0)
 	{
-		int			m = 0;
+		int			nlog = 0;
 		char	  **jobname = palloc(sizeof(char *) * snap->nruns);
 		int64	   *runids = palloc(sizeof(int64) * snap->nruns);
 		char	  **status = palloc(sizeof(char *) * snap->nruns);
@@ -698,22 +1026,22 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 			slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
 			if (slot == NULL)
 				continue;
-			jobname[m] = names[slot->index];
-			runids[m] = r->runid;
-			status[m] = strcmp(r->status, "succeeded") == 0 ? "success" : "failed";
-			message[m] = strcmp(r->status, "failed") == 0 ? r->message : NULL;
-			start[m] = r->start_time;
-			end[m] = r->end_time;
-			m++;
+			jobname[nlog] = names[slot->index];
+			runids[nlog] = r->runid;
+			status[nlog] = strcmp(r->status, "succeeded") == 0 ? "success" : "failed";
+			message[nlog] = strcmp(r->status, "failed") == 0 ? r->message : NULL;
+			start[nlog] = r->start_time;
+			end[nlog] = r->end_time;
+			nlog++;
 		}
 		values[0] = project;
-		values[1] = SupamonTextArray(jobname, NULL, m);
-		values[2] = SupamonInt8Array(runids, NULL, m);
-		values[3] = SupamonTextArray(status, NULL, m);
-		values[4] = SupamonTextArray(message, NULL, m);
-		values[5] = SupamonTimeArray(start, m);
-		values[6] = SupamonTimeArray(end, m);
-		if (m > 0)
+		values[1] = SupamonTextArray(jobname, NULL, nlog);
+		values[2] = SupamonInt8Array(runids, NULL, nlog);
+		values[3] = SupamonTextArray(status, NULL, nlog);
+		values[4] = SupamonTextArray(message, NULL, nlog);
+		values[5] = SupamonTimeArray(start, nlog);
+		values[6] = SupamonTimeArray(end, nlog);
+		if (nlog > 0)
 		{
 			SupamonRun(&insert_runs, values, NULL);
 			counts->runs_logged = (int) SPI_processed;
@@ -723,88 +1051,39 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	last_finished_runs(snap, jobs, held);
 	hash_destroy(held);
 
-	/* 4. each job's latest run and runs in progress (unchanged without runs) */
-	if (snap->nruns > 0 || p->nopen > 0)
+	/*
+	 * 4. each job's latest run and runs in progress, left in snap->recorded
+	 * for a check to write with the statuses it decides (one new row
+	 * version per job), unchanged without runs
+	 */
 	{
-		JobRuns    *jr = summarize_runs(snap, jobs);
-		int			nj = 0;
-		char	  **jnames = palloc(sizeof(char *) * Max(n, 1));
-		int64	   *lastids = palloc(sizeof(int64) * Max(n, 1));
-		bool	   *lastnull = palloc(sizeof(bool) * Max(n, 1));
-		char	  **lstatus = palloc(sizeof(char *) * Max(n, 1));
-		int64	   *lstart = palloc(sizeof(int64) * Max(n, 1));
-		int64	   *lend = palloc(sizeof(int64) * Max(n, 1));
-		char	  **lmsg = palloc(sizeof(char *) * Max(n, 1));
-		int64	   *fails = palloc(sizeof(int64) * Max(n, 1));
-		bool	   *reset = palloc(sizeof(bool) * Max(n, 1));
-		int64	   *latest = palloc(sizeof(int64) * Max(n, 1));
-		int64	   *rsince = palloc(sizeof(int64) * Max(n, 1));
-		char	  **rstatus = palloc(sizeof(char *) * Max(n, 1));
-		Datum		values[16];
-		int64	   *rids = palloc(sizeof(int64) * Max(n, 1));
-		bool	   *ridnull = palloc(sizeof(bool) * Max(n, 1));
-		char	  **strips = palloc(sizeof(char *) * Max(n, 1));
+		JobRuns    *jr = (snap->nruns > 0 || p->nopen > 0) ? summarize_runs(snap, jobs) : NULL;
 
-		/*
-		 * Runs in progress are exactly those seen now, for every job; the
-		 * latest run changes only for jobs with runs.
-		 */
+		rec->jobs = name_table(n, sizeof(InventoryJob));
 		for (int i = 0; i < n; i++)
 		{
-			JobRuns    *j = &jr[i];
+			InventoryJob *job = hash_search(rec->jobs, &names[i], HASH_ENTER, NULL);
+			StoredSlot *slot = hash_search(by_name, &names[i], HASH_FIND, NULL);
 
-			jnames[i] = names[i];
-			lastids[i] = j->last_runid;
-			lastnull[i] = j->last_runid == 0;
-			lstatus[i] = (char *) j->last_status;
-			lstart[i] = j->has_runs ? j->last_start : COLLECT_NO_TIME;
-			lend[i] = j->has_runs ? j->last_end : COLLECT_NO_TIME;
-			lmsg[i] = (char *) j->last_message;
-			fails[i] = j->failures;
-			reset[i] = j->reset || snap->bootstrapped;
-			latest[i] = j->has_runs ? j->latest_start : COLLECT_NO_TIME;
-			rsince[i] = j->running ? j->running_since : COLLECT_NO_TIME;
-			rstatus[i] = j->running ? (char *) j->running_status : NULL;
-			rids[i] = j->running ? j->running_runid : 0;
-			ridnull[i] = !j->running;
-			strips[i] = NULL;
-			if (j->nmarks > 0)
+			job->changed = false;
+			job->written = false;
+			if (slot == NULL)
 			{
-				StringInfoData b;
-
-				initStringInfo(&b);
-				for (int k = 0; k < j->nmarks; k++)
-					appendStringInfoString(&b, SupamonStripMark(j->marks[k]));
-				strips[i] = b.data;
+				/* not in the table (it cannot be, after the upsert): nothing to write */
+				memset(&job->runs, 0, sizeof(job->runs));
+				continue;
 			}
-			if (j->has_runs)
-				nj++;
+			if (jr == NULL)
+			{
+				job->runs = slot->job->runs;
+				continue;
+			}
+			next_runs(&slot->job->runs, &jr[i], snap, horizon, &job->runs);
+			job->changed = InventoryRunsDiffer(&slot->job->runs, &job->runs);
+			if (job->changed)
+				rec->nchanged++;
 		}
-		values[0] = project;
-		values[1] = SupamonTextArray(jnames, NULL, n);
-		values[2] = SupamonInt8Array(lastids, lastnull, n);
-		values[3] = SupamonTextArray(lstatus, NULL, n);
-		values[4] = SupamonTimeArray(lstart, n);
-		values[5] = SupamonTimeArray(lend, n);
-		values[6] = SupamonTextArray(lmsg, NULL, n);
-		values[7] = SupamonInt8Array(fails, NULL, n);
-		values[8] = SupamonBoolArray(reset, n);
-		values[9] = SupamonTimeArray(latest, n);
-		values[10] = SupamonTimeArray(rsince, n);
-		values[11] = SupamonTextArray(rstatus, NULL, n);
-		values[12] = BoolGetDatum(snap->bootstrapped);
-		values[13] = TimestampTzGetDatum(SupamonFromUnixMicros(horizon));
-		values[14] = SupamonTextArray(strips, NULL, n);
-		values[15] = SupamonInt8Array(rids, ridnull, n);
-		if (nj > 0)
-			SupamonRun(&update_last_runs, values, NULL);
-
-		/*
-		 * A run that has not started yet (starting, connecting) has no
-		 * start_time: it counts from when supamon first saw that run (its
-		 * runid), not from an earlier run's start.
-		 */
-		SupamonRun(&update_running, values, NULL);
+		snap->recorded = rec;
 	}
 
 	/* 5. the project's bookkeeping */

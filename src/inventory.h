@@ -5,6 +5,10 @@
 #ifndef SUPAMON_INVENTORY_H
 #define SUPAMON_INVENTORY_H
 
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "utils/hsearch.h"
+
 #include "collect.h"
 
 /*
@@ -28,8 +32,100 @@ typedef struct InventoryCounts
 	int			runs_logged;
 } InventoryCounts;
 
-/* Records a successful snapshot (SPI must be connected). */
+/* A NULL timestamptz in the structures below: no valid time, nor -infinity. */
+#define INVENTORY_NO_TIME ((TimestampTz) (PG_INT64_MIN + 1))
+
+/*
+ * The columns of a pg_cron job's inventory row that recording its runs
+ * sets (read with INVENTORY_RUNS_COLUMNS, in this order).  A NULL text is
+ * NULL, a NULL time INVENTORY_NO_TIME.
+ */
+typedef struct InventoryRuns
+{
+	bool		has_last_run;
+	int64		last_run_id;
+	char	   *last_run_status;
+	TimestampTz last_run_started_at;
+	TimestampTz last_run_ended_at;
+	char	   *last_run_message;
+	int32		consecutive_failures;
+	TimestampTz last_start_at;
+	char	   *run_strip;
+	char	   *running_status;
+	bool		has_running_run_id;
+	int64		running_run_id;
+	TimestampTz running_since;
+} InventoryRuns;
+
+#define INVENTORY_RUNS_COLUMNS \
+	"last_run_id, last_run_status, last_run_started_at, last_run_ended_at, last_run_message," \
+	" consecutive_failures, last_start_at, run_strip, running_status, running_run_id, running_since"
+
+/* How many columns INVENTORY_RUNS_COLUMNS reads, and arrays InventoryRunsArrays makes. */
+#define INVENTORY_RUNS_NCOLUMNS 11
+
+/*
+ * SQL that sets those columns from "u", the unnest of InventoryRunsArrays
+ * named with INVENTORY_RUNS_COLUMNS.
+ */
+#define INVENTORY_RUNS_SET \
+	" last_run_id = u.last_run_id, last_run_status = u.last_run_status," \
+	" last_run_started_at = u.last_run_started_at, last_run_ended_at = u.last_run_ended_at," \
+	" last_run_message = u.last_run_message, consecutive_failures = u.consecutive_failures," \
+	" last_start_at = u.last_start_at, run_strip = u.run_strip, running_status = u.running_status," \
+	" running_run_id = u.running_run_id, running_since = u.running_since"
+
+/* The types of those arrays, in their order (for a SupamonStatement). */
+#define INVENTORY_RUNS_TYPES \
+	INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, \
+	INT4ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID
+
+/* Reads INVENTORY_RUNS_COLUMNS from a row, starting at column first. */
+extern void InventoryReadRuns(HeapTuple tup, TupleDesc desc, int first, InventoryRuns *runs);
+
+/* Fills out[INVENTORY_RUNS_NCOLUMNS] with the arrays of rows[0..n-1]'s columns. */
+extern void InventoryRunsArrays(InventoryRuns **rows, int n, Datum *out);
+
+/* A timestamptz[] of times, NULL where INVENTORY_NO_TIME. */
+extern Datum InventoryTimeArray(TimestampTz *values, int n);
+
+/* Whether two jobs' run columns differ. */
+extern bool InventoryRunsDiffer(const InventoryRuns *a, const InventoryRuns *b);
+
+/* A run strip with marks appended, its newest STRIP_RUNS kept. */
+extern char *InventoryStripAppend(const char *strip, const char *marks);
+
+/* A job of the snapshot as recorded: its inventory name and run columns. */
+typedef struct InventoryJob
+{
+	char	   *name;			/* the key */
+	bool		changed;		/* runs differ from the table's */
+	bool		written;		/* and were written since */
+	InventoryRuns runs;			/* as they are to be */
+} InventoryJob;
+
+/*
+ * What recording a snapshot leaves to the caller (snap->recorded): every
+ * job of the snapshot by inventory name, with the run columns that change.
+ * A check writes those with the statuses it decides, so that a job with
+ * news gets one new row version per check; otherwise
+ * InventoryWriteRuns writes them.
+ */
+typedef struct InventoryRecorded
+{
+	HTAB	   *jobs;			/* name -> InventoryJob */
+	int			nchanged;
+} InventoryRecorded;
+
+/*
+ * Records a successful snapshot (SPI must be connected): what changed of
+ * its jobs, its runs, its bookkeeping; the jobs' run columns are left in
+ * snap->recorded, unwritten.
+ */
 extern void InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts);
+
+/* Writes the run columns that the recording left and no one wrote. */
+extern void InventoryWriteRuns(ProjectSnapshot *snap);
 
 /* Records why a project could not be collected; its jobs keep their state. */
 extern void InventoryRecordFailure(ProjectSnapshot *snap);

@@ -79,7 +79,7 @@ extern ErrorData *SupamonSubtransaction(void (*fn) (void *arg), void *arg,
  * rows are in SPI_tuptable until SPI_freetuptable or SPI_finish.  A result
  * other than the one expected is an ERROR.  SPI must be connected.
  */
-#define SUPAMON_MAX_PARAMS 16
+#define SUPAMON_MAX_PARAMS 24
 struct _SPI_plan;
 typedef struct SupamonStatement
 {

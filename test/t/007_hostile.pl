@@ -348,6 +348,11 @@ is($central->safe_psql('postgres', q{
 # --- a lock or serialization problem on the central side is the check's
 # error, not a project's: nothing is blamed on a healthy project
 {
+	# the job whose row is held has a new run: the check must write that row
+	# (a row with nothing new is not written, so no lock on it is waited for)
+	$hostile->safe_psql('good', q{
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+SELECT jobid, 'succeeded', '1 row', now(), now() FROM cron.job WHERE jobname = 'renamed'});
 	my $bg = $central->background_psql('postgres');
 	$bg->query_safe("BEGIN; UPDATE supamon.job_inventory SET description = 'editing' WHERE project_name = 'good' AND job_name = 'renamed'");
 	my ($ret, $out, $err) = $central->psql('postgres', "SET lock_timeout = '1s'; SELECT supamon_check_health('good')");
