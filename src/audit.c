@@ -425,22 +425,42 @@ void
 AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts,
 			   AuditProjectHook hook, void *arg)
 {
+	MemoryContext outer = CurrentMemoryContext;
+
 	for (int i = 0; i < n; i++)
 	{
+		ProjectSnapshot *snap = &snaps[i];
+
 		CHECK_FOR_INTERRUPTS();
-		memset(&counts[i], 0, sizeof(InventoryCounts));
-		if (record_in_subtransaction(&snaps[i], &counts[i], hook, arg))
-			continue;
 
 		/*
-		 * What the project sent could not be recorded: it is recorded as
-		 * the project's failure instead (its jobs keep their last known
-		 * state), which cannot depend on that data.
+		 * Each project in an SPI connection of its own: what recording and
+		 * deciding it allocate, the rows its statements return included, is
+		 * freed once it is done, and so are its snapshot's rows, so that a
+		 * check's memory does not grow with the fleet.
 		 */
+		SPI_connect();
 		memset(&counts[i], 0, sizeof(InventoryCounts));
-		if (!record_in_subtransaction(&snaps[i], &counts[i], hook, arg))
-			elog(ERROR, "supamon: could not record project \"%s\": %s",
-				 snaps[i].project->name, snaps[i].error);
+		if (!record_in_subtransaction(snap, &counts[i], hook, arg))
+		{
+			/*
+			 * What the project sent could not be recorded: it is recorded as
+			 * the project's failure instead (its jobs keep their last known
+			 * state), which cannot depend on that data.
+			 */
+			memset(&counts[i], 0, sizeof(InventoryCounts));
+			if (!record_in_subtransaction(snap, &counts[i], hook, arg))
+				elog(ERROR, "supamon: could not record project \"%s\": %s",
+					 snap->project->name, snap->error);
+		}
+		if (snap->error)
+			snap->error = MemoryContextStrdup(outer, snap->error);
+		SPI_finish();
+		/* what lived in that connection is gone; the rest is not needed again */
+		snap->recorded = NULL;
+		snap->pg_net_error = NULL;
+		memset(&snap->edge, 0, sizeof(EdgeSnapshot));
+		CollectRelease(snap);
 	}
 }
 

@@ -23,7 +23,9 @@ typedef void (*AuditProjectHook) (ProjectSnapshot *snap, void *arg);
  * project in a subtransaction of its own: an error in one project's data
  * becomes that project's error (recorded as its failure, then hook again),
  * and every other project is still recorded.  A cancel or timeout is the
- * caller's and propagates.  counts[i] for snaps[i].
+ * caller's and propagates.  counts[i] for snaps[i].  Each project's memory
+ * is freed once it is done (its snapshot's rows too): afterwards a
+ * snapshot holds its project, ok, error and elapsed_ms.
  */
 extern void AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts,
 						   AuditProjectHook hook, void *arg);

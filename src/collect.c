@@ -498,6 +498,25 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 	snap->ok = true;
 }
 
+/*
+ * interpret() with what it makes in the snapshot's own memory context, so
+ * that CollectRelease can free it once the project is recorded; its error
+ * (which outlives that) stays in the caller's.
+ */
+static void
+interpret_apart(RemoteRows *sets, ProjectSnapshot *snap)
+{
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (snap->rows_cxt == NULL)
+		snap->rows_cxt = AllocSetContextCreate(outer, "supamon snapshot", ALLOCSET_SMALL_SIZES);
+	MemoryContextSwitchTo(snap->rows_cxt);
+	interpret(sets, snap);
+	MemoryContextSwitchTo(outer);
+	if (snap->error)
+		snap->error = pstrdup(snap->error);
+}
+
 void
 CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 {
@@ -514,7 +533,7 @@ CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 		snap->error = pstrdup("unexpected results from the project");
 		return;
 	}
-	interpret(r->sets, snap);
+	interpret_apart(r->sets, snap);
 }
 
 /*
@@ -609,9 +628,14 @@ CollectLocal(ProjectSnapshot *snap)
 	RemoteRows	sets[NSTATEMENTS];
 	LocalWork	w = {0, stmts, sets};
 	ErrorData  *edata;
+	MemoryContext outer = CurrentMemoryContext;
 
+	/* the rows read go with the snapshot's (CollectRelease) */
+	snap->rows_cxt = AllocSetContextCreate(outer, "supamon snapshot", ALLOCSET_SMALL_SIZES);
+	MemoryContextSwitchTo(snap->rows_cxt);
 	w.nstmts = build_statements(snap->project, stmts);
 	edata = SupamonSubtransaction(read_local, &w, is_cancel);
+	MemoryContextSwitchTo(outer);
 
 	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - start) / 1000);
 	if (edata)
@@ -621,5 +645,18 @@ CollectLocal(ProjectSnapshot *snap)
 		FreeErrorData(edata);
 		return;
 	}
-	interpret(sets, snap);
+	interpret_apart(sets, snap);
+}
+
+void
+CollectRelease(ProjectSnapshot *snap)
+{
+	if (snap->rows_cxt)
+		MemoryContextDelete(snap->rows_cxt);
+	snap->rows_cxt = NULL;
+	snap->njobs = snap->nruns = snap->nresponses = 0;
+	snap->jobs = NULL;
+	snap->runs = NULL;
+	snap->responses = NULL;
+	snap->cron_timezone = snap->pgcron_version = snap->role = snap->database = NULL;
 }

@@ -123,6 +123,9 @@ typedef struct ProjectSnapshot
 
 	/* what recording it left to write (inventory.c), NULL before */
 	struct InventoryRecorded *recorded;
+
+	/* where its jobs, runs, responses and facts live (CollectRelease frees it) */
+	MemoryContext rows_cxt;
 } ProjectSnapshot;
 
 /*
@@ -136,5 +139,11 @@ extern void CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap);
 
 /* Collects this very database through SPI, in a subtransaction. */
 extern void CollectLocal(ProjectSnapshot *snap);
+
+/*
+ * Frees a snapshot's jobs, runs, responses and facts once it is recorded
+ * (its project, ok, error and timing stay).
+ */
+extern void CollectRelease(ProjectSnapshot *snap);
 
 #endif							/* SUPAMON_COLLECT_H */
