@@ -108,7 +108,8 @@ record_callers(ProjectSnapshot *snap, Datum project)
 	values[1] = SupamonInt8Array(ids, NULL, n);
 	values[2] = SupamonTextArray(urls, NULL, n);
 	values[3] = SupamonTextArray(slugs, NULL, n);
-	SupamonRun(&update_callers, values, NULL);
+	if (n > 0)
+		SupamonRun(&update_callers, values, NULL);
 	/* a job that no longer calls: nothing of its calls is its any more */
 	SupamonRun(&update_not_callers, values, NULL);
 	return callers;
