@@ -4,6 +4,9 @@
 #   bash bench/check_cpu.sh [ROUNDS]     (as root; ROUNDS defaults to 5;
 #                                         PROJECTS=200 JOBS=20 SMALL=50)
 #
+# CENTRAL_SQL, if set, runs on the central database right after CREATE
+# EXTENSION (to try a change of the schema, say).
+#
 # PROJECTS databases of JOBS jobs each on one project cluster.  One psql
 # session on the central cluster runs every check, so that the backend's
 # CPU (utime + stime from /proc) and its memory are those of the checks
@@ -41,6 +44,7 @@ SELECT jobid, 'succeeded', '1 row', now() - interval '1 minute', now() FROM cron
 SQL
 for i in $(seq "$projects"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | ppsql postgres >/dev/null
 cpsql -c 'CREATE EXTENSION supamon' >/dev/null
+[ -z "${CENTRAL_SQL:-}" ] || cpsql -c "$CENTRAL_SQL" >/dev/null
 cpsql -c "SELECT count(supamon_add_project('p' || i,
 	'host=$dir port=$project_port dbname=p' || i || ' user=postgres')) FROM generate_series(1, $projects) i" >/dev/null
 
