@@ -517,6 +517,7 @@ interpret_apart(RemoteRows *sets, ProjectSnapshot *snap)
 		snap->error = pstrdup(snap->error);
 }
 
+/* Reads a remote project's answer into its snapshot (see collect.h). */
 void
 CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap)
 {
@@ -648,6 +649,7 @@ CollectLocal(ProjectSnapshot *snap)
 	interpret_apart(sets, snap);
 }
 
+/* Frees what a snapshot read once it is recorded (see collect.h). */
 void
 CollectRelease(ProjectSnapshot *snap)
 {

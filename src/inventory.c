@@ -398,6 +398,7 @@ static SupamonStatement update_failure = {
 	.expect = SPI_OK_UPDATE
 };
 
+/* Records why a project could not be collected; its jobs keep their state. */
 void
 InventoryRecordFailure(ProjectSnapshot *snap)
 {
@@ -445,6 +446,7 @@ time_column(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? INVENTORY_NO_TIME : DatumGetTimestampTz(d);
 }
 
+/* Reads a job's run columns (see inventory.h). */
 void
 InventoryReadRuns(HeapTuple tup, TupleDesc desc, int first, InventoryRuns *r)
 {
@@ -469,6 +471,7 @@ InventoryReadRuns(HeapTuple tup, TupleDesc desc, int first, InventoryRuns *r)
 	r->running_since = time_column(tup, desc, first + 10);
 }
 
+/* Stored times as a timestamptz[] (see inventory.h). */
 Datum
 InventoryTimeArray(TimestampTz *values, int n)
 {
@@ -486,6 +489,7 @@ InventoryTimeArray(TimestampTz *values, int n)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/* Run columns of many jobs as arrays, one per column (see inventory.h). */
 void
 InventoryRunsArrays(InventoryRuns **rows, int n, Datum *out)
 {
@@ -543,6 +547,7 @@ same_text(const char *a, const char *b)
 	return a == NULL ? b == NULL : b != NULL && strcmp(a, b) == 0;
 }
 
+/* Whether two jobs' run columns differ, column by column. */
 bool
 InventoryRunsDiffer(const InventoryRuns *a, const InventoryRuns *b)
 {
@@ -561,6 +566,7 @@ InventoryRunsDiffer(const InventoryRuns *a, const InventoryRuns *b)
 		a->running_since != b->running_since;
 }
 
+/* A run strip with marks appended, its newest STRIP_RUNS kept. */
 char *
 InventoryStripAppend(const char *strip, const char *marks)
 {
@@ -868,6 +874,7 @@ static SupamonStatement write_runs = {
 	.expect = SPI_OK_UPDATE
 };
 
+/* Writes the run columns that the recording left and no one wrote. */
 void
 InventoryWriteRuns(ProjectSnapshot *snap)
 {
@@ -914,6 +921,7 @@ static SupamonStatement update_project_seen = {
 	.expect = SPI_OK_UPDATE
 };
 
+/* Records a successful snapshot (see inventory.h for what it leaves). */
 void
 InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 {
