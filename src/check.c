@@ -229,10 +229,7 @@ static SupamonStatement update_project_status = {
 		" health_note = $4,"
 		" outage_from = CASE WHEN $5 THEN status_since ELSE outage_from END,"
 		" outage_until = CASE WHEN $5 THEN now() ELSE outage_until END"
-		" WHERE name = $1"
-		/* a status that stays, with nothing told and the same note, is not written again */
-		"   AND (status IS DISTINCT FROM $2 OR status_since IS NULL OR $3"
-		"     OR health_note IS DISTINCT FROM $4 OR $5)",
+		" WHERE name = $1",
 	.nargs = 5, .types = {TEXTOID, TEXTOID, BOOLOID, TEXTOID, BOOLOID},
 	.expect = SPI_OK_UPDATE
 };
@@ -246,7 +243,8 @@ static SupamonStatement update_project_status = {
 static char *
 check_project_status(const char *name, bool reachable, const char *paused_as,
 					 bool scheduler_known, bool scheduler_running, const char *last_error,
-					 const char *old_status, bool reminder_due, bool bad_was_alerted,
+					 const char *old_status, bool since_known, const char *old_note,
+					 bool reminder_due, bool bad_was_alerted,
 					 const char *note, bool silenced, char **recovery, CheckTotals *totals)
 {
 	const char *status = !reachable ? (paused_as ? "paused" : "unreachable") :
@@ -303,12 +301,17 @@ check_project_status(const char *name, bool reachable, const char *paused_as,
 										  status, old_status, last_error, NULL, HEALTH_NO_TIME, NULL);
 	}
 
-	values[0] = CStringGetTextDatum(name);
-	values[1] = CStringGetTextDatum(status);
-	values[2] = BoolGetDatum(event != NULL);
-	values[3] = text_or_null(note, &nulls[3]);
-	values[4] = BoolGetDatum(recovering);
-	SupamonRun(&update_project_status, values, nulls);
+	/* a status that stays, with nothing told and the same note, is not written again */
+	if (changed || !since_known || event || (note == NULL) != (old_note == NULL) ||
+		(note && strcmp(note, old_note) != 0))
+	{
+		values[0] = CStringGetTextDatum(name);
+		values[1] = CStringGetTextDatum(status);
+		values[2] = BoolGetDatum(event != NULL);
+		values[3] = text_or_null(note, &nulls[3]);
+		values[4] = BoolGetDatum(recovering);
+		SupamonRun(&update_project_status, values, nulls);
+	}
 	if (strcmp(status, "unreachable") == 0)
 		totals->unreachable++;
 	else if (strcmp(status, "paused") == 0)
@@ -1186,7 +1189,7 @@ static SupamonStatement read_project = {
 		" extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
 		" extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
 		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-		" supabase_status, edge_refusal_alerted"
+		" supabase_status, edge_refusal_alerted, health_note"
 		" FROM supamon.project WHERE name = $1",
 	.nargs = 2, .types = {TEXTOID, INT4OID},
 	.expect = SPI_OK_SELECT
@@ -1206,6 +1209,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 				log_run,
 				reminder_due;
 	char	   *old_status,
+			   *old_note,
 			   *last_error,
 			   *tzname,
 			   *version_text,
@@ -1265,6 +1269,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 		last_error = psprintf("%s (Supabase says the project is %s)", last_error,
 							  snap->edge.project_status);
 	edge_refusal_alerted = DatumGetBool(SPI_getbinval(tup, desc, 16, &isnull));
+	old_note = SPI_getvalue(tup, desc, 17);
 
 	initStringInfo(&note);
 	if (reachable)
@@ -1318,7 +1323,8 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 
 	silences = SilencesLoad(name, GetCurrentTransactionStartTimestamp());
 	status = check_project_status(name, reachable, paused_as, scheduler_known, scheduler_running,
-								  last_error, old_status, reminder_due, project_told,
+								  last_error, old_status, old_since != HEALTH_NO_TIME, old_note,
+								  reminder_due, project_told,
 								  note.len ? note.data : NULL,
 								  SilenceAt(silences, NULL, central_now, false, NULL, NULL) != NULL,
 								  &recovery, totals);

@@ -594,6 +594,7 @@ typedef struct StoredJob
 	char	   *database;
 	bool		has_gap;
 	double		gap;
+	bool		calls;			/* it has what pg_net callers have (calls_url...) */
 	InventoryRuns runs;
 } StoredJob;
 
@@ -606,7 +607,8 @@ typedef struct StoredSlot
 
 static SupamonStatement read_stored = {
 	.sql = "SELECT job_name, job_id, username, schedule, command, active, database,"
-		" expected_interval_minutes::float8, " INVENTORY_RUNS_COLUMNS
+		" expected_interval_minutes::float8, " INVENTORY_RUNS_COLUMNS ","
+		" calls_url IS NOT NULL OR http_outcome IS NOT NULL"
 		" FROM supamon.job_inventory"
 		" WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
 	.nargs = 1, .types = {TEXTOID},
@@ -649,6 +651,7 @@ read_stored_jobs(Datum project, int *n, HTAB **by_name)
 		s->has_gap = !isnull;
 		s->gap = isnull ? 0 : DatumGetFloat8(d);
 		InventoryReadRuns(tup, desc, 9, &s->runs);
+		s->calls = DatumGetBool(SPI_getbinval(tup, desc, 9 + INVENTORY_RUNS_NCOLUMNS, &isnull));
 		slot = hash_search(*by_name, &s->name, HASH_ENTER, NULL);
 		slot->job = s;
 	}
@@ -950,6 +953,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	memset(counts, 0, sizeof(*counts));
 	counts->jobs = n;
 	counts->runs_read = snap->nruns;
+	for (int i = 0; i < nstored; i++)
+		rec->any_calls |= stored[i].calls;
 
 	/* 1. the inventory: jobs new, changed or back (the others are not written) */
 	for (int i = 0; i < n; i++)

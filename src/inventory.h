@@ -115,6 +115,7 @@ typedef struct InventoryRecorded
 {
 	HTAB	   *jobs;			/* name -> InventoryJob */
 	int			nchanged;
+	bool		any_calls;		/* a live job had calls_url or http_outcome set */
 } InventoryRecorded;
 
 /*

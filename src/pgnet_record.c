@@ -110,8 +110,13 @@ record_callers(ProjectSnapshot *snap, Datum project)
 	values[3] = SupamonTextArray(slugs, NULL, n);
 	if (n > 0)
 		SupamonRun(&update_callers, values, NULL);
-	/* a job that no longer calls: nothing of its calls is its any more */
-	SupamonRun(&update_not_callers, values, NULL);
+	/*
+	 * A job that no longer calls: nothing of its calls is its any more.  (No
+	 * live job with calls before, none now: nothing to clear, since a job's
+	 * calls were cleared in the check that found it gone.)
+	 */
+	if (n > 0 || snap->recorded == NULL || snap->recorded->any_calls)
+		SupamonRun(&update_not_callers, values, NULL);
 	return callers;
 }
 
