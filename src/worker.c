@@ -79,6 +79,18 @@ static volatile sig_atomic_t got_sigterm = false;
 /* The worker's per-loop memory, reset at each turn. */
 static MemoryContext loop_context = NULL;
 
+static SupamonStatement current_version = {
+	.sql = "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'supamon'"
+		" AND extversion NOT IN ('0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0')",
+	.expect = SPI_OK_SELECT
+};
+
+static SupamonStatement has_watch = {
+	.sql = "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
+		" ON n.oid = c.relnamespace WHERE n.nspname = 'supamon' AND c.relname = 'watch'",
+	.expect = SPI_OK_SELECT
+};
+
 static void supamon_sigterm(SIGNAL_ARGS);
 static int	ExtensionState(void);
 
@@ -275,15 +287,10 @@ ExtensionState(void)
 	{
 		SPI_connect();
 		state = 1;
-		if (SPI_execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'supamon'"
-						" AND extversion NOT IN ('0.1.0', '0.2.0', '0.3.0', '0.4.0', '0.5.0')",
-						true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+		if (SupamonRun(&current_version, NULL, NULL) == 1)
 			state = 2;
 		/* the watcher's table came with 0.10.0 */
-		watch_ready = state == 2 &&
-			SPI_execute("SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n"
-						" ON n.oid = c.relnamespace WHERE n.nspname = 'supamon' AND c.relname = 'watch'",
-						true, 1) == SPI_OK_SELECT && SPI_processed == 1;
+		watch_ready = state == 2 && SupamonRun(&has_watch, NULL, NULL) == 1;
 		SPI_finish();
 	}
 	PopActiveSnapshot();
@@ -343,8 +350,7 @@ watch_inner(void *arg)
 	WatchRound *w = arg;
 
 	/* a row of supamon.watch locked by someone must not hold the alerts up */
-	if (SPI_execute("SET LOCAL lock_timeout = 1000", false, 0) != SPI_OK_UTILITY)
-		elog(ERROR, "supamon: could not set lock_timeout");
+	(void) SupamonRunText("SET LOCAL lock_timeout = 1000", false, SPI_OK_UTILITY);
 	w->next = WatchStep(w->started, &w->queued);
 }
 
