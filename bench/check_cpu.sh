@@ -28,20 +28,15 @@ bash "$top/test/setup.sh" >/dev/null
 source "$top/bench/common.sh"
 
 ppsql postgres -c "CREATE DATABASE tmpl" >/dev/null
-ppsql tmpl >/dev/null <<SQL
-CREATE SCHEMA cron;
-CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
-	nodename text NOT NULL DEFAULT 'localhost', nodeport int NOT NULL DEFAULT 5432,
-	database text NOT NULL DEFAULT current_database(), username text NOT NULL DEFAULT current_user,
-	active boolean NOT NULL DEFAULT true, jobname name);
-CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, job_pid int,
-	database text, username text, command text, status text, return_message text,
-	start_time timestamptz, end_time timestamptz);
+{
+	cron_schema
+	cat <<SQL
 INSERT INTO cron.job (schedule, command, jobname)
 SELECT '*/5 * * * *', 'SELECT ' || j, 'job-' || j FROM generate_series(1, $jobs) j;
 INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
 SELECT jobid, 'succeeded', '1 row', now() - interval '1 minute', now() FROM cron.job;
 SQL
+} | ppsql tmpl >/dev/null
 for i in $(seq "$projects"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | ppsql postgres >/dev/null
 cpsql -c 'CREATE EXTENSION supamon' >/dev/null
 [ -z "${CENTRAL_SQL:-}" ] || cpsql -c "$CENTRAL_SQL" >/dev/null

@@ -20,19 +20,6 @@ source "$top/bench/common.sh"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 now_ms() { date +%s%3N; }
 
-cron_schema() {
-	cat <<'SQL'
-CREATE SCHEMA cron;
-CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
-	nodename text NOT NULL DEFAULT 'localhost', nodeport int NOT NULL DEFAULT 5432,
-	database text NOT NULL DEFAULT current_database(), username text NOT NULL DEFAULT current_user,
-	active boolean NOT NULL DEFAULT true, jobname name);
-CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, job_pid int,
-	database text, username text, command text, status text, return_message text,
-	start_time timestamptz, end_time timestamptz);
-SQL
-}
-
 cpsql -c 'CREATE EXTENSION supamon'
 echo "== setting up 4 projects x 100 jobs"
 for i in 1 2 3 4; do

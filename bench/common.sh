@@ -48,3 +48,18 @@ ppsql() { local db=$1; shift; as_pg "$bindir/psql" -X -q -At -h "$dir" -p "$proj
 # milliseconds one statement takes, measured by psql
 timed() { local client=$1; shift; "$client" -c '\timing on' "$@" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }'; }
+
+# pg_cron 1.4's two tables, hand-made: a project whose history a benchmark
+# writes itself (nothing runs there).
+cron_schema() {
+	cat <<'SQL'
+CREATE SCHEMA cron;
+CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+	nodename text NOT NULL DEFAULT 'localhost', nodeport int NOT NULL DEFAULT 5432,
+	database text NOT NULL DEFAULT current_database(), username text NOT NULL DEFAULT current_user,
+	active boolean NOT NULL DEFAULT true, jobname name);
+CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, job_pid int,
+	database text, username text, command text, status text, return_message text,
+	start_time timestamptz, end_time timestamptz);
+SQL
+}

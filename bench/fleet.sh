@@ -222,15 +222,9 @@ gcc -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" -o "$dir/fleet_floor
 echo "== $max_n project databases x $jobs jobs (TLS=$tls)"
 t0=$(date +%s)
 ppsql postgres -c "CREATE ROLE bench LOGIN PASSWORD '$password'" -c "CREATE DATABASE tmpl" >/dev/null
-ppsql tmpl >/dev/null <<SQL
-CREATE SCHEMA cron;
-CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
-	nodename text NOT NULL DEFAULT 'localhost', nodeport int NOT NULL DEFAULT 5432,
-	database text NOT NULL DEFAULT current_database(), username text NOT NULL DEFAULT current_user,
-	active boolean NOT NULL DEFAULT true, jobname name);
-CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, job_pid int,
-	database text, username text, command text, status text, return_message text,
-	start_time timestamptz, end_time timestamptz);
+{
+	cron_schema
+	cat <<SQL
 INSERT INTO cron.job (schedule, command, jobname)
 SELECT '* * * * *', 'SELECT ' || j, 'job-' || j FROM generate_series(1, $jobs) j;
 -- ten minutes of history: one finished run a minute per job
@@ -241,6 +235,7 @@ GRANT USAGE ON SCHEMA cron TO bench;
 GRANT SELECT ON ALL TABLES IN SCHEMA cron TO bench;
 VACUUM ANALYZE;
 SQL
+} | ppsql tmpl >/dev/null
 for i in $(seq "$max_n"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | ppsql postgres >/dev/null
 echo "   made in $(($(date +%s) - t0)) s"
 
