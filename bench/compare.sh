@@ -22,6 +22,8 @@ shift
 bench=$1; shift
 
 work=$(mktemp -d /tmp/supamon-compare.XXXXXX)
+# the benchmarks run some of their files as the postgres user
+chmod 755 "$work"
 cleanup() {
 	git -C "$top" worktree remove --force "$work/a" >/dev/null 2>&1 || true
 	git -C "$top" worktree remove --force "$work/b" >/dev/null 2>&1 || true
