@@ -49,6 +49,31 @@ INSERT INTO supamon.alert_outbox (channel, event, message, state)
 SELECT count(*) AS projects FROM supamon.project;
 SELECT count(*) AS jobs FROM supamon.job_inventory;
 
+-- A job's history follows the job: renamed with its project, deleted with
+-- its row, and only its own.
+INSERT INTO supamon.project (name) VALUES ('gamma');
+INSERT INTO supamon.job_inventory (project_name, job_type, job_name)
+	VALUES ('gamma', 'pg_cron', 'a'), ('gamma', 'pg_cron', 'b');
+INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status)
+	VALUES ('gamma', 'pg_cron', 'a', 'success'), ('gamma', 'pg_cron', 'b', 'failed');
+UPDATE supamon.project SET name = 'delta' WHERE name = 'gamma';
+SELECT project_name, job_name, status FROM supamon.job_health_log
+WHERE project_name IN ('gamma', 'delta') ORDER BY job_name;
+DELETE FROM supamon.job_inventory WHERE project_name = 'delta' AND job_name = 'a';
+SELECT project_name, job_name, status FROM supamon.job_health_log
+WHERE project_name IN ('gamma', 'delta') ORDER BY job_name;
+DELETE FROM supamon.project WHERE name = 'delta';
+-- a run is logged once; a status change (no run) each time it happens
+INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status, run_id, last_run_at)
+	VALUES ('alpha', 'pg_cron', 'nightly-vacuum', 'success', 7, '2026-01-01 03:00+00');
+INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status, run_id, last_run_at)
+	VALUES ('alpha', 'pg_cron', 'nightly-vacuum', 'failed', 7, '2026-01-01 03:00+00');
+INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status)
+	VALUES ('alpha', 'pg_cron', 'nightly-vacuum', 'missed'), ('alpha', 'pg_cron', 'nightly-vacuum', 'missed');
+SELECT status, run_id FROM supamon.job_health_log ORDER BY id;
+-- the trigger function is not for calling
+SELECT has_function_privilege('public', 'supamon.job_history_follows()', 'EXECUTE') AS public_may_call;
+
 -- Removing a project removes its inventory and history.
 DELETE FROM supamon.project WHERE name = 'alpha';
 SELECT (SELECT count(*) FROM supamon.job_inventory) AS jobs,

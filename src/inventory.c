@@ -805,7 +805,7 @@ static SupamonStatement insert_runs = {
 		"  error_message, last_run_at, run_id, run_ended_at)"
 		" SELECT $1, 'pg_cron', r.job_name, r.status, r.message, r.start_time, r.runid, r.end_time"
 		" FROM unnest($2, $3, $4, $5, $6, $7) AS r(job_name, runid, status, message, start_time, end_time)"
-		/* only job_health_log_run_idx can conflict: the only index to ask first */
+		/* only job_health_log_job_run_idx can conflict: the only index to ask first */
 		" ON CONFLICT (project_name, job_type, job_name, run_id, coalesce(last_run_at, '-infinity'))"
 		"   WHERE run_id IS NOT NULL DO NOTHING",
 	.nargs = 7, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,

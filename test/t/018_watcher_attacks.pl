@@ -521,7 +521,7 @@ $split->safe_psql('fleet', q{CREATE EXTENSION supamon; SELECT supamon_add_projec
 	# then supamon 0.9.0 in the worker's database, updated: the worker pings
 	$split->safe_psql('postgres', q{CREATE EXTENSION supamon VERSION '0.9.0'; SELECT supamon_add_project('self')});
 	$split->safe_psql('postgres', q{ALTER EXTENSION supamon UPDATE});
-	is($split->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'supamon'}), '0.10.0', 'updated to 0.10.0');
+	is($split->safe_psql('postgres', q{SELECT extversion FROM pg_extension WHERE extname = 'supamon'}), '0.11.0', 'updated to the default version (0.11.0)');
 	sleep 11;    # the worker's next look at the extension
 	my $hb = pings('/ping/split');
 	$split->safe_psql('postgres', 'SELECT supamon_check_health()');
