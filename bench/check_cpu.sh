@@ -25,6 +25,11 @@ jobs=${JOBS:-20}
 small=${SMALL:-50}
 
 bash "$top/test/setup.sh" >/dev/null
+# the collector keeps a connection per project open, psql needs its own
+bench_before_start() {
+	[ "$1" = projects ] && echo "max_connections = $((projects + 50))" >>"$2/postgresql.conf"
+	true
+}
 source "$top/bench/common.sh"
 
 ppsql postgres -c "CREATE DATABASE tmpl" >/dev/null
@@ -53,6 +58,11 @@ done >"$dir/new_runs.sql"
 # one line per sample: tag phase ns utime stime VmRSS VmHWM inventory(ins upd hot) project(upd hot)
 cat >"$dir/sample.sh" <<'SH'
 read -r -a st <"/proc/$PID/stat"
+if [ -n "$COLLECTOR" ]; then
+	read -r -a cs <"/proc/$COLLECTOR/stat"
+	st[13]=$((st[13] + cs[13]))
+	st[14]=$((st[14] + cs[14]))
+fi
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
 echo "$1 $2 $(date +%s%N) ${st[13]} ${st[14]} $rss $hwm $INS $UPD $HOT $PUPD $PHOT" >>"$SAMPLES"
@@ -88,6 +98,7 @@ phase() {
 		echo "SELECT pg_backend_pid() AS pid \\gset"
 		echo "\\setenv PID :pid"
 		echo "\\setenv SAMPLES $dir/samples"
+		echo "\\setenv COLLECTOR $(cpsql -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'supamon collector'")"
 		echo "UPDATE supamon.project SET enabled = substr(name, 2)::int <= $enabled;"
 		if [ "$enabled" -lt "$projects" ]; then
 			echo "\\setenv OFF '{$(seq -s, -f 'p%g' $((enabled + 1)) "$projects")}'"
