@@ -5,7 +5,8 @@
  *
  * Flow: lock the projects' rows (so two audits never record the same runs
  * twice), collect this database's own pg_cron through SPI and every remote
- * project through libpq concurrently, then record each snapshot.  A project
+ * project through libpq concurrently, recording each project as soon as its
+ * answer is complete (the rest once the collection is over).  A project
  * that is down, hung, slow, without a cron schema or without permission is
  * recorded with its reason; the audit itself never fails because of it.
  */
@@ -183,7 +184,7 @@ known_functions(ProjectState *projects, int n)
  * round, rather than called unreachable.
  */
 static void
-recollect_without_pg_net(ProjectSnapshot *snaps, int n)
+recollect_without_pg_net(ProjectSnapshot *snaps, const bool *recorded, int n)
 {
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
 	const char **names = palloc(sizeof(char *) * Max(n, 1));
@@ -196,7 +197,7 @@ recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 		ProjectState *p = s->project;
 		EdgeSnapshot edge = s->edge;
 
-		if (s->ok || !p->pg_net_readable || s->error == NULL ||
+		if (recorded[i] || s->ok || !p->pg_net_readable || s->error == NULL ||
 			strstr(s->error, "_http_response") == NULL)
 			continue;
 		p->pg_net_readable = false;
@@ -218,7 +219,7 @@ recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 		return;
 	PG_TRY();
 	{
-		PoolExecuteAll(reqs, names, nreq, NULL);
+		PoolExecuteAll(reqs, names, nreq, NULL, NULL, NULL);
 		for (int r = 0; r < nreq; r++)
 			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
 	}
@@ -227,80 +228,6 @@ recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 		RemoteReleaseAll(reqs, nreq);
 	}
 	PG_END_TRY();
-}
-
-ProjectSnapshot *
-AuditProjects(const char *only, int *nprojects)
-{
-	int			n;
-	ProjectState *projects = load_projects(only, &n);
-	ProjectSnapshot *snaps = palloc0(sizeof(ProjectSnapshot) * Max(n, 1));
-	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
-	const char **names = palloc(sizeof(char *) * Max(n, 1));
-	int		   *req_of = palloc(sizeof(int) * Max(n, 1));
-	int			nreq = 0;
-	const char **refs = palloc(sizeof(char *) * Max(n, 1));
-	TimestampTz *blocked = palloc(sizeof(TimestampTz) * Max(n, 1));
-	EdgeSnapshot *edges = palloc0(sizeof(EdgeSnapshot) * Max(n, 1));
-	RemoteSideWork side;
-	EdgeFleet  *volatile fleet = NULL;
-
-	for (int i = 0; i < n; i++)
-	{
-		snaps[i].project = &projects[i];
-		if (projects[i].conninfo == NULL)
-			CollectLocal(&snaps[i]);
-		else
-		{
-			reqs[nreq].conninfo = projects[i].conninfo;
-			reqs[nreq].sql = CollectSql(&projects[i]);
-			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
-			names[nreq] = projects[i].name;
-			req_of[nreq++] = i;
-		}
-	}
-
-	for (int i = 0; i < n; i++)
-	{
-		refs[i] = projects[i].supabase_ref;
-		blocked[i] = projects[i].api_blocked_until;
-	}
-	memset(&side, 0, sizeof(side));
-
-	PG_TRY();
-	{
-		/* the Management API is asked while the databases are read */
-		fleet = EdgeFleetPlan(refs, blocked,
-							  supamon_supabase_access_token && supamon_supabase_access_token[0] ?
-							  known_functions(projects, n) : NULL,
-							  edges, n, &side);
-		PoolExecuteAll(reqs, names, nreq, fleet ? &side : NULL);
-		for (int r = 0; r < nreq; r++)
-			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
-		/* then, where a database did not answer, whether Supabase paused it */
-		if (fleet)
-		{
-			bool	   *down = palloc0(sizeof(bool) * Max(n, 1));
-
-			for (int i = 0; i < n; i++)
-				down[i] = !snaps[i].ok;
-			if (EdgeFleetAskStatus(fleet, down, n))
-				RemoteExecuteAll(NULL, 0, supamon_max_connections, supamon_connect_timeout,
-								 supamon_query_timeout, &side, NULL);
-		}
-	}
-	PG_FINALLY();
-	{
-		RemoteReleaseAll(reqs, nreq);
-		EdgeFleetRelease(fleet);
-	}
-	PG_END_TRY();
-	for (int i = 0; i < n; i++)
-		snaps[i].edge = edges[i];
-	recollect_without_pg_net(snaps, n);
-
-	*nprojects = n;
-	return snaps;
 }
 
 /*
@@ -421,47 +348,166 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 	return false;
 }
 
-void
-AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts,
-			   AuditProjectHook hook, void *arg)
+/* One audit or check: what AuditAll and its callback share. */
+typedef struct AuditRun
 {
-	MemoryContext outer = CurrentMemoryContext;
+	int			n;
+	ProjectSnapshot *snaps;
+	EdgeSnapshot *edges;		/* what the Management API said, as it comes */
+	bool	   *recorded;
+	RemoteRequest *reqs;
+	int		   *req_of;			/* request -> project */
+	InventoryCounts *counts;
+	AuditProjectHook hook;
+	void	   *arg;
+	MemoryContext outer;
+} AuditRun;
+
+/*
+ * Records project i (and runs the hook), in an SPI connection of its own:
+ * what recording and deciding it allocate, the rows its statements return
+ * included, is freed once it is done, and so are its snapshot's rows, so
+ * that a check's memory does not grow with the fleet.
+ */
+static void
+record_one(AuditRun *run, int i)
+{
+	ProjectSnapshot *snap = &run->snaps[i];
+
+	CHECK_FOR_INTERRUPTS();
+	snap->edge = run->edges[i];
+	SPI_connect();
+	memset(&run->counts[i], 0, sizeof(InventoryCounts));
+	if (!record_in_subtransaction(snap, &run->counts[i], run->hook, run->arg))
+	{
+		/*
+		 * What the project sent could not be recorded: it is recorded as the
+		 * project's failure instead (its jobs keep their last known state),
+		 * which cannot depend on that data.
+		 */
+		memset(&run->counts[i], 0, sizeof(InventoryCounts));
+		if (!record_in_subtransaction(snap, &run->counts[i], run->hook, run->arg))
+			elog(ERROR, "supamon: could not record project \"%s\": %s",
+				 snap->project->name, snap->error);
+	}
+	if (snap->error)
+		snap->error = MemoryContextStrdup(run->outer, snap->error);
+	SPI_finish();
+	/* what lived in that connection is gone; the rest is not needed again */
+	snap->recorded = NULL;
+	snap->pg_net_error = NULL;
+	memset(&snap->edge, 0, sizeof(EdgeSnapshot));
+	CollectRelease(snap);
+	run->recorded[i] = true;
+}
+
+/*
+ * A project's database answered: it is read into its snapshot at once (the
+ * rows as sent are freed), and recorded at once when it answered everything
+ * and the Management API has nothing more to say of it.  The others wait
+ * for the end of the collection (a second round may still read them).
+ */
+static void
+project_answered(int r, void *arg)
+{
+	AuditRun   *run = arg;
+	int			i = run->req_of[r];
+	EdgeSnapshot *e = &run->edges[i];
+
+	CollectFromRemote(&run->reqs[r], &run->snaps[i]);
+	RemoteFreeRows(&run->reqs[r]);
+	pfree((char *) run->reqs[r].sql);
+	run->reqs[r].sql = NULL;
+	if (run->snaps[i].ok && (!e->asked || e->settled))
+		record_one(run, i);
+}
+
+ProjectSnapshot *
+AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
+		 InventoryCounts **counts)
+{
+	int			n;
+	ProjectState *projects = load_projects(only, &n);
+	AuditRun	run;
+	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
+	const char **names = palloc(sizeof(char *) * Max(n, 1));
+	int			nreq = 0;
+	const char **refs = palloc(sizeof(char *) * Max(n, 1));
+	TimestampTz *blocked = palloc(sizeof(TimestampTz) * Max(n, 1));
+	RemoteSideWork side;
+	EdgeFleet  *volatile fleet = NULL;
+
+	memset(&run, 0, sizeof(run));
+	run.n = n;
+	run.snaps = palloc0(sizeof(ProjectSnapshot) * Max(n, 1));
+	run.edges = palloc0(sizeof(EdgeSnapshot) * Max(n, 1));
+	run.recorded = palloc0(sizeof(bool) * Max(n, 1));
+	run.reqs = reqs;
+	run.req_of = palloc(sizeof(int) * Max(n, 1));
+	run.counts = palloc0(sizeof(InventoryCounts) * Max(n, 1));
+	run.hook = hook;
+	run.arg = arg;
+	run.outer = CurrentMemoryContext;
 
 	for (int i = 0; i < n; i++)
 	{
-		ProjectSnapshot *snap = &snaps[i];
-
-		CHECK_FOR_INTERRUPTS();
-
-		/*
-		 * Each project in an SPI connection of its own: what recording and
-		 * deciding it allocate, the rows its statements return included, is
-		 * freed once it is done, and so are its snapshot's rows, so that a
-		 * check's memory does not grow with the fleet.
-		 */
-		SPI_connect();
-		memset(&counts[i], 0, sizeof(InventoryCounts));
-		if (!record_in_subtransaction(snap, &counts[i], hook, arg))
+		run.snaps[i].project = &projects[i];
+		if (projects[i].conninfo == NULL)
+			CollectLocal(&run.snaps[i]);
+		else
 		{
-			/*
-			 * What the project sent could not be recorded: it is recorded as
-			 * the project's failure instead (its jobs keep their last known
-			 * state), which cannot depend on that data.
-			 */
-			memset(&counts[i], 0, sizeof(InventoryCounts));
-			if (!record_in_subtransaction(snap, &counts[i], hook, arg))
-				elog(ERROR, "supamon: could not record project \"%s\": %s",
-					 snap->project->name, snap->error);
+			reqs[nreq].conninfo = projects[i].conninfo;
+			reqs[nreq].sql = CollectSql(&projects[i]);
+			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
+			names[nreq] = projects[i].name;
+			run.req_of[nreq++] = i;
 		}
-		if (snap->error)
-			snap->error = MemoryContextStrdup(outer, snap->error);
-		SPI_finish();
-		/* what lived in that connection is gone; the rest is not needed again */
-		snap->recorded = NULL;
-		snap->pg_net_error = NULL;
-		memset(&snap->edge, 0, sizeof(EdgeSnapshot));
-		CollectRelease(snap);
 	}
+
+	for (int i = 0; i < n; i++)
+	{
+		refs[i] = projects[i].supabase_ref;
+		blocked[i] = projects[i].api_blocked_until;
+	}
+	memset(&side, 0, sizeof(side));
+
+	PG_TRY();
+	{
+		/* the Management API is asked while the databases are read */
+		fleet = EdgeFleetPlan(refs, blocked,
+							  supamon_supabase_access_token && supamon_supabase_access_token[0] ?
+							  known_functions(projects, n) : NULL,
+							  run.edges, n, &side);
+		PoolExecuteAll(reqs, names, nreq, fleet ? &side : NULL, project_answered, &run);
+		/* then, where a database did not answer, whether Supabase paused it */
+		if (fleet)
+		{
+			bool	   *down = palloc0(sizeof(bool) * Max(n, 1));
+
+			for (int i = 0; i < n; i++)
+				down[i] = !run.recorded[i] && !run.snaps[i].ok;
+			if (EdgeFleetAskStatus(fleet, down, n))
+				RemoteExecuteAll(NULL, 0, supamon_max_connections, supamon_connect_timeout,
+								 supamon_query_timeout, &side, NULL);
+		}
+	}
+	PG_FINALLY();
+	{
+		RemoteReleaseAll(reqs, nreq);
+		EdgeFleetRelease(fleet);
+	}
+	PG_END_TRY();
+	for (int i = 0; i < n; i++)
+		if (!run.recorded[i])
+			run.snaps[i].edge = run.edges[i];
+	recollect_without_pg_net(run.snaps, run.recorded, n);
+	for (int i = 0; i < n; i++)
+		if (!run.recorded[i])
+			record_one(&run, i);
+
+	*nprojects = n;
+	*counts = run.counts;
+	return run.snaps;
 }
 
 /*
@@ -480,9 +526,7 @@ supamon_audit(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	snaps = AuditProjects(only, &n);
-	counts = palloc(sizeof(InventoryCounts) * Max(n, 1));
-	AuditRecordAll(snaps, n, counts, NULL, NULL);
+	snaps = AuditAll(only, NULL, NULL, &n, &counts);
 	for (int i = 0; i < n; i++)
 	{
 		ProjectSnapshot *s = &snaps[i];

@@ -8,26 +8,24 @@
 #include "collect.h"
 #include "inventory.h"
 
-/*
- * Locks and collects the enabled projects (or the one named), concurrently;
- * SPI must be connected.  Never fails because a project does: see each
- * snapshot's ok and error.
- */
-extern ProjectSnapshot *AuditProjects(const char *only, int *nprojects);
-
 /* What a caller does with a project after recording it (check.c decides). */
 typedef void (*AuditProjectHook) (ProjectSnapshot *snap, void *arg);
 
 /*
- * Records every snapshot (SPI connected), then calls hook (if any), each
- * project in a subtransaction of its own: an error in one project's data
- * becomes that project's error (recorded as its failure, then hook again),
- * and every other project is still recorded.  A cancel or timeout is the
- * caller's and propagates.  counts[i] for snaps[i].  Each project's memory
- * is freed once it is done (its snapshot's rows too): afterwards a
- * snapshot holds its project, ok, error and elapsed_ms.
+ * Locks and collects the enabled projects (or the one named), concurrently,
+ * and records each (SPI connected), then calls hook (if any), each project
+ * in a subtransaction of its own: an error in one project's data becomes
+ * that project's error (recorded as its failure, then hook again), and
+ * every other project is still recorded.  A cancel or timeout is the
+ * caller's and propagates.  Never fails because a project does.
+ *
+ * A project is recorded as soon as its answer is complete, while the others
+ * are still read, and its memory is freed once it is done (its snapshot's
+ * rows too), so that a check holds the answers in flight, not the fleet's.
+ * Returns the snapshots, each holding its project, ok, error and
+ * elapsed_ms, and (*counts)[i] for snapshot i.
  */
-extern void AuditRecordAll(ProjectSnapshot *snaps, int n, InventoryCounts *counts,
-						   AuditProjectHook hook, void *arg);
+extern ProjectSnapshot *AuditAll(const char *only, AuditProjectHook hook, void *arg,
+								 int *nprojects, InventoryCounts **counts);
 
 #endif							/* SUPAMON_AUDIT_H */

@@ -1361,7 +1361,7 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 }
 
 /*
- * The hook AuditRecordAll calls for each project, in that project's
+ * The hook AuditAll calls for each project, in that project's
  * subtransaction: its totals count only once it has been decided whole.
  */
 static void
@@ -1441,7 +1441,6 @@ static SupamonStatement read_clock = {
 static Datum
 check_health(const char *only)
 {
-	ProjectSnapshot *snaps;
 	InventoryCounts *counts;
 	CheckTotals totals;
 	int			n;
@@ -1450,9 +1449,8 @@ check_health(const char *only)
 
 	memset(&totals, 0, sizeof(totals));
 	SPI_connect();
-	snaps = AuditProjects(only, &n);
-	counts = palloc(sizeof(InventoryCounts) * Max(n, 1));
-	AuditRecordAll(snaps, n, counts, check_project, &totals);
+	/* the totals are the hook's: the snapshots are not needed after */
+	(void) AuditAll(only, check_project, &totals, &n, &counts);
 
 	/* the history is bounded by retention */
 	{

@@ -163,6 +163,13 @@ read_container_start(ReadState *st, bool array)
 			st->too_many = true;
 		else
 		{
+			/* grown as the list comes: a check holds every project's until recorded */
+			if (snap->nfunctions >= snap->functions_room)
+			{
+				snap->functions_room = Min(snap->functions_room * 2, EDGE_MAX_FUNCTIONS);
+				snap->functions = repalloc(snap->functions,
+										   sizeof(EdgeFunction) * snap->functions_room);
+			}
 			st->cur = &snap->functions[snap->nfunctions++];
 			memset(st->cur, 0, sizeof(EdgeFunction));
 			st->cur->version = -1;
@@ -659,6 +666,7 @@ finish_work(EdgeWork *w)
 	if (w->finished)
 		return;
 	w->finished = true;
+	snap->settled = true;
 	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - w->started) / 1000);
 	if (!snap->ok && snap->error == NULL)
 		snap->error = pstrdup("the Management API gave no function list");
@@ -793,6 +801,7 @@ EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
 		if (config_problem)
 		{
 			snap->asked = true;
+			snap->settled = true;
 			snap->refused = true;
 			snap->error = pstrdup(config_problem);
 			continue;
@@ -806,7 +815,8 @@ EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
 			continue;
 		}
 		snap->asked = true;
-		snap->functions = palloc0(sizeof(EdgeFunction) * EDGE_MAX_FUNCTIONS);
+		snap->functions_room = 8;
+		snap->functions = palloc0(sizeof(EdgeFunction) * snap->functions_room);
 		fleet->works[fleet->n].snap = snap;
 		fleet->works[fleet->n].ref = refs[i];
 		fleet->works[fleet->n].started = now;

@@ -30,6 +30,9 @@ typedef struct EdgeFunction
 typedef struct EdgeSnapshot
 {
 	bool		asked;			/* the API was asked this check */
+	bool		settled;		/* nothing more is asked (but the project's
+								 * status, for a database that did not
+								 * answer) */
 	bool		ok;				/* the function list came */
 	char	   *error;			/* why not (never the token) */
 	bool		refused;		/* 401/403/404: the token or the ref is wrong */
@@ -38,6 +41,7 @@ typedef struct EdgeSnapshot
 	char	   *project_status; /* the API's status of the project, or NULL */
 	int			nfunctions;
 	EdgeFunction *functions;
+	int			functions_room; /* entries functions has room for */
 	int			duplicates;		/* functions whose slug came twice, ignored */
 	int			stats_missing;	/* active functions whose traffic is unknown */
 	int			elapsed_ms;

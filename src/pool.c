@@ -173,6 +173,9 @@ typedef struct PoolClient
 	TimestampTz queued_at;
 	TimestampTz deadline;		/* the collector is taken for stuck after it */
 	const char **names;
+	PoolAnswered answered;
+	void	   *answered_arg;
+	bool	   *told;			/* request -> answered was called */
 } PoolClient;
 
 /* Gives the session up (the collector drops it); safe to call twice. */
@@ -479,22 +482,47 @@ client_relay(RemoteRequest *reqs, int n, void *arg)
 	return c->outstanding;
 }
 
+/* Tells the caller of each request done since the last time. */
+static void
+client_settle(RemoteRequest *reqs, int n, void *arg)
+{
+	PoolClient *c = arg;
+
+	for (int r = 0; r < n; r++)
+		if (reqs[r].state == REMOTE_DONE && !c->told[r])
+		{
+			c->told[r] = true;
+			c->answered(r, c->answered_arg);
+		}
+}
+
 void
-PoolExecuteAll(RemoteRequest *reqs, const char **names, int n, RemoteSideWork *side)
+PoolExecuteAll(RemoteRequest *reqs, const char **names, int n, RemoteSideWork *side,
+			   PoolAnswered answered, void *arg)
 {
 	PoolClient	client;
 	RemoteHooks hooks;
+	bool		relay = pool && pool->collector_pid;
 
 	memset(&client, 0, sizeof(client));
 	client.names = names;
-	hooks.relay = client_relay;
+	client.answered = answered;
+	client.answered_arg = arg;
+	client.told = answered ? palloc0(sizeof(bool) * Max(n, 1)) : NULL;
+	hooks.relay = relay ? client_relay : NULL;
 	hooks.done = NULL;
-	hooks.release = client_release;
+	hooks.release = relay ? client_release : NULL;
 	hooks.need_fd = NULL;
+	hooks.settle = answered ? client_settle : NULL;
 	hooks.arg = &client;
 	RemoteExecuteAll(reqs, n, supamon_max_connections, supamon_connect_timeout,
-					 supamon_query_timeout, side, pool && pool->collector_pid ? &hooks : NULL);
+					 supamon_query_timeout, side, relay || answered ? &hooks : NULL);
 	client_release(&client);
+	/* what finished in the last turn */
+	if (answered)
+		client_settle(reqs, n, &client);
+	if (client.told)
+		pfree(client.told);
 }
 
 void
@@ -905,6 +933,7 @@ serve(dsm_handle handle, MemoryContext cxt)
 		hooks.done = serving_done;
 		hooks.release = NULL;
 		hooks.need_fd = serving_need_fd;
+		hooks.settle = NULL;
 		hooks.arg = &sv;
 		RemoteExecuteAll(reqs, s->n, s->max_active, s->connect_timeout_ms,
 						 s->query_timeout_ms, NULL, &hooks);

@@ -22,10 +22,13 @@ extern void PoolRegisterCollector(void);
  * Runs the requests (each with the name of its project) with supamon's
  * settings: through the collector's kept connections when it runs, here
  * otherwise (and for whatever it cannot serve); side's HTTP requests run
- * here at the same time.  As RemoteExecuteAll.
+ * here at the same time.  As RemoteExecuteAll.  answered (or NULL) is told
+ * of each request once it is done, between waits, however it was served: it
+ * may use the rows and free them, and run SPI; its ERROR ends the call.
  */
+typedef void (*PoolAnswered) (int r, void *arg);
 extern void PoolExecuteAll(RemoteRequest *reqs, const char **names, int n,
-						   RemoteSideWork *side);
+						   RemoteSideWork *side, PoolAnswered answered, void *arg);
 
 /* Closes the kept connection of this database's project 'name', if any. */
 extern void PoolForgetProject(const char *name);

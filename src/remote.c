@@ -1251,7 +1251,13 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 	if (running_hooks && running_hooks->relay)
 		relayed = running_hooks->relay(reqs, n, running_hooks->arg);
 	relay_outstanding = relayed > 0;
+	/*
+	 * The time before settling: what arrived while the caller was busy is
+	 * read in this turn's wait before any deadline is taken as missed.
+	 */
 	now = GetCurrentTimestamp();
+	if (running_hooks && running_hooks->settle)
+		running_hooks->settle(reqs, n, running_hooks->arg);
 
 	for (int i = 0; i < n; i++)
 	{

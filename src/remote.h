@@ -115,6 +115,9 @@ typedef struct RemoteSideWork
  * release: on the error path, gives back whatever relay holds.
  * need_fd: no descriptor is free to start a request: closes a connection it
  * keeps (and says so), or returns false.
+ * settle: called before every wait, never while a request is being advanced:
+ * the caller may use (and free) what is done, and run SPI; an ERROR it
+ * raises ends the whole call (the connections are released).
  */
 typedef struct RemoteHooks
 {
@@ -123,6 +126,7 @@ typedef struct RemoteHooks
 	void		(*release) (void *arg);
 	/* no descriptor is free for a request: close something, say whether */
 	bool		(*need_fd) (RemoteRequest *reqs, int n, void *arg);
+	void		(*settle) (RemoteRequest *reqs, int n, void *arg);
 	void	   *arg;
 } RemoteHooks;
 
