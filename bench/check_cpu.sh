@@ -13,9 +13,11 @@
 # alone.  Each round: one new finished run per job, a check ("new"); then a
 # check with nothing new ("idle").  Per check: wall time, the backend's CPU
 # per project, how far its resident memory rose during the check (VmHWM,
-# reset before it, minus VmRSS before it), and the new row versions
-# written to supamon.job_inventory and supamon.project (updates, of them
-# HOT) per job.  Last, the same checks with only SMALL projects enabled:
+# reset before it, minus VmRSS before it: it counts the shared buffers the
+# check touched for the first time), the peak of its private memory
+# (RssAnon, sampled every 2 ms; what a check frees stays resident, so a
+# rise says little), and the new row versions written to
+# supamon.job_inventory and supamon.project (updates, of them HOT) per job.  Last, the same checks with only SMALL projects enabled:
 # the difference of the two peaks is the check's memory per project.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,8 +57,35 @@ for i in $(seq "$projects"); do
 		SELECT jobid, 'succeeded', '1 row', now(), now() FROM cron.job WHERE \$\$p$i\$\$ <> ALL (:'off'::text[]);"
 done >"$dir/new_runs.sql"
 
-# one line per sample: tag phase ns utime stime VmRSS VmHWM inventory(ins upd hot) project(upd hot)
+# The backend's private memory (RssAnon: not the shared buffers it touches,
+# which VmHWM counts) every 2 ms while a check runs; its peak at SIGTERM.
+cat >"$dir/anon_peak.py" <<'PY'
+import signal, sys, time
+pid, out = sys.argv[1], sys.argv[2]
+peak = 0
+def stop(*_):
+    open(out, "w").write("%d\n" % peak)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+open(out + ".ready", "w").close()
+while True:
+    with open("/proc/%s/status" % pid) as f:
+        for line in f:
+            if line.startswith("RssAnon:"):
+                peak = max(peak, int(line.split()[1]))
+    time.sleep(0.002)
+PY
+
+# one line per sample: tag phase ns utime stime VmRSS VmHWM inventory(ins upd hot) project(upd hot) RssAnon(now or peak)
 cat >"$dir/sample.sh" <<'SH'
+if [ "$2" = after ]; then
+	kill -TERM "$(cat "$SAMPLES.sampler")"
+	while [ ! -s "$SAMPLES.peak" ]; do sleep 0.01; done
+	anon=$(cat "$SAMPLES.peak")
+	rm -f "$SAMPLES.peak" "$SAMPLES.peak.ready"
+else
+	anon=$(awk '/^RssAnon/ {print $2}' "/proc/$PID/status")
+fi
 read -r -a st <"/proc/$PID/stat"
 if [ -n "$COLLECTOR" ]; then
 	read -r -a cs <"/proc/$COLLECTOR/stat"
@@ -65,12 +94,17 @@ if [ -n "$COLLECTOR" ]; then
 fi
 rss=$(awk '/^VmRSS/ {print $2}' "/proc/$PID/status")
 hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$PID/status")
-echo "$1 $2 $(date +%s%N) ${st[13]} ${st[14]} $rss $hwm $INS $UPD $HOT $PUPD $PHOT" >>"$SAMPLES"
+echo "$1 $2 $(date +%s%N) ${st[13]} ${st[14]} $rss $hwm $INS $UPD $HOT $PUPD $PHOT $anon" >>"$SAMPLES"
 # the peak is measured from here
-[ "$2" = before ] && echo 5 >"/proc/$PID/clear_refs"
+if [ "$2" = before ]; then
+	echo 5 >"/proc/$PID/clear_refs"
+	python3 "$(dirname "$0")/anon_peak.py" "$PID" "$SAMPLES.peak" &
+	echo $! >"$SAMPLES.sampler"
+	while [ ! -e "$SAMPLES.peak.ready" ]; do sleep 0.01; done
+fi
 true
 SH
-chown postgres: "$dir"/*.sh "$dir"/*.sql
+chown postgres: "$dir"/*.sh "$dir"/*.py "$dir"/*.sql
 
 # One psql session per phase (a fresh backend, whose memory no larger
 # phase grew before): "small" with the first SMALL projects enabled, then
@@ -138,21 +172,23 @@ $2 == "after" && $1 != "warmup" {
 	ihot[t, k] = ($10 - b[10]) / (np * jobs)
 	iins[t, k] = ($8 - b[8]) / (np * jobs)
 	pupd[t, k] = ($11 - b[11]) / np
+	anon[t, k] = $13
 }
 END {
-	printf "%-6s %6s %10s %14s %10s %12s %12s %12s %12s\n", "check", "checks", "wall ms", "cpu ms/proj", "peak kB", "inv ins/job", "inv upd/job", "inv hot/job", "proj upd/p"
+	printf "%-6s %6s %10s %14s %10s %10s %12s %12s %12s %12s\n", "check", "checks", "wall ms", "cpu ms/proj", "peak kB", "private kB", "inv ins/job", "inv upd/job", "inv hot/job", "proj upd/p"
 	for (ti = 1; ti <= 3; ti++) {
 		t = ti == 1 ? "new" : ti == 2 ? "idle" : "small"
 		k = cnt[t]; if (k == 0) continue
-		for (m = 1; m <= 7; m++) {
+		for (m = 1; m <= 8; m++) {
 			for (i = 1; i <= k; i++) {
-				v[i] = m == 1 ? wall[t, i] : m == 2 ? cpu[t, i] : m == 3 ? peak[t, i] : m == 4 ? iins[t, i] : m == 5 ? iupd[t, i] : m == 6 ? ihot[t, i] : pupd[t, i]
+				v[i] = m == 1 ? wall[t, i] : m == 2 ? cpu[t, i] : m == 3 ? peak[t, i] : m == 4 ? iins[t, i] : m == 5 ? iupd[t, i] : m == 6 ? ihot[t, i] : m == 7 ? pupd[t, i] : anon[t, i]
 			}
 			med[m] = median(v, k)
 		}
-		printf "%-6s %6d %10.1f %14.3f %10d %12.2f %12.2f %12.2f %12.2f\n", t, k, med[1], med[2], med[3], med[4], med[5], med[6], med[7]
+		printf "%-6s %6d %10.1f %14.3f %10d %10d %12.2f %12.2f %12.2f %12.2f\n", t, k, med[1], med[2], med[3], med[8], med[4], med[5], med[6], med[7]
 		peakof[t] = med[3]
+		anonof[t] = med[8]
 	}
 	if (cnt["small"] > 0 && cnt["new"] > 0)
-		printf "check memory per project (peak of %d minus peak of %d projects): %.1f kB\n", n, small, (peakof["new"] - peakof["small"]) / (n - small)
+		printf "check memory per project (peak of %d minus peak of %d projects): %.1f kB, private %.1f kB\n", n, small, (peakof["new"] - peakof["small"]) / (n - small), (anonof["new"] - anonof["small"]) / (n - small)
 }' "$dir/samples"

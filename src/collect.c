@@ -208,10 +208,20 @@ build_statements(const ProjectState *p, char **stmts)
 char *
 CollectSql(const ProjectState *p)
 {
+	/*
+	 * Built apart and copied at its size: a check holds every project's
+	 * text until that project is answered, not the pieces it was made of.
+	 */
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext work = AllocSetContextCreate(outer, "supamon collection text",
+											   ALLOCSET_DEFAULT_SIZES);
 	char	   *stmts[NSTATEMENTS];
-	int			n = build_statements(p, stmts);
+	int			n;
 	StringInfoData sql;
+	char	   *result;
 
+	MemoryContextSwitchTo(work);
+	n = build_statements(p, stmts);
 	initStringInfo(&sql);
 	appendStringInfo(&sql,
 					 "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
@@ -222,7 +232,10 @@ CollectSql(const ProjectState *p)
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql, "%s; ", stmts[i]);
 	appendStringInfoString(&sql, "COMMIT");
-	return sql.data;
+	result = MemoryContextStrdup(outer, sql.data);
+	MemoryContextSwitchTo(outer);
+	MemoryContextDelete(work);
+	return result;
 }
 
 static const char *

@@ -85,6 +85,9 @@ static int	own_fds = 0;
 static RemoteHooks *running_hooks = NULL;
 static bool relay_outstanding = false;
 
+/* When the running RemoteExecuteAll's last wait began (0: none yet). */
+static TimestampTz last_wait_at = 0;
+
 /* How often the wait loop looks at relayed requests without news. */
 #define RELAY_POLL_MS 1000
 
@@ -1218,6 +1221,7 @@ wait_for_events(RemoteRequest *reqs, int n, RemoteSideWork *side, WaitEvent *eve
 		if (nearest == 0 || r->deadline < nearest)
 			nearest = r->deadline;
 	}
+	last_wait_at = now;
 	timeout = nearest == 0 ? -1 : nearest > now ? (long) ((nearest - now + 999) / 1000) : 0;
 	if (relay_outstanding)
 		timeout = timeout < 0 ? RELAY_POLL_MS : Min(timeout, RELAY_POLL_MS);
@@ -1243,7 +1247,7 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 {
 	int			active = 0;
 	bool		waiting = false;
-	TimestampTz now;
+	TimestampTz waited;
 	int			nready;
 	int			relayed = 0;
 
@@ -1251,20 +1255,23 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 	if (running_hooks && running_hooks->relay)
 		relayed = running_hooks->relay(reqs, n, running_hooks->arg);
 	relay_outstanding = relayed > 0;
-	/*
-	 * The time before settling: what arrived while the caller was busy is
-	 * read in this turn's wait before any deadline is taken as missed.
-	 */
-	now = GetCurrentTimestamp();
 	if (running_hooks && running_hooks->settle)
 		running_hooks->settle(reqs, n, running_hooks->arg);
+
+	/*
+	 * A deadline counts as missed only if it had passed when the last wait
+	 * began: one that passed while this process was busy (recording what
+	 * came, or the collector sending an answer the check was slow to take)
+	 * first gets a wait, which reads whatever arrived meanwhile.
+	 */
+	waited = last_wait_at;
 
 	for (int i = 0; i < n; i++)
 	{
 		RemoteRequest *r = &reqs[i];
 
 		if ((r->state == REMOTE_RESOLVING || r->state == REMOTE_CONNECTING ||
-			 r->state == REMOTE_QUERYING) && now >= r->deadline)
+			 r->state == REMOTE_QUERYING) && waited >= r->deadline)
 			finish_request(r, r->state != REMOTE_QUERYING ?
 						   psprintf("timed out connecting after %d ms", connect_timeout_ms) :
 						   psprintf("no answer within %d ms", query_timeout_ms + QUERY_DEADLINE_GRACE_MS));
@@ -1401,6 +1408,7 @@ RemoteExecuteAll(RemoteRequest *reqs, int n, int max_active,
 
 	running_hooks = hooks;
 	relay_outstanding = false;
+	last_wait_at = 0;
 	PG_TRY();
 	{
 		create_wait_set(sockets);
