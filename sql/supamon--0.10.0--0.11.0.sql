@@ -4,8 +4,12 @@
 \echo Use "ALTER EXTENSION supamon UPDATE TO '0.11.0'" to load this file. \quit
 
 -- The history follows its job by trigger instead of by foreign key: deleted
--- with it (a project removed), renamed with it (a project renamed).  Only
--- supamon writes the log, and only for jobs it has just written.
+-- with it (a project removed), renamed with it (a project renamed), emptied
+-- with the inventory (TRUNCATE, which the foreign key refused, or cascaded
+-- to from supamon.project).  Only supamon writes the log, for jobs it has
+-- just written; a job deleted by hand while a check logs its runs can leave
+-- that check's rows, purged by retention (the foreign key failed the check
+-- of that project instead).
 DO $$
 DECLARE
 	fk name;
@@ -27,7 +31,13 @@ LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF TG_OP = 'DELETE' THEN
+	-- whoever may run it must not turn it on the history from a table of theirs
+	IF TG_RELID <> 'supamon.job_inventory'::pg_catalog.regclass THEN
+		RAISE EXCEPTION 'supamon.job_history_follows() serves supamon.job_inventory only';
+	END IF;
+	IF TG_OP = 'TRUNCATE' THEN
+		TRUNCATE supamon.job_health_log;
+	ELSIF TG_OP = 'DELETE' THEN
 		DELETE FROM supamon.job_health_log
 		WHERE project_name = OLD.project_name AND job_type = OLD.job_type AND job_name = OLD.job_name;
 	ELSE
@@ -42,6 +52,8 @@ REVOKE ALL ON FUNCTION supamon.job_history_follows() FROM PUBLIC;
 
 CREATE TRIGGER job_history_deleted AFTER DELETE ON supamon.job_inventory
 	FOR EACH ROW EXECUTE FUNCTION supamon.job_history_follows();
+CREATE TRIGGER job_history_truncated AFTER TRUNCATE ON supamon.job_inventory
+	FOR EACH STATEMENT EXECUTE FUNCTION supamon.job_history_follows();
 -- fires only when a key changes: a check's updates never name these columns
 CREATE TRIGGER job_history_renamed AFTER UPDATE OF project_name, job_type, job_name
 	ON supamon.job_inventory FOR EACH ROW

@@ -5,8 +5,8 @@
  *
  * Flow: lock the projects' rows (so two audits never record the same runs
  * twice), collect this database's own pg_cron through SPI and every remote
- * project through libpq concurrently, recording each project as soon as its
- * answer is complete (the rest once the collection is over).  A project
+ * project through libpq concurrently (each answer read into its snapshot as
+ * it comes), then record each snapshot.  A project
  * that is down, hung, slow, without a cron schema or without permission is
  * recorded with its reason; the audit itself never fails because of it.
  */
@@ -184,7 +184,7 @@ known_functions(ProjectState *projects, int n)
  * round, rather than called unreachable.
  */
 static void
-recollect_without_pg_net(ProjectSnapshot *snaps, const bool *recorded, int n)
+recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 {
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
 	const char **names = palloc(sizeof(char *) * Max(n, 1));
@@ -197,7 +197,7 @@ recollect_without_pg_net(ProjectSnapshot *snaps, const bool *recorded, int n)
 		ProjectState *p = s->project;
 		EdgeSnapshot edge = s->edge;
 
-		if (recorded[i] || s->ok || !p->pg_net_readable || s->error == NULL ||
+		if (s->ok || !p->pg_net_readable || s->error == NULL ||
 			strstr(s->error, "_http_response") == NULL)
 			continue;
 		p->pg_net_readable = false;
@@ -354,7 +354,6 @@ typedef struct AuditRun
 	int			n;
 	ProjectSnapshot *snaps;
 	EdgeSnapshot *edges;		/* what the Management API said, as it comes */
-	bool	   *recorded;
 	RemoteRequest *reqs;
 	int		   *req_of;			/* request -> project */
 	InventoryCounts *counts;
@@ -398,28 +397,25 @@ record_one(AuditRun *run, int i)
 	snap->pg_net_error = NULL;
 	memset(&snap->edge, 0, sizeof(EdgeSnapshot));
 	CollectRelease(snap);
-	run->recorded[i] = true;
 }
 
 /*
- * A project's database answered: it is read into its snapshot at once (the
- * rows as sent are freed), and recorded at once when it answered everything
- * and the Management API has nothing more to say of it.  The others wait
- * for the end of the collection (a second round may still read them).
+ * A project's database answered: its answer is read into its snapshot at
+ * once and the rows as sent are freed (the snapshot is a fraction of them).
+ * Recording waits for the end of the collection: it takes locks and may
+ * wait for them, and nothing else in flight may be kept waiting meanwhile
+ * (their deadlines, the Management API's, the collector's queue run on).
  */
 static void
 project_answered(int r, void *arg)
 {
 	AuditRun   *run = arg;
 	int			i = run->req_of[r];
-	EdgeSnapshot *e = &run->edges[i];
 
 	CollectFromRemote(&run->reqs[r], &run->snaps[i]);
 	RemoteFreeRows(&run->reqs[r]);
 	pfree((char *) run->reqs[r].sql);
 	run->reqs[r].sql = NULL;
-	if (run->snaps[i].ok && (!e->asked || e->settled))
-		record_one(run, i);
 }
 
 ProjectSnapshot *
@@ -441,7 +437,6 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 	run.n = n;
 	run.snaps = palloc0(sizeof(ProjectSnapshot) * Max(n, 1));
 	run.edges = palloc0(sizeof(EdgeSnapshot) * Max(n, 1));
-	run.recorded = palloc0(sizeof(bool) * Max(n, 1));
 	run.reqs = reqs;
 	run.req_of = palloc(sizeof(int) * Max(n, 1));
 	run.counts = palloc0(sizeof(InventoryCounts) * Max(n, 1));
@@ -485,7 +480,7 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 			bool	   *down = palloc0(sizeof(bool) * Max(n, 1));
 
 			for (int i = 0; i < n; i++)
-				down[i] = !run.recorded[i] && !run.snaps[i].ok;
+				down[i] = !run.snaps[i].ok;
 			if (EdgeFleetAskStatus(fleet, down, n))
 				RemoteExecuteAll(NULL, 0, supamon_max_connections, supamon_connect_timeout,
 								 supamon_query_timeout, &side, NULL);
@@ -497,13 +492,9 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 		EdgeFleetRelease(fleet);
 	}
 	PG_END_TRY();
+	recollect_without_pg_net(run.snaps, n);
 	for (int i = 0; i < n; i++)
-		if (!run.recorded[i])
-			run.snaps[i].edge = run.edges[i];
-	recollect_without_pg_net(run.snaps, run.recorded, n);
-	for (int i = 0; i < n; i++)
-		if (!run.recorded[i])
-			record_one(&run, i);
+		record_one(&run, i);
 
 	*nprojects = n;
 	*counts = run.counts;

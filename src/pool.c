@@ -72,9 +72,6 @@
 /* How long a check waits for the collector to take its session. */
 #define POOL_QUEUE_WAIT_MS 2000
 
-/* Answers taken from the queue per turn when the check records as they come. */
-#define POOL_ANSWERS_PER_TURN 8
-
 /* Room for the answers in flight between the processes. */
 #define POOL_QUEUE_BYTES (256 * 1024)
 
@@ -432,7 +429,6 @@ client_relay(RemoteRequest *reqs, int n, void *arg)
 {
 	PoolClient *c = arg;
 	TimestampTz now;
-	int			received = 0;
 
 	if (!c->started)
 	{
@@ -456,17 +452,6 @@ client_relay(RemoteRequest *reqs, int n, void *arg)
 		}
 		client_answer(c, reqs, data, len);
 		c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), silence_allowed());
-
-		/*
-		 * A few at a time when the caller uses each answer as it comes: the
-		 * rest waits in the queue (the collector with it) instead of in this
-		 * process's memory.  The latch makes the next wait return at once.
-		 */
-		if (c->answered && ++received >= POOL_ANSWERS_PER_TURN)
-		{
-			SetLatch(MyLatch);
-			break;
-		}
 	}
 	if (c->outstanding == 0)
 	{

@@ -24,7 +24,8 @@ extern void PoolRegisterCollector(void);
  * otherwise (and for whatever it cannot serve); side's HTTP requests run
  * here at the same time.  As RemoteExecuteAll.  answered (or NULL) is told
  * of each request once it is done, between waits, however it was served: it
- * may use the rows and free them, and run SPI; its ERROR ends the call.
+ * may use the rows and free them; its ERROR ends the call.  It should be
+ * quick: while it runs, nothing in flight is read (deadlines run on).
  */
 typedef void (*PoolAnswered) (int r, void *arg);
 extern void PoolExecuteAll(RemoteRequest *reqs, const char **names, int n,

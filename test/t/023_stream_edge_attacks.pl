@@ -10,9 +10,10 @@
 # (supamon not preloaded).  The API answers eref's function list after 1 s,
 # while pa's recording waits ~5 s; supamon.http_timeout is 3 s.
 #
-# Status: passes at 3af3522; fails at 8783014 and c558bdf ("listing its Edge
-# Functions failed: no answer: Operation timed out after 5459 milliseconds
-# with 0 bytes received").
+# Status: passes at 3af3522; failed at 8783014 and c558bdf ("listing its
+# Edge Functions failed: no answer: Operation timed out after 5459
+# milliseconds with 0 bytes received"); passes since recording waits for
+# the end of the collection again.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
