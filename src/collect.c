@@ -438,6 +438,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		{
 			snap->error = psprintf("cron.job has a job whose jobid is %s",
 								   rs_get(jobs, i, 0) ? "not an integer" : "NULL");
+			hash_destroy(seen);
 			return;
 		}
 		/* a view may order them as it likes: twins are found by hash */
@@ -445,6 +446,7 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		if (found)
 		{
 			snap->error = psprintf("cron.job lists jobid " INT64_FORMAT " more than once", j->jobid);
+			hash_destroy(seen);
 			return;
 		}
 		j->jobname = rs_text(jobs, i, 1, MAX_NAME_CHARS);
@@ -455,6 +457,8 @@ interpret(RemoteRows *sets, ProjectSnapshot *snap)
 		/* only a clear "false" pauses: a job supamon cannot read is watched */
 		j->active = !parse_false(rs_get(jobs, i, 6));
 	}
+	/* its own memory context: held until the snapshot is recorded otherwise */
+	hash_destroy(seen);
 
 	nruns = runs->nrows;
 	if (nruns > COLLECT_MAX_RUNS)

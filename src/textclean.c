@@ -8,7 +8,6 @@
 
 #include <limits.h>
 
-#include "lib/stringinfo.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -28,12 +27,17 @@ PG_FUNCTION_INFO_V1(supamon_redact);
 char *
 SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *cut)
 {
-	StringInfoData buf;
 	int			enc = GetDatabaseEncoding();
 	int			chars = 0;
 	size_t		i = 0;
+	size_t		o = 0;
+	/* room for what can come out, not more: a snapshot keeps thousands */
+	size_t		room = len;
+	char	   *out;
 
-	initStringInfo(&buf);
+	if (maxchars > 0 && (size_t) maxchars * MAX_MULTIBYTE_CHAR_LEN < room)
+		room = (size_t) maxchars * MAX_MULTIBYTE_CHAR_LEN;
+	out = palloc(room + sizeof(SUPAMON_CUT_MARK));
 	while (i < len)
 	{
 		int			l;
@@ -44,12 +48,13 @@ SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *cut)
 			pg_encoding_verifymbchar(enc, s + i, len - i > INT_MAX ? INT_MAX : (int) (len - i));
 		if (l <= 0)
 		{
-			appendStringInfoChar(&buf, '?');
+			out[o++] = '?';
 			i++;
 		}
 		else
 		{
-			appendBinaryStringInfo(&buf, s + i, l);
+			memcpy(out + o, s + i, l);
+			o += l;
 			i += l;
 		}
 		chars++;
@@ -57,8 +62,12 @@ SupamonCleanTextLen(const char *s, size_t len, int maxchars, bool *cut)
 	if (cut)
 		*cut = i < len;
 	if (i < len)
-		appendStringInfoString(&buf, SUPAMON_CUT_MARK);
-	return buf.data;
+	{
+		memcpy(out + o, SUPAMON_CUT_MARK, sizeof(SUPAMON_CUT_MARK) - 1);
+		o += sizeof(SUPAMON_CUT_MARK) - 1;
+	}
+	out[o] = '\0';
+	return out;
 }
 
 /* The same for a NUL-terminated string; NULL stays NULL. */
@@ -96,11 +105,14 @@ SupamonRedacted(const char *raw, int maxchars)
 {
 	size_t		len;
 	char	   *out;
+	char	   *clean;
 
 	if (raw == NULL)
 		return NULL;
 	len = strlen(raw);
 	out = palloc(redact_bound(len));
 	len = redact_secrets(raw, len, out);
-	return SupamonCleanTextLen(out, len, maxchars, NULL);
+	clean = SupamonCleanTextLen(out, len, maxchars, NULL);
+	pfree(out);
+	return clean;
 }
