@@ -18,7 +18,10 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/array.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -184,7 +187,7 @@ known_functions(ProjectState *projects, int n)
  * round, rather than called unreachable.
  */
 static void
-recollect_without_pg_net(ProjectSnapshot *snaps, int n)
+recollect_without_pg_net(ProjectSnapshot *snaps, const bool *recorded, int n)
 {
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
 	const char **names = palloc(sizeof(char *) * Max(n, 1));
@@ -197,7 +200,7 @@ recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 		ProjectState *p = s->project;
 		EdgeSnapshot edge = s->edge;
 
-		if (s->ok || !p->pg_net_readable || s->error == NULL ||
+		if (recorded[i] || s->ok || !p->pg_net_readable || s->error == NULL ||
 			strstr(s->error, "_http_response") == NULL)
 			continue;
 		p->pg_net_readable = false;
@@ -219,7 +222,7 @@ recollect_without_pg_net(ProjectSnapshot *snaps, int n)
 		return;
 	PG_TRY();
 	{
-		PoolExecuteAll(reqs, names, nreq, NULL, NULL, NULL);
+		PoolExecuteAll(reqs, names, nreq, NULL, NULL);
 		for (int r = 0; r < nreq; r++)
 			CollectFromRemote(&reqs[r], &snaps[req_of[r]]);
 	}
@@ -348,10 +351,23 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 	return false;
 }
 
-/* One audit or check: what AuditAll and its callback share. */
+/*
+ * Projects are recorded while the others are read, so that a check holds
+ * the answers in flight, not the fleet's.  A recording then must never keep
+ * what is in flight waiting (the projects', the Management API's and the
+ * collector's deadlines run on): each waits for a lock at most
+ * STREAM_LOCK_TIMEOUT_MS (one that waits longer is rolled back, and that
+ * project and every later one are recorded once the collection is over, as
+ * without streaming); a turn records for STREAM_TURN_MS at most; and no
+ * more answers are asked for while STREAM_BACKLOG wait to be recorded.
+ */
+#define STREAM_LOCK_TIMEOUT_MS 100
+#define STREAM_TURN_MS 20
+#define STREAM_BACKLOG 32
+
+/* One audit or check: what AuditAll and its callbacks share. */
 typedef struct AuditRun
 {
-	int			n;
 	ProjectSnapshot *snaps;
 	EdgeSnapshot *edges;		/* what the Management API said, as it comes */
 	RemoteRequest *reqs;
@@ -360,13 +376,19 @@ typedef struct AuditRun
 	AuditProjectHook hook;
 	void	   *arg;
 	MemoryContext outer;
+	bool	   *recorded;
+	bool		streaming;		/* projects are recorded as they come */
+	int		   *ready;			/* answered, to record (a FIFO) */
+	int			ready_head;
+	int			ready_tail;
+	int		   *waiting;		/* answered, their Edge Functions not yet */
+	int			nwaiting;
 } AuditRun;
 
 /*
  * Records project i (and runs the hook), in an SPI connection of its own:
  * what recording and deciding it allocate, the rows its statements return
- * included, is freed once it is done, and so are its snapshot's rows, so
- * that a check's memory does not grow with the fleet.
+ * included, is freed once it is done, and so are its snapshot's rows.
  */
 static void
 record_one(AuditRun *run, int i)
@@ -397,14 +419,110 @@ record_one(AuditRun *run, int i)
 	snap->pg_net_error = NULL;
 	memset(&snap->edge, 0, sizeof(EdgeSnapshot));
 	CollectRelease(snap);
+	run->recorded[i] = true;
+}
+
+typedef struct StreamWork
+{
+	AuditRun   *run;
+	int			i;
+} StreamWork;
+
+static void
+record_with_lock_limit(void *arg)
+{
+	StreamWork *w = arg;
+	int			nest = NewGUCNestLevel();
+	char		limit[32];
+
+	/* the caller's own lock_timeout if shorter */
+	snprintf(limit, sizeof(limit), "%d",
+			 LockTimeout > 0 ? Min(LockTimeout, STREAM_LOCK_TIMEOUT_MS) : STREAM_LOCK_TIMEOUT_MS);
+	(void) set_config_option("lock_timeout", limit, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	record_one(w->run, w->i);
+	AtEOXact_GUC(true, nest);
+}
+
+static bool
+not_a_lock_wait(int sqlerrcode)
+{
+	return sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE;
+}
+
+/*
+ * Records what is ready, for STREAM_TURN_MS at most.  A project whose
+ * recording would wait for a lock is rolled back: it and the rest wait for
+ * the end of the collection (recording them then may wait, as it always
+ * did, with nothing in flight).
+ */
+static void
+stream_turn(void *arg)
+{
+	AuditRun   *run = arg;
+	TimestampTz until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), STREAM_TURN_MS);
+	bool		recorded = false;
+
+	if (!run->streaming)
+		return;
+	for (int k = 0; k < run->nwaiting;)
+	{
+		int			i = run->waiting[k];
+
+		if (run->edges[i].settled)
+		{
+			run->ready[run->ready_tail++] = i;
+			run->waiting[k] = run->waiting[--run->nwaiting];
+		}
+		else
+			k++;
+	}
+	while (run->ready_head < run->ready_tail)
+	{
+		StreamWork	w = {run, run->ready[run->ready_head]};
+		ErrorData  *edata;
+
+		edata = SupamonSubtransaction(record_with_lock_limit, &w, not_a_lock_wait);
+		if (edata)
+		{
+			ProjectSnapshot *snap = &run->snaps[w.i];
+
+			FreeErrorData(edata);
+			snap->recorded = NULL;
+			snap->pg_net_error = NULL;
+			memset(&run->counts[w.i], 0, sizeof(InventoryCounts));
+			run->streaming = false;
+			return;
+		}
+		run->ready_head++;
+		recorded = true;
+		if (GetCurrentTimestamp() >= until)
+			break;
+	}
+
+	/*
+	 * The next wait must not sleep: more may be ready, or room was made for
+	 * answers the collector holds (which it will not signal again).
+	 */
+	if (recorded)
+		SetLatch(MyLatch);
+}
+
+/* Whether enough answers wait to be recorded: none more is asked for. */
+static bool
+stream_full(void *arg)
+{
+	AuditRun   *run = arg;
+
+	return run->streaming &&
+		(run->ready_tail - run->ready_head) + run->nwaiting >= STREAM_BACKLOG;
 }
 
 /*
  * A project's database answered: its answer is read into its snapshot at
- * once and the rows as sent are freed (the snapshot is a fraction of them).
- * Recording waits for the end of the collection: it takes locks and may
- * wait for them, and nothing else in flight may be kept waiting meanwhile
- * (their deadlines, the Management API's, the collector's queue run on).
+ * once and the rows as sent are freed (the snapshot is a fraction of them);
+ * it is recorded at the end of this turn when its Management API's answers
+ * are in too, else once they are.
  */
 static void
 project_answered(int r, void *arg)
@@ -416,6 +534,13 @@ project_answered(int r, void *arg)
 	RemoteFreeRows(&run->reqs[r]);
 	pfree((char *) run->reqs[r].sql);
 	run->reqs[r].sql = NULL;
+	/* a failure may be read again without pg_net, or asked about: at the end */
+	if (!run->streaming || !run->snaps[i].ok)
+		return;
+	if (!run->edges[i].asked || run->edges[i].settled)
+		run->ready[run->ready_tail++] = i;
+	else
+		run->waiting[run->nwaiting++] = i;
 }
 
 ProjectSnapshot *
@@ -432,9 +557,9 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 	TimestampTz *blocked = palloc(sizeof(TimestampTz) * Max(n, 1));
 	RemoteSideWork side;
 	EdgeFleet  *volatile fleet = NULL;
+	PoolListener listener = {project_answered, stream_turn, stream_full, &run};
 
 	memset(&run, 0, sizeof(run));
-	run.n = n;
 	run.snaps = palloc0(sizeof(ProjectSnapshot) * Max(n, 1));
 	run.edges = palloc0(sizeof(EdgeSnapshot) * Max(n, 1));
 	run.reqs = reqs;
@@ -443,6 +568,10 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 	run.hook = hook;
 	run.arg = arg;
 	run.outer = CurrentMemoryContext;
+	run.recorded = palloc0(sizeof(bool) * Max(n, 1));
+	run.streaming = true;
+	run.ready = palloc(sizeof(int) * Max(n, 1));
+	run.waiting = palloc(sizeof(int) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
 	{
@@ -473,14 +602,14 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 							  supamon_supabase_access_token && supamon_supabase_access_token[0] ?
 							  known_functions(projects, n) : NULL,
 							  run.edges, n, &side);
-		PoolExecuteAll(reqs, names, nreq, fleet ? &side : NULL, project_answered, &run);
+		PoolExecuteAll(reqs, names, nreq, fleet ? &side : NULL, &listener);
 		/* then, where a database did not answer, whether Supabase paused it */
 		if (fleet)
 		{
 			bool	   *down = palloc0(sizeof(bool) * Max(n, 1));
 
 			for (int i = 0; i < n; i++)
-				down[i] = !run.snaps[i].ok;
+				down[i] = !run.recorded[i] && !run.snaps[i].ok;
 			if (EdgeFleetAskStatus(fleet, down, n))
 				RemoteExecuteAll(NULL, 0, supamon_max_connections, supamon_connect_timeout,
 								 supamon_query_timeout, &side, NULL);
@@ -492,9 +621,10 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 		EdgeFleetRelease(fleet);
 	}
 	PG_END_TRY();
-	recollect_without_pg_net(run.snaps, n);
+	recollect_without_pg_net(run.snaps, run.recorded, n);
 	for (int i = 0; i < n; i++)
-		record_one(&run, i);
+		if (!run.recorded[i])
+			record_one(&run, i);
 
 	*nprojects = n;
 	*counts = run.counts;

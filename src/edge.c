@@ -666,6 +666,7 @@ finish_work(EdgeWork *w)
 	if (w->finished)
 		return;
 	w->finished = true;
+	snap->settled = true;
 	snap->elapsed_ms = (int) ((GetCurrentTimestamp() - w->started) / 1000);
 	if (!snap->ok && snap->error == NULL)
 		snap->error = pstrdup("the Management API gave no function list");
@@ -800,6 +801,7 @@ EdgeFleetPlan(const char *const *refs, const TimestampTz *blocked_until,
 		if (config_problem)
 		{
 			snap->asked = true;
+			snap->settled = true;
 			snap->refused = true;
 			snap->error = pstrdup(config_problem);
 			continue;

@@ -30,6 +30,9 @@ typedef struct EdgeFunction
 typedef struct EdgeSnapshot
 {
 	bool		asked;			/* the API was asked this check */
+	bool		settled;		/* nothing more is asked (but the project's
+								 * status, for a database that did not
+								 * answer) */
 	bool		ok;				/* the function list came */
 	char	   *error;			/* why not (never the token) */
 	bool		refused;		/* 401/403/404: the token or the ref is wrong */

@@ -173,8 +173,7 @@ typedef struct PoolClient
 	TimestampTz queued_at;
 	TimestampTz deadline;		/* the collector is taken for stuck after it */
 	const char **names;
-	PoolAnswered answered;
-	void	   *answered_arg;
+	const PoolListener *listener;
 	bool	   *told;			/* request -> answered was called */
 } PoolClient;
 
@@ -417,6 +416,16 @@ client_answer(PoolClient *c, RemoteRequest *reqs, const char *p, Size len)
 	r->bytes = bytes;
 	r->state = REMOTE_DONE;
 	c->outstanding--;
+
+	/* told at once, so that full() counts it before the next is taken */
+	if (c->listener)
+	{
+		int			i = c->req_of[item];
+
+		c->told[i] = true;
+		if (c->listener->answered)
+			c->listener->answered(i, c->listener->arg);
+	}
 }
 
 /*
@@ -440,7 +449,19 @@ client_relay(RemoteRequest *reqs, int n, void *arg)
 	{
 		Size		len;
 		void	   *data;
-		shm_mq_result res = shm_mq_receive(c->mqh, &len, &data, true);
+		shm_mq_result res;
+
+		/*
+		 * Enough is waiting here to be used: the rest waits in the queue,
+		 * the collector with it, at the pace this process takes them.  Not
+		 * the collector's silence.
+		 */
+		if (c->listener && c->listener->full && c->listener->full(c->listener->arg))
+		{
+			c->deadline = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), silence_allowed());
+			break;
+		}
+		res = shm_mq_receive(c->mqh, &len, &data, true);
 
 		if (res == SHM_MQ_WOULD_BLOCK)
 			break;
@@ -482,23 +503,35 @@ client_relay(RemoteRequest *reqs, int n, void *arg)
 	return c->outstanding;
 }
 
-/* Tells the caller of each request done since the last time. */
+/* Tells the listener of each request done since the last time, then of the turn. */
 static void
 client_settle(RemoteRequest *reqs, int n, void *arg)
 {
 	PoolClient *c = arg;
+	const PoolListener *l = c->listener;
 
 	for (int r = 0; r < n; r++)
 		if (reqs[r].state == REMOTE_DONE && !c->told[r])
 		{
 			c->told[r] = true;
-			c->answered(r, c->answered_arg);
+			if (l->answered)
+				l->answered(r, l->arg);
 		}
+	if (l->turn)
+		l->turn(l->arg);
+}
+
+static bool
+client_may_start(void *arg)
+{
+	PoolClient *c = arg;
+
+	return !c->listener->full(c->listener->arg);
 }
 
 void
 PoolExecuteAll(RemoteRequest *reqs, const char **names, int n, RemoteSideWork *side,
-			   PoolAnswered answered, void *arg)
+			   const PoolListener *listener)
 {
 	PoolClient	client;
 	RemoteHooks hooks;
@@ -506,20 +539,20 @@ PoolExecuteAll(RemoteRequest *reqs, const char **names, int n, RemoteSideWork *s
 
 	memset(&client, 0, sizeof(client));
 	client.names = names;
-	client.answered = answered;
-	client.answered_arg = arg;
-	client.told = answered ? palloc0(sizeof(bool) * Max(n, 1)) : NULL;
+	client.listener = listener;
+	client.told = listener ? palloc0(sizeof(bool) * Max(n, 1)) : NULL;
 	hooks.relay = relay ? client_relay : NULL;
 	hooks.done = NULL;
 	hooks.release = relay ? client_release : NULL;
 	hooks.need_fd = NULL;
-	hooks.settle = answered ? client_settle : NULL;
+	hooks.settle = listener ? client_settle : NULL;
+	hooks.may_start = listener && listener->full ? client_may_start : NULL;
 	hooks.arg = &client;
 	RemoteExecuteAll(reqs, n, supamon_max_connections, supamon_connect_timeout,
-					 supamon_query_timeout, side, relay || answered ? &hooks : NULL);
+					 supamon_query_timeout, side, relay || listener ? &hooks : NULL);
 	client_release(&client);
 	/* what finished in the last turn */
-	if (answered)
+	if (listener)
 		client_settle(reqs, n, &client);
 	if (client.told)
 		pfree(client.told);
@@ -934,6 +967,7 @@ serve(dsm_handle handle, MemoryContext cxt)
 		hooks.release = NULL;
 		hooks.need_fd = serving_need_fd;
 		hooks.settle = NULL;
+		hooks.may_start = NULL;
 		hooks.arg = &sv;
 		RemoteExecuteAll(reqs, s->n, s->max_active, s->connect_timeout_ms,
 						 s->query_timeout_ms, NULL, &hooks);

@@ -22,14 +22,24 @@ extern void PoolRegisterCollector(void);
  * Runs the requests (each with the name of its project) with supamon's
  * settings: through the collector's kept connections when it runs, here
  * otherwise (and for whatever it cannot serve); side's HTTP requests run
- * here at the same time.  As RemoteExecuteAll.  answered (or NULL) is told
- * of each request once it is done, between waits, however it was served: it
- * may use the rows and free them; its ERROR ends the call.  It should be
- * quick: while it runs, nothing in flight is read (deadlines run on).
+ * here at the same time.  As RemoteExecuteAll.  A listener (or NULL) is
+ * told, between waits, of each request once it is done however it was
+ * served (answered: it may use the rows and free them), then that a turn
+ * ends (turn: it may run SPI); full says the caller wants no more answers
+ * for now (none is started or taken from the collector).  Their ERROR ends
+ * the call.  They should be brief: while they run, nothing in flight is
+ * read.
  */
-typedef void (*PoolAnswered) (int r, void *arg);
+typedef struct PoolListener
+{
+	void		(*answered) (int r, void *arg);
+	void		(*turn) (void *arg);
+	bool		(*full) (void *arg);
+	void	   *arg;
+} PoolListener;
+
 extern void PoolExecuteAll(RemoteRequest *reqs, const char **names, int n,
-						   RemoteSideWork *side, PoolAnswered answered, void *arg);
+						   RemoteSideWork *side, const PoolListener *listener);
 
 /* Closes the kept connection of this database's project 'name', if any. */
 extern void PoolForgetProject(const char *name);

@@ -1287,7 +1287,9 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 
 		if (r->state != REMOTE_WAITING)
 			continue;
-		if (active >= max_active)
+		if (active >= max_active ||
+			(running_hooks && running_hooks->may_start &&
+			 !running_hooks->may_start(running_hooks->arg)))
 		{
 			waiting = true;
 			break;

@@ -117,7 +117,10 @@ typedef struct RemoteSideWork
  * keeps (and says so), or returns false.
  * settle: called before every wait, never while a request is being advanced:
  * the caller may use (and free) what is done, and run SPI; an ERROR it
- * raises ends the whole call (the connections are released).
+ * raises ends the whole call (the connections are released).  It should be
+ * brief: nothing in flight is read meanwhile.
+ * may_start: false holds back the requests not started yet (the caller has
+ * enough to do with what came); asked before each start.
  */
 typedef struct RemoteHooks
 {
@@ -127,6 +130,7 @@ typedef struct RemoteHooks
 	/* no descriptor is free for a request: close something, say whether */
 	bool		(*need_fd) (RemoteRequest *reqs, int n, void *arg);
 	void		(*settle) (RemoteRequest *reqs, int n, void *arg);
+	bool		(*may_start) (void *arg);
 	void	   *arg;
 } RemoteHooks;
 
