@@ -375,6 +375,8 @@ typedef struct AuditRun
 	InventoryCounts *counts;
 	AuditProjectHook hook;
 	void	   *arg;
+	size_t		arg_size;		/* what a rolled-back recording restores */
+	void	   *arg_saved;
 	MemoryContext outer;
 	bool	   *recorded;
 	bool		streaming;		/* projects are recorded as they come */
@@ -482,16 +484,23 @@ stream_turn(void *arg)
 		StreamWork	w = {run, run->ready[run->ready_head]};
 		ErrorData  *edata;
 
+		/* what the hook adds up is not rolled back with the subtransaction */
+		if (run->arg_size > 0)
+			memcpy(run->arg_saved, run->arg, run->arg_size);
 		edata = SupamonSubtransaction(record_with_lock_limit, &w, not_a_lock_wait);
 		if (edata)
 		{
 			ProjectSnapshot *snap = &run->snaps[w.i];
 
 			FreeErrorData(edata);
+			if (run->arg_size > 0)
+				memcpy(run->arg, run->arg_saved, run->arg_size);
 			snap->recorded = NULL;
 			snap->pg_net_error = NULL;
 			memset(&run->counts[w.i], 0, sizeof(InventoryCounts));
 			run->streaming = false;
+			/* the collector may hold answers this process did not take: look */
+			SetLatch(MyLatch);
 			return;
 		}
 		run->ready_head++;
@@ -544,8 +553,8 @@ project_answered(int r, void *arg)
 }
 
 ProjectSnapshot *
-AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
-		 InventoryCounts **counts)
+AuditAll(const char *only, AuditProjectHook hook, void *arg, size_t arg_size,
+		 int *nprojects, InventoryCounts **counts)
 {
 	int			n;
 	ProjectState *projects = load_projects(only, &n);
@@ -567,6 +576,8 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, int *nprojects,
 	run.counts = palloc0(sizeof(InventoryCounts) * Max(n, 1));
 	run.hook = hook;
 	run.arg = arg;
+	run.arg_size = arg ? arg_size : 0;
+	run.arg_saved = run.arg_size > 0 ? palloc(run.arg_size) : NULL;
 	run.outer = CurrentMemoryContext;
 	run.recorded = palloc0(sizeof(bool) * Max(n, 1));
 	run.streaming = true;
@@ -647,7 +658,7 @@ supamon_audit(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
-	snaps = AuditAll(only, NULL, NULL, &n, &counts);
+	snaps = AuditAll(only, NULL, NULL, 0, &n, &counts);
 	for (int i = 0; i < n; i++)
 	{
 		ProjectSnapshot *s = &snaps[i];

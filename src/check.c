@@ -1450,7 +1450,7 @@ check_health(const char *only)
 	memset(&totals, 0, sizeof(totals));
 	SPI_connect();
 	/* the totals are the hook's: the snapshots are not needed after */
-	(void) AuditAll(only, check_project, &totals, &n, &counts);
+	(void) AuditAll(only, check_project, &totals, sizeof(totals), &n, &counts);
 
 	/* the history is bounded by retention */
 	{

@@ -1287,8 +1287,9 @@ step_all(RemoteRequest *reqs, int n, RemoteSideWork *side, int max_active,
 
 		if (r->state != REMOTE_WAITING)
 			continue;
+		/* held back only while something is in flight: never a loop with nothing to wait for */
 		if (active >= max_active ||
-			(running_hooks && running_hooks->may_start &&
+			(active > 0 && running_hooks && running_hooks->may_start &&
 			 !running_hooks->may_start(running_hooks->arg)))
 		{
 			waiting = true;
