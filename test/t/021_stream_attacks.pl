@@ -73,18 +73,7 @@ INSERT INTO cron.job (schedule, command, jobname) VALUES ('0 3 * * *', 'SELECT 1
 sub central
 {
 	my ($name, $preload) = @_;
-	my $c = PostgreSQL::Test::Cluster->new($name);
-	$c->init;
-	$c->append_conf('postgresql.conf',
-		($preload ? "shared_preload_libraries = 'supamon'\n" : '') . qq{
-supamon.connect_timeout = 2000
-supamon.query_timeout = 3000
-});
-	$c->start;
-	$c->safe_psql('postgres', 'CREATE EXTENSION supamon');
-	# a channel (on a closed port: nothing is delivered, what is queued stays)
-	$c->safe_psql('postgres',
-		"INSERT INTO supamon.alert_config (channel, webhook_url) VALUES ('discord', 'http://127.0.0.1:9/hook')");
+	my $c = central_with_closed_channel($name, $preload);
 	for my $db (qw(pa pb pc))
 	{
 		$c->safe_psql('postgres', "SELECT supamon_add_project('$db', '@{[project_connstr($fleet, $db)]}')");

@@ -45,29 +45,24 @@ listen_addresses = '127.0.0.1'
 max_connections = 150
 });
 $fleet->start;
-$fleet->safe_psql('postgres', 'CREATE DATABASE pa');
-$fleet->safe_psql('pa', cron_tables_sql());
-$fleet->safe_psql('pa', q{
+# a database of one job (pa_job) with one finished run
+sub one_job_database
+{
+	my ($db) = @_;
+	$fleet->safe_psql('postgres', "CREATE DATABASE $db");
+	$fleet->safe_psql($db, cron_tables_sql());
+	$fleet->safe_psql($db, q{
 INSERT INTO cron.job (schedule, command, jobname) VALUES ('0 3 * * *', 'SELECT 1', 'pa_job');
 INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
 VALUES (1, 'succeeded', '1 row', now() - interval '2 minutes', now() - interval '119 seconds');
 });
+}
+one_job_database('pa');
 
 sub central
 {
 	my ($name, $preload) = @_;
-	my $c = PostgreSQL::Test::Cluster->new($name);
-	$c->init;
-	$c->append_conf('postgresql.conf',
-		($preload ? "shared_preload_libraries = 'supamon'\n" : '') . qq{
-supamon.connect_timeout = 2000
-supamon.query_timeout = 3000
-log_min_messages = debug1
-});
-	$c->start;
-	$c->safe_psql('postgres', 'CREATE EXTENSION supamon');
-	$c->safe_psql('postgres',
-		"INSERT INTO supamon.alert_config (channel, webhook_url) VALUES ('discord', 'http://127.0.0.1:9/hook')");
+	my $c = central_with_closed_channel($name, $preload, "log_min_messages = debug1\n");
 	my $cs = project_connstr($fleet, 'pa');
 	$c->safe_psql('postgres', join ";\n",
 		map { sprintf("SELECT supamon_add_project('p%02d', '%s')", $_, $cs) } 1 .. $NPROJ);
@@ -203,13 +198,7 @@ for my $mode ([ 'plain', 0 ], [ 'pooled', 1 ])
 		(sprintf('r%02d', $_) => { status => 'ACTIVE_HEALTHY',
 			functions => [ { slug => 'f1', version => 1 }, { slug => 'f2', version => 1 } ] })
 	} 1 .. 41;
-	$fleet->safe_psql('postgres', 'CREATE DATABASE pb');
-	$fleet->safe_psql('pb', cron_tables_sql());
-	$fleet->safe_psql('pb', q{
-INSERT INTO cron.job (schedule, command, jobname) VALUES ('0 3 * * *', 'SELECT 1', 'pa_job');
-INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
-VALUES (1, 'succeeded', '1 row', now() - interval '2 minutes', now() - interval '119 seconds');
-});
+	one_job_database('pb');
 	$r->api_state({ token => $token, projects => \%projects });
 	for my $mode ([ 'edge-plain', 0 ], [ 'edge-pooled', 1 ])
 	{
