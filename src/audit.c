@@ -198,15 +198,15 @@ recollect_without_pg_net(ProjectSnapshot *snaps, const bool *recorded, int n)
 	{
 		ProjectSnapshot *s = &snaps[i];
 		ProjectState *p = s->project;
-		EdgeSnapshot edge = s->edge;
 
 		if (recorded[i] || s->ok || !p->pg_net_readable || s->error == NULL ||
 			strstr(s->error, "_http_response") == NULL)
 			continue;
 		p->pg_net_readable = false;
+		/* its Management API answers are in run->edges, given at recording */
+		CollectRelease(s);
 		memset(s, 0, sizeof(*s));
 		s->project = p;
-		s->edge = edge;
 		if (p->conninfo == NULL)
 			CollectLocal(s);
 		else
