@@ -190,6 +190,7 @@ static void
 recollect_without_pg_net(ProjectSnapshot *snaps, const bool *recorded, int n)
 {
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
+	CollectParams *params = palloc(sizeof(CollectParams) * Max(n, 1));
 	const char **names = palloc(sizeof(char *) * Max(n, 1));
 	int		   *req_of = palloc(sizeof(int) * Max(n, 1));
 	int			nreq = 0;
@@ -211,8 +212,10 @@ recollect_without_pg_net(ProjectSnapshot *snaps, const bool *recorded, int n)
 			CollectLocal(s);
 		else
 		{
+			CollectParamsOf(p, &params[nreq]);
 			reqs[nreq].conninfo = p->conninfo;
-			reqs[nreq].sql = CollectSql(p);
+			reqs[nreq].make_sql = CollectSqlOf;
+			reqs[nreq].sql_source = &params[nreq];
 			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
 			names[nreq] = p->name;
 			req_of[nreq++] = i;
@@ -541,8 +544,6 @@ project_answered(int r, void *arg)
 
 	CollectFromRemote(&run->reqs[r], &run->snaps[i]);
 	RemoteFreeRows(&run->reqs[r]);
-	pfree((char *) run->reqs[r].sql);
-	run->reqs[r].sql = NULL;
 	/* a failure may be read again without pg_net, or asked about: at the end */
 	if (!run->streaming || !run->snaps[i].ok)
 		return;
@@ -560,6 +561,7 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, size_t arg_size,
 	ProjectState *projects = load_projects(only, &n);
 	AuditRun	run;
 	RemoteRequest *reqs = palloc0(sizeof(RemoteRequest) * Max(n, 1));
+	CollectParams *params = palloc(sizeof(CollectParams) * Max(n, 1));
 	const char **names = palloc(sizeof(char *) * Max(n, 1));
 	int			nreq = 0;
 	const char **refs = palloc(sizeof(char *) * Max(n, 1));
@@ -591,8 +593,10 @@ AuditAll(const char *only, AuditProjectHook hook, void *arg, size_t arg_size,
 			CollectLocal(&run.snaps[i]);
 		else
 		{
+			CollectParamsOf(&projects[i], &params[nreq]);
 			reqs[nreq].conninfo = projects[i].conninfo;
-			reqs[nreq].sql = CollectSql(&projects[i]);
+			reqs[nreq].make_sql = CollectSqlOf;
+			reqs[nreq].sql_source = &params[nreq];
 			reqs[nreq].max_bytes = (int64) supamon_max_answer_size * 1024;
 			names[nreq] = projects[i].name;
 			run.req_of[nreq++] = i;

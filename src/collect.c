@@ -79,7 +79,7 @@
 	" OR error_msg IS NOT NULL THEN " CUT("content", MAX_RESPONSE_CHARS) " END"
 
 
-static int	build_statements(const ProjectState *p, char **stmts);
+static int	build_statements(const CollectParams *p, char **stmts);
 static const char *rs_get(const RemoteRows *rs, int row, int col);
 static bool parse_int64(const char *s, int64 *out);
 static bool parse_epoch(const char *s, int64 *usecs);
@@ -92,7 +92,7 @@ static void check_local_owners(bool pg_net);
  * table that is not there would fail the whole read).  Returns how many.
  */
 static int
-build_statements(const ProjectState *p, char **stmts)
+build_statements(const CollectParams *p, char **stmts)
 {
 	StringInfoData runs;
 
@@ -198,6 +198,18 @@ build_statements(const ProjectState *p, char **stmts)
 	return NSTATEMENTS;
 }
 
+void
+CollectParamsOf(const ProjectState *p, CollectParams *cp)
+{
+	cp->has_high_water = p->has_high_water;
+	cp->high_water = p->high_water;
+	cp->open_runs = p->open_runs;
+	cp->nopen = p->nopen;
+	cp->pg_net_readable = p->pg_net_readable;
+	cp->pg_net_since = p->pg_net_since;
+	cp->query_timeout_ms = supamon_query_timeout;
+}
+
 /*
  * The remote query: one read-only transaction, so that every statement sees
  * the same snapshot (a job and its run created between two statements are
@@ -206,12 +218,11 @@ build_statements(const ProjectState *p, char **stmts)
  * (Supavisor's port 6543) hands to other clients.
  */
 char *
-CollectSql(const ProjectState *p)
+CollectSqlOf(const void *params)
 {
-	/*
-	 * Built apart and copied at its size: a check holds every project's
-	 * text until that project is answered, not the pieces it was made of.
-	 */
+	const CollectParams *p = params;
+
+	/* built apart and copied at its size: the pieces are not kept */
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext work = AllocSetContextCreate(outer, "supamon collection text",
 											   ALLOCSET_DEFAULT_SIZES);
@@ -228,7 +239,7 @@ CollectSql(const ProjectState *p)
 					 "SET LOCAL search_path = pg_catalog; SET LOCAL TimeZone = 'UTC'; "
 					 "SET LOCAL DateStyle = 'ISO'; SET LOCAL statement_timeout = %d; "
 					 "SET LOCAL lock_timeout = %d; ",
-					 supamon_query_timeout, supamon_query_timeout);
+					 p->query_timeout_ms, p->query_timeout_ms);
 	for (int i = 0; i < n; i++)
 		appendStringInfo(&sql, "%s; ", stmts[i]);
 	appendStringInfoString(&sql, "COMMIT");
@@ -645,13 +656,15 @@ CollectLocal(ProjectSnapshot *snap)
 	char	   *stmts[NSTATEMENTS];
 	RemoteRows	sets[NSTATEMENTS];
 	LocalWork	w = {0, stmts, sets};
+	CollectParams params;
 	ErrorData  *edata;
 	MemoryContext outer = CurrentMemoryContext;
 
 	/* the rows read go with the snapshot's (CollectRelease) */
 	snap->rows_cxt = AllocSetContextCreate(outer, "supamon snapshot", ALLOCSET_SMALL_SIZES);
 	MemoryContextSwitchTo(snap->rows_cxt);
-	w.nstmts = build_statements(snap->project, stmts);
+	CollectParamsOf(snap->project, &params);
+	w.nstmts = build_statements(&params, stmts);
 	edata = SupamonSubtransaction(read_local, &w, is_cancel);
 	MemoryContextSwitchTo(outer);
 

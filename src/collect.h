@@ -129,10 +129,30 @@ typedef struct ProjectSnapshot
 } ProjectSnapshot;
 
 /*
- * The query that collects a remote project: its session set-up and the
- * statements, one round trip.
+ * What the query that collects a remote project is made of: a few numbers,
+ * held for every project of a check (and passed to the collector) while
+ * the text itself is made only when the request is sent.
  */
-extern char *CollectSql(const ProjectState *p);
+typedef struct CollectParams
+{
+	bool		has_high_water;
+	int64		high_water;
+	const int64 *open_runs;
+	int			nopen;
+	bool		pg_net_readable;
+	int64		pg_net_since;
+	int			query_timeout_ms;
+} CollectParams;
+
+/* A project's parameters, with the session's supamon.query_timeout. */
+extern void CollectParamsOf(const ProjectState *p, CollectParams *cp);
+
+/*
+ * The query that collects a remote project: its session set-up and the
+ * statements, one round trip (a RemoteRequest's make_sql, given a
+ * CollectParams).
+ */
+extern char *CollectSqlOf(const void *params);
 
 /* Reads the results of CollectSql (remote) into a snapshot. */
 extern void CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap);

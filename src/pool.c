@@ -54,6 +54,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "collect.h"
 #include "pool.h"
 #include "supamon.h"
 
@@ -127,8 +128,24 @@ typedef struct PoolItem
 	int64		max_bytes;
 	uint64		name_hash;
 	Size		conninfo_offset;
-	Size		sql_offset;
+	Size		params_offset;	/* a CollectParams, then its open runs */
 } PoolItem;
+
+/*
+ * What an item takes in the segment besides itself: its conninfo, its
+ * collection's parameters (the text is made by the collector when it sends
+ * it, so that the segment does not grow by the text's few kB a project).
+ */
+static Size
+item_size(const RemoteRequest *r)
+{
+	const CollectParams *cp = r->sql_source;
+
+	if (r->sql != NULL || r->make_sql != CollectSqlOf)
+		elog(ERROR, "supamon's collector carries only collection requests");
+	return MAXALIGN(strlen(r->conninfo) + 1) + MAXALIGN(sizeof(CollectParams)) +
+		MAXALIGN(sizeof(int64) * cp->nopen);
+}
 
 static uint64
 name_hash(const char *name)
@@ -263,7 +280,7 @@ client_start(PoolClient *c, RemoteRequest *reqs, int n)
 		if (reqs[i].state != REMOTE_WAITING || reqs[i].conninfo == NULL)
 			continue;
 		c->req_of[c->nitems++] = i;
-		size += sizeof(PoolItem) + strlen(reqs[i].conninfo) + 1 + strlen(reqs[i].sql) + 1;
+		size += sizeof(PoolItem) + item_size(&reqs[i]);
 	}
 	if (c->nitems == 0)
 		return false;
@@ -282,22 +299,29 @@ client_start(PoolClient *c, RemoteRequest *reqs, int n)
 	s->connect_timeout_ms = supamon_connect_timeout;
 	s->query_timeout_ms = supamon_query_timeout;
 	items = (PoolItem *) (base + MAXALIGN(sizeof(PoolSession)));
-	off = MAXALIGN(sizeof(PoolSession)) + sizeof(PoolItem) * c->nitems;
+	off = MAXALIGN(MAXALIGN(sizeof(PoolSession)) + sizeof(PoolItem) * c->nitems);
 	for (int k = 0; k < c->nitems; k++)
 	{
 		RemoteRequest *r = &reqs[c->req_of[k]];
+		const CollectParams *cp = r->sql_source;
+		CollectParams *shared;
 		Size		len;
 
 		items[k].max_bytes = r->max_bytes;
 		items[k].name_hash = name_hash(c->names[c->req_of[k]]);
+
 		len = strlen(r->conninfo) + 1;
 		memcpy(base + off, r->conninfo, len);
 		items[k].conninfo_offset = off;
-		off += len;
-		len = strlen(r->sql) + 1;
-		memcpy(base + off, r->sql, len);
-		items[k].sql_offset = off;
-		off += len;
+		off += MAXALIGN(len);
+		shared = (CollectParams *) (base + off);
+		*shared = *cp;
+		shared->open_runs = NULL;	/* the collector's pointer is its own */
+		items[k].params_offset = off;
+		off += MAXALIGN(sizeof(CollectParams));
+		if (cp->nopen > 0)
+			memcpy(base + off, cp->open_runs, sizeof(int64) * cp->nopen);
+		off += MAXALIGN(sizeof(int64) * cp->nopen);
 	}
 	s->queue_offset = size;
 	mq = shm_mq_create(base + size, POOL_QUEUE_BYTES);
@@ -929,11 +953,17 @@ serve(dsm_handle handle, MemoryContext cxt)
 		for (int i = 0; i < s->n; i++)
 		{
 			RemoteRequest *r = &reqs[i];
+			CollectParams *params;
 			PoolEntry  *e;
 			bool		found;
 
 			r->conninfo = base + items[i].conninfo_offset;
-			r->sql = base + items[i].sql_offset;
+			params = palloc(sizeof(CollectParams));
+			*params = *(CollectParams *) (base + items[i].params_offset);
+			params->open_runs = (int64 *) (base + items[i].params_offset +
+										   MAXALIGN(sizeof(CollectParams)));
+			r->make_sql = CollectSqlOf;
+			r->sql_source = params;
 			r->max_bytes = items[i].max_bytes;
 			r->keep = supamon_idle_connection_timeout > 0;
 			keys[i].db = s->db;

@@ -1033,9 +1033,16 @@ still_open(PGconn *conn)
 static void
 send_query(RemoteRequest *r, int query_timeout_ms)
 {
+	char	   *made = r->sql == NULL ? r->make_sql(r->sql_source) : NULL;
+	int			sent;
+
 	r->state = REMOTE_QUERYING;
 	r->flushing = true;
-	if (!PQsendQuery(r->conn, r->sql))
+	/* libpq copies the text into its output buffer */
+	sent = PQsendQuery(r->conn, made ? made : r->sql);
+	if (made)
+		pfree(made);
+	if (!sent)
 	{
 		finish_request(r, libpq_error(r));
 		return;

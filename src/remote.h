@@ -39,7 +39,12 @@ typedef struct RemoteRequest
 {
 	/* in */
 	const char *conninfo;
-	const char *sql;
+	const char *sql;			/* NULL: made by make_sql(sql_source) each time
+								 * it is sent and freed once sent, so that a
+								 * check of many projects holds only the
+								 * texts in flight */
+	char	   *(*make_sql) (const void *source);
+	const void *sql_source;
 	int64		max_bytes;		/* bound on the bytes of all values received;
 								 * 0: none */
 	PGconn	   *reuse;			/* an open, idle connection to send the query
