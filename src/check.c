@@ -1449,8 +1449,17 @@ check_health(const char *only)
 
 	memset(&totals, 0, sizeof(totals));
 	SPI_connect();
-	/* the totals are the hook's: the snapshots are not needed after */
-	(void) AuditAll(only, check_project, &totals, sizeof(totals), &n, &counts);
+	SilencesPrepare(GetCurrentTransactionStartTimestamp());
+	PG_TRY();
+	{
+		/* the totals are the hook's: the snapshots are not needed after */
+		(void) AuditAll(only, check_project, &totals, sizeof(totals), &n, &counts);
+	}
+	PG_FINALLY();
+	{
+		SilencesForget();
+	}
+	PG_END_TRY();
 
 	/* the history is bounded by retention */
 	{

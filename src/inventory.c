@@ -925,10 +925,11 @@ static SupamonStatement update_project_seen = {
 		" remote_now = $3, cron_timezone = coalesce($4, cron_timezone),"
 		" pg_cron_version = $5, cron_log_run = $6, scheduler_running = $7,"
 		" run_high_water = $8, open_run_ids = $9,"
-		" history_bootstrapped_at = CASE WHEN $10 THEN now() ELSE history_bootstrapped_at END"
+		" history_bootstrapped_at = CASE WHEN $10 THEN now() ELSE history_bootstrapped_at END,"
+		" pg_net_readable = $11"
 		" WHERE name = $1",
-	.nargs = 10, .types = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, BOOLOID,
-	BOOLOID, INT8OID, INT8ARRAYOID, BOOLOID},
+	.nargs = 11, .types = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, BOOLOID,
+	BOOLOID, INT8OID, INT8ARRAYOID, BOOLOID, BOOLOID},
 	.expect = SPI_OK_UPDATE
 };
 
@@ -1115,8 +1116,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		int			nopen = 0;
 		int64		high = snap->has_max_runid ? snap->max_runid : 0;
 		bool		has_high = snap->has_max_runid;
-		Datum		values[10];
-		char		nulls[11] = "          ";
+		Datum		values[11];
+		char		nulls[12] = "           ";
 
 		for (int i = 0; i < snap->nruns; i++)
 		{
@@ -1143,6 +1144,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		nulls[7] = has_high ? ' ' : 'n';
 		values[8] = SupamonInt8Array(open, NULL, nopen);
 		values[9] = BoolGetDatum(snap->bootstrapped);
+		/* (pg_net's own recording writes the rest of what was read of it) */
+		values[10] = BoolGetDatum(snap->pg_net_readable);
 		SupamonRun(&update_project_seen, values, nulls);
 	}
 	hash_destroy(jobs);

@@ -374,13 +374,6 @@ static SupamonStatement forget_net_runs = {
 	.expect = SPI_OK_UPDATE
 };
 
-static SupamonStatement update_net_readable = {
-	.sql = "UPDATE supamon.project SET pg_net_readable = $2"
-		" WHERE name = $1 AND pg_net_readable IS DISTINCT FROM $2",
-	.nargs = 2, .types = {TEXTOID, BOOLOID},
-	.expect = SPI_OK_UPDATE
-};
-
 static SupamonStatement update_net_state = {
 	.sql = "WITH purged AS (DELETE FROM supamon.pg_net_run"
 		"   WHERE project_name = $1 AND window_until < $7)"
@@ -417,13 +410,7 @@ PgNetRecord(ProjectSnapshot *snap)
 	if (snap->pg_net_readable)
 		queue_runs(snap, project, callers);
 	if (!snap->pg_net_read)
-	{
-		/* nothing read: what waits keeps waiting; only the fact is new */
-		values[0] = project;
-		values[1] = BoolGetDatum(snap->pg_net_readable);
-		SupamonRun(&update_net_readable, values, NULL);
-		return;
-	}
+		return;					/* nothing read: what waits keeps waiting */
 	told = decide_runs(snap, project);
 
 	/* the responses of the last 5 minutes, whoever made them */

@@ -20,6 +20,8 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "storage/proc.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -97,6 +99,62 @@ static SupamonStatement read_silences = {
 	.expect = SPI_OK_SELECT
 };
 
+static SupamonStatement read_silenced_projects = {
+	.sql = "SELECT DISTINCT project_name FROM supamon.silence"
+		" WHERE kind = 'maintenance' OR until > $1",
+	.nargs = 1, .types = {TIMESTAMPTZOID},
+	.expect = SPI_OK_SELECT
+};
+
+/*
+ * During a check (SilencesPrepare to SilencesForget): the projects that
+ * have a silence that may matter.  Most of a fleet has none, and a query
+ * per project to learn so is a share of a check's cost.
+ */
+static HTAB *silenced_projects = NULL;
+static LocalTransactionId silenced_lxid = InvalidLocalTransactionId;
+
+void
+SilencesPrepare(TimestampTz since)
+{
+	Datum		values[1] = {TimestampTzGetDatum(since)};
+	HASHCTL		ctl;
+
+	SilencesForget();
+	SupamonRun(&read_silenced_projects, values, NULL);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = NAMEDATALEN;
+	ctl.hcxt = TopTransactionContext;
+	silenced_projects = hash_create("supamon silenced projects", Max(SPI_processed, 8), &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		char		key[NAMEDATALEN];
+
+		/* a longer name than a key holds is looked up by its query */
+		if (strlen(name) >= NAMEDATALEN)
+		{
+			SilencesForget();
+			break;
+		}
+		strlcpy(key, name, NAMEDATALEN);
+		(void) hash_search(silenced_projects, key, HASH_ENTER, NULL);
+	}
+	silenced_lxid = MyProc->lxid;
+	SPI_freetuptable(SPI_tuptable);
+}
+
+void
+SilencesForget(void)
+{
+	/* (from another transaction: gone with its memory) */
+	if (silenced_projects && silenced_lxid == MyProc->lxid)
+		hash_destroy(silenced_projects);
+	silenced_projects = NULL;
+}
+
 /*
  * The project's silences that may matter from since on (one-off silences not
  * over by then, every window), in the caller's memory context.  SPI
@@ -109,6 +167,14 @@ SilencesLoad(const char *project, TimestampTz since)
 	Silences   *s = palloc0(sizeof(Silences));
 	MemoryContext cxt = CurrentMemoryContext;
 
+	if (silenced_projects && silenced_lxid == MyProc->lxid && strlen(project) < NAMEDATALEN)
+	{
+		char		key[NAMEDATALEN];
+
+		strlcpy(key, project, NAMEDATALEN);
+		if (hash_search(silenced_projects, key, HASH_FIND, NULL) == NULL)
+			return s;
+	}
 	SupamonRun(&read_silences, values, NULL);
 	s->items = MemoryContextAllocZero(cxt, sizeof(Silence) * Max(SPI_processed, 1));
 	for (uint64 i = 0; i < SPI_processed; i++)

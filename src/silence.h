@@ -16,6 +16,14 @@ typedef struct Silences Silences;
 extern Silences *SilencesLoad(const char *project, TimestampTz since);
 
 /*
+ * Around a check: which projects have silences, learned once, so that
+ * SilencesLoad asks only about those (SPI connected; forgotten at the end
+ * of the transaction at the latest, whose memory holds it).
+ */
+extern void SilencesPrepare(TimestampTz since);
+extern void SilencesForget(void);
+
+/*
  * The reason of the silence or window holding job's alerts (NULL job: the
  * project's own) at t, seconds since 1970; NULL if none.  windows_only: only
  * maintenance windows count.  *from and *until (if given): when it took
