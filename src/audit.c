@@ -294,7 +294,9 @@ record_extras(ProjectSnapshot *snap)
 		snap->pg_net_error = SupamonCleanText(edata->message, 300);
 		FreeErrorData(edata);
 	}
-	if ((edata = SupamonSubtransaction(record_edge, snap, central_caused)) != NULL)
+	/* (a project not asked about has nothing of it to record) */
+	if ((snap->edge.asked || snap->edge.rate_limited) &&
+		(edata = SupamonSubtransaction(record_edge, snap, central_caused)) != NULL)
 	{
 		EdgeSnapshot *e = &snap->edge;
 
