@@ -45,6 +45,9 @@ stop_all() {
 	rm -rf "$dir"
 }
 trap stop_all EXIT
+# a signal ends the script through its EXIT trap (bash runs none when killed)
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 start_cluster central "$central_port" supamon
 start_cluster projects "$project_port" ''

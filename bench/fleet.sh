@@ -2,7 +2,8 @@
 # Benchmark of a check at fleet scale, through network latency, with TLS.
 #
 #   bash bench/fleet.sh [ROUNDS]      (as root; ROUNDS defaults to 5)
-#   SIZES="50 200" DELAYS="20 40" JOBS=20 TLS=1 bash bench/fleet.sh 5
+#   SIZES="50 200" DELAYS="20 40" JOBS=20 TLS=1 CLUSTERS=1 FRESH=1 bash bench/fleet.sh 5
+#   SIZES=1000 DELAYS=40 CLUSTERS=10 FRESH=0 bash bench/fleet.sh 3
 #
 # A project cluster listening on 127.0.0.1 with ssl = on (a self-signed
 # certificate made here), scram-sha-256 passwords and only
@@ -14,6 +15,27 @@
 # (a round trip costs 2 x DELAY) and also charges the TCP handshake's round
 # trip (--handshake), with sslmode=require.  Before each round every job gets
 # one new finished run: each check reads JOBS new runs per project.
+#
+# CLUSTERS=K (default 1) spreads the N databases over K such project
+# clusters, project i in cluster ((i - 1) mod K) + 1 (so every size in SIZES
+# is spread evenly), each with its own port, certificate, pg_hba.conf,
+# max_connections for its share, database template, and its own proxy
+# process (same DELAY) in front of it.  Why: a real project is its own
+# server with a few dozen backends, while one cluster holding the whole
+# fleet has two backends per project (supamon's kept connection and the
+# floor's), and every project's query reads pg_stat_get_activity(NULL),
+# which copies every backend slot of the cluster: each query pays for the
+# whole fleet, and the project side of a check grows as N squared.  On a
+# throwaway PostgreSQL 15 cluster, one session (pgbench): that read takes 0.06 ms
+# beside 6 backends, 1.9 ms beside 1,000 idle ones and 4.8 ms beside 2,000;
+# the floor's whole query 1.3-1.8 ms, 4.3 ms and 8.7 ms.  K clusters each
+# hold N/K projects' backends.  Project clusters get shared_buffers = 512MB
+# with K = 1 (as before), 128MB each with K > 1 (PROJECT_SHARED_BUFFERS sets
+# it).  Project-cluster CPU is summed over all K clusters, proxy CPU over
+# all K proxies; a pass's lateness is the worst proxy's (median, p99, max).
+#
+# FRESH=0 (default 1) skips the "fresh" floor (below), which at N=1000 costs
+# tens of seconds a round: "skipped" is printed in its place.
 #
 # Per (N, DELAY): one warm-up check, then ROUNDS timed checks, each in a
 # fresh psql session.  Measured per check: its time (psql's \timing); the CPU
@@ -31,7 +53,8 @@
 # concurrency (supamon.max_connections, read from the server): "fresh"
 # (connect, query, read, close, every round) and "kept" (connections opened
 # once, then only the query).  Before the passes, the proxy itself is
-# checked: the floor direct against the floor through the proxy at delay 0.
+# checked: the floor direct against the floor through the proxy at delay 0
+# (each project directly to its own cluster, or through that cluster's proxy).
 # After each pass: the proxy's CPU per check and how late its chunks left
 # their due times (whether it kept up), the project cluster's CPU per
 # project, and the CPU the hypervisor stole from this VM meanwhile.
