@@ -30,7 +30,7 @@
 # beside 6 backends, 1.9 ms beside 1,000 idle ones and 4.8 ms beside 2,000;
 # the floor's whole query 1.3-1.8 ms, 4.3 ms and 8.7 ms.  K clusters each
 # hold N/K projects' backends.  Project clusters get shared_buffers = 512MB
-# with K = 1 (as before), 128MB each with K > 1 (PROJECT_SHARED_BUFFERS sets
+# with K = 1 (as before), 256MB each with K > 1 (PROJECT_SHARED_BUFFERS sets
 # it).  Project-cluster CPU is summed over all K clusters, proxy CPU over
 # all K proxies; a pass's lateness is the worst proxy's (median, p99, max).
 #
@@ -91,8 +91,11 @@ for n in $sizes; do [ "$n" -gt "$max_n" ] && max_n=$n; done
 # the most projects one project cluster holds (project i is in cluster
 # ((i - 1) mod CLUSTERS) + 1)
 share=$(((max_n + clusters - 1) / clusters))
-# one project cluster keeps today's 512MB (common.sh); more share it out
-project_shared_buffers=${PROJECT_SHARED_BUFFERS:-$([ "$clusters" = 1 ] && echo 512MB || echo 128MB)}
+# one project cluster keeps today's 512MB (common.sh); with more, 256MB each:
+# a project database's catalogs and cron tables, once connected to and read,
+# hold about 2.5 MB of shared buffers here, so 100 projects a cluster fit
+# (shared buffers take memory only as they are used)
+project_shared_buffers=${PROJECT_SHARED_BUFFERS:-$([ "$clusters" = 1 ] && echo 512MB || echo 256MB)}
 
 bash "$top/test/setup.sh" >/dev/null
 echo "== supamon built and installed with $(command -v pg_config) (bindir $(pg_config --bindir))"
