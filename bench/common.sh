@@ -2,6 +2,9 @@
 # and a "projects" cluster, as the postgres user, removed on exit; psql
 # helpers.  Sourced after test/setup.sh has built and installed supamon.
 #
+# A script may start more clusters with start_cluster NAME PORT PRELOAD (data
+# in $dir/NAME): stop_all stops them too.
+#
 # A script may set BENCH_PORT (the first port tried, 56100 by default) and
 # define bench_before_start NAME DATADIR, called after initdb and before the
 # cluster starts, to add settings, certificates or pg_hba.conf of its own.
@@ -32,13 +35,19 @@ CONF
 	if declare -F bench_before_start >/dev/null; then bench_before_start "$name" "$dir/$name"; fi
 	as_pg "$bindir/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w start >/dev/null
 }
+# Stops every cluster under $dir: central, projects, and any other a script
+# started there with start_cluster (bench/fleet.sh's CLUSTERS > 1).
 stop_all() {
-	for name in central projects; do
-		[ -d "$dir/$name" ] && as_pg "$bindir/pg_ctl" -D "$dir/$name" -m immediate -w stop >/dev/null 2>&1 || true
+	local data
+	for data in "$dir"/*/; do
+		[ -f "$data/PG_VERSION" ] && as_pg "$bindir/pg_ctl" -D "$data" -m immediate -w stop >/dev/null 2>&1 || true
 	done
 	rm -rf "$dir"
 }
 trap stop_all EXIT
+# a signal ends the script through its EXIT trap (bash runs none when killed)
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 start_cluster central "$central_port" supamon
 start_cluster projects "$project_port" ''

@@ -2,7 +2,8 @@
 # Benchmark of a check at fleet scale, through network latency, with TLS.
 #
 #   bash bench/fleet.sh [ROUNDS]      (as root; ROUNDS defaults to 5)
-#   SIZES="50 200" DELAYS="20 40" JOBS=20 TLS=1 bash bench/fleet.sh 5
+#   SIZES="50 200" DELAYS="20 40" JOBS=20 TLS=1 CLUSTERS=1 FRESH=1 bash bench/fleet.sh 5
+#   SIZES=1000 DELAYS=40 CLUSTERS=10 FRESH=0 bash bench/fleet.sh 3
 #
 # A project cluster listening on 127.0.0.1 with ssl = on (a self-signed
 # certificate made here), scram-sha-256 passwords and only
@@ -14,6 +15,27 @@
 # (a round trip costs 2 x DELAY) and also charges the TCP handshake's round
 # trip (--handshake), with sslmode=require.  Before each round every job gets
 # one new finished run: each check reads JOBS new runs per project.
+#
+# CLUSTERS=K (default 1) spreads the N databases over K such project
+# clusters, project i in cluster ((i - 1) mod K) + 1 (so every size in SIZES
+# is spread evenly), each with its own port, certificate, pg_hba.conf,
+# max_connections for its share, database template, and its own proxy
+# process (same DELAY) in front of it.  Why: a real project is its own
+# server with a few dozen backends, while one cluster holding the whole
+# fleet has two backends per project (supamon's kept connection and the
+# floor's), and every project's query reads pg_stat_get_activity(NULL),
+# which copies every backend slot of the cluster: each query pays for the
+# whole fleet, and the project side of a check grows as N squared.  On a
+# throwaway PostgreSQL 15 cluster, one session (pgbench): that read takes 0.06 ms
+# beside 6 backends, 1.9 ms beside 1,000 idle ones and 4.8 ms beside 2,000;
+# the floor's whole query 1.3-1.8 ms, 4.3 ms and 8.7 ms.  K clusters each
+# hold N/K projects' backends.  Project clusters get shared_buffers = 512MB
+# with K = 1 (as before), 256MB each with K > 1 (PROJECT_SHARED_BUFFERS sets
+# it).  Project-cluster CPU is summed over all K clusters, proxy CPU over
+# all K proxies; a pass's lateness is the worst proxy's (median, p99, max).
+#
+# FRESH=0 (default 1) skips the "fresh" floor (below), which at N=1000 costs
+# tens of seconds a round: "skipped" is printed in its place.
 #
 # Per (N, DELAY): one warm-up check, then ROUNDS timed checks, each in a
 # fresh psql session.  Measured per check: its time (psql's \timing); the CPU
@@ -31,7 +53,8 @@
 # concurrency (supamon.max_connections, read from the server): "fresh"
 # (connect, query, read, close, every round) and "kept" (connections opened
 # once, then only the query).  Before the passes, the proxy itself is
-# checked: the floor direct against the floor through the proxy at delay 0.
+# checked: the floor direct against the floor through the proxy at delay 0
+# (each project directly to its own cluster, or through that cluster's proxy).
 # After each pass: the proxy's CPU per check and how late its chunks left
 # their due times (whether it kept up), the project cluster's CPU per
 # project, and the CPU the hypervisor stole from this VM meanwhile.
@@ -52,6 +75,8 @@ sizes=${SIZES:-50 200}
 delays=${DELAYS:-20 40}
 jobs=${JOBS:-20}
 tls=${TLS:-1}
+clusters=${CLUSTERS:-1}
+fresh=${FRESH:-1}
 python=/usr/bin/python3
 password=bench-$$-$RANDOM$RANDOM
 clk_tck=$(getconf CLK_TCK)
@@ -60,16 +85,28 @@ started=$(date +%s)
 max_n=0
 for n in $sizes; do [ "$n" -gt "$max_n" ] && max_n=$n; done
 [ "$max_n" -gt 0 ] || { echo "SIZES: no size" >&2; exit 2; }
+[[ "$clusters" =~ ^[1-9][0-9]*$ ]] && [ "$clusters" -le "$max_n" ] ||
+	{ echo "CLUSTERS: want 1 to $max_n (the largest size), not \"$clusters\"" >&2; exit 2; }
+[ "$fresh" = 0 ] || [ "$fresh" = 1 ] || { echo "FRESH: want 0 or 1" >&2; exit 2; }
+# the most projects one project cluster holds (project i is in cluster
+# ((i - 1) mod CLUSTERS) + 1)
+share=$(((max_n + clusters - 1) / clusters))
+# one project cluster keeps today's 512MB (common.sh); with more, 256MB each:
+# a project database's catalogs and cron tables, once connected to and read,
+# hold about 2.5 MB of shared buffers here, so 100 projects a cluster fit
+# (shared buffers take memory only as they are used)
+project_shared_buffers=${PROJECT_SHARED_BUFFERS:-$([ "$clusters" = 1 ] && echo 512MB || echo 256MB)}
 
 bash "$top/test/setup.sh" >/dev/null
 echo "== supamon built and installed with $(command -v pg_config) (bindir $(pg_config --bindir))"
 
-# The project cluster: TCP on 127.0.0.1 only, TLS, passwords.  Room for
-# N connections of supamon (a version that keeps them open), N kept by the
-# floor, and the fresh ones of both (see below), with a margin.
+# A project cluster ("projects", then "projects2".."projectsK"): TCP on
+# 127.0.0.1 only, TLS (its own certificate), passwords.  Room for its share of
+# N connections of supamon (a version that keeps them open), its share of N
+# kept by the floor, and the fresh ones of both (see below), with a margin.
 bench_before_start() {
 	local name=$1 data=$2
-	[ "$name" = projects ] || return 0
+	case $name in projects*) ;; *) return 0 ;; esac
 	if [ "$tls" = 1 ]; then
 		openssl req -new -x509 -days 2 -nodes -newkey rsa:2048 -subj "/CN=127.0.0.1" \
 			-keyout "$data/server.key" -out "$data/server.crt" 2>/dev/null
@@ -78,7 +115,8 @@ bench_before_start() {
 	fi
 	cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
-max_connections = $((2 * max_n + 100))
+max_connections = $((2 * share + 100))
+shared_buffers = $project_shared_buffers
 password_encryption = 'scram-sha-256'
 ssl = $([ "$tls" = 1 ] && echo on || echo off)
 CONF
@@ -93,7 +131,10 @@ maximum() { sort -g | tail -n 1; }
 
 # ---- what this script starts besides the clusters, stopped by cleanup ----
 declare -A proxy_pid=() floor_pid=() floor_in=() floor_out=()
+starting=()   # project clusters being started in the background
 cleanup() {
+	# (a cluster still starting finishes, so that stop_all stops it)
+	if [ ${#starting[@]} -gt 0 ]; then wait "${starting[@]}" 2>/dev/null || true; fi
 	# (runuser forwards the TERM to its proxy and waits for it)
 	local pids=("${floor_pid[@]}" "${proxy_pid[@]}")
 	if [ ${#pids[@]} -gt 0 ]; then
@@ -106,43 +147,93 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A proxy named $1 to the project cluster, $2 ms one way; sets proxy_port.
+# ---- the project clusters: common.sh started the first, "projects" ----
+pname=([1]=projects) pport=([1]=$project_port)
+for k in $(seq 2 "$clusters"); do
+	pname[k]=projects$k
+	pport[k]=$(free_port $((pport[k - 1] + 1)))
+done
+if [ "$clusters" -gt 1 ]; then
+	# in parallel (initdb, a certificate and a start each); stop_all stops them
+	for k in $(seq 2 "$clusters"); do
+		start_cluster "${pname[k]}" "${pport[k]}" '' &
+		starting+=($!)
+	done
+	for pid in "${starting[@]}"; do wait "$pid" || { echo "a project cluster did not start" >&2; exit 1; }; done
+	starting=()
+fi
+# psql as the superuser on project cluster $1, database $2
+kpsql() { local k=$1 db=$2; shift 2; as_pg "$bindir/psql" -X -q -At -h "$dir" -p "${pport[k]}" -U postgres -d "$db" "$@"; }
+# the projects of cluster $1 among p1..p$2
+cluster_projects() { seq "$1" "$clusters" "$2"; }
+# Clock ticks of all the project clusters (see cluster_ticks).
+projects_ticks() {
+	local k t=0
+	for k in $(seq "$clusters"); do t=$((t + $(cluster_ticks "${pname[k]}"))); done
+	echo "$t"
+}
+
+# The proxies named $1 ("$1.1".."$1.K"), one per project cluster, $2 ms one
+# way; proxy_port["$1.$k"] is the port of cluster k's.  One process per
+# cluster: each has a share of the connections, and together they can use
+# both cores, where one Python event loop is held to one.
+declare -A proxy_port=()
 proxy_start() {
-	local name=$1 delay=$2
-	proxy_port=$(free_port $((project_port + 1)))
+	local name=$1 delay=$2 k port=${pport[clusters]}
+	for k in $(seq "$clusters"); do
+		port=$(free_port $((port + 1)))
+		proxy_start_one "$name.$k" "$delay" "$port" "${pport[k]}"
+	done
+	for k in $(seq "$clusters"); do
+		for _ in $(seq 100); do [ -s "$dir/$name.$k.port" ] && break; sleep 0.05; done
+		[ -s "$dir/$name.$k.port" ] || { echo "proxy $name.$k did not start:" >&2; cat "$dir/$name.$k.log" >&2; exit 1; }
+	done
+}
+proxy_start_one() {
+	local name=$1 delay=$2 port=$3 target=$4
+	proxy_port[$name]=$port
 	# runuser itself in the background (not as_pg, a function: its subshell
 	# would be what $! names), so that the TERM it forwards ends the proxy.
 	# Niced up: it stands for a network, which the servers' CPU does not
 	# hold back (its chunks still leave a few ms late at the 99th percentile
 	# when the two cores are busy; it says so at the end of each pass).
-	nice -n -10 runuser -u postgres -- "$python" "$top/bench/latency_proxy.py" --listen "127.0.0.1:$proxy_port" \
-		--target "127.0.0.1:$project_port" --delay-ms "$delay" --handshake \
+	nice -n -10 runuser -u postgres -- "$python" "$top/bench/latency_proxy.py" --listen "127.0.0.1:$port" \
+		--target "127.0.0.1:$target" --delay-ms "$delay" --handshake \
 		--ready-file "$dir/$name.port" >"$dir/$name.log" 2>&1 &
 	proxy_pid[$name]=$!
-	for _ in $(seq 100); do [ -s "$dir/$name.port" ] && break; sleep 0.05; done
-	[ -s "$dir/$name.port" ] || { echo "proxy $name did not start:" >&2; cat "$dir/$name.log" >&2; exit 1; }
 }
 proxy_stop() {
-	local name=$1
-	kill "${proxy_pid[$name]}" && wait "${proxy_pid[$name]}" || true
-	unset "proxy_pid[$name]"
-	rm -f "$dir/$name.port"
-}
-# The proxy's own process (runuser's child), for its CPU.
-proxy_process() { pgrep -P "${proxy_pid[$1]}" | head -n 1; }
-# How late the proxy's chunks left their due times, from its SIGUSR1 report:
-# "chunks median p99 max" (ms).  A proxy that kept up is late by a fraction
-# of a millisecond.
-proxy_lateness() {
-	local name=$1 pid line
-	pid=$(proxy_process "$name")
-	kill -USR1 "$pid"
-	for _ in $(seq 50); do
-		line=$(grep 'chunks, late by' "$dir/$name.log" | tail -n 1 || true)
-		[ -n "$line" ] && break
-		sleep 0.05
+	local name=$1 k
+	for k in $(seq "$clusters"); do
+		kill "${proxy_pid[$name.$k]}" && wait "${proxy_pid[$name.$k]}" || true
+		unset "proxy_pid[$name.$k]" "proxy_port[$name.$k]"
+		rm -f "$dir/$name.$k.port"
 	done
-	sed -n 's/.*: \([0-9]*\) chunks, late by median \([-0-9.]*\) ms, p99 \([-0-9.]*\) ms, max \([-0-9.]*\) ms/\1 \2 \3 \4/p' <<<"$line"
+}
+# A proxy's own process (runuser's child), for its CPU.
+proxy_process() { pgrep -P "${proxy_pid[$1]}" | head -n 1; }
+# Clock ticks of all the proxies named $1 so far.
+proxy_ticks() {
+	local k t=0
+	for k in $(seq "$clusters"); do t=$((t + $(process_ticks "$(proxy_process "$1.$k")"))); done
+	echo "$t"
+}
+# How late the proxies' chunks left their due times, from their SIGUSR1
+# reports: "chunks median p99 max" (ms), the chunks of all of them, and the
+# worst proxy's median, p99 and max (one proxy, CLUSTERS=1: its own).  A proxy
+# that kept up is late by a fraction of a millisecond.
+proxy_lateness() {
+	local name=$1 k line
+	for k in $(seq "$clusters"); do kill -USR1 "$(proxy_process "$name.$k")"; done
+	for k in $(seq "$clusters"); do
+		for _ in $(seq 50); do
+			line=$(grep 'chunks, late by' "$dir/$name.$k.log" | tail -n 1 || true)
+			[ -n "$line" ] && break
+			sleep 0.05
+		done
+		sed -n 's/.*: \([0-9]*\) chunks, late by median \([-0-9.]*\) ms, p99 \([-0-9.]*\) ms, max \([-0-9.]*\) ms/\1 \2 \3 \4/p' <<<"$line"
+	done | awk 'function mx(a, b) { return (NR == 1 || b > a) ? b : a }
+		{ c += $1; m = mx(m, $2); p = mx(p, $3); x = mx(x, $4) } END { print c, m, p, x }'
 }
 
 # A floor named $1 over the connection strings in file $2, driven through two
@@ -219,9 +310,10 @@ ms_of_ticks() { awk -v t="$1" -v hz="$clk_tck" -v n="$2" 'BEGIN { printf "%.2f",
 gcc -O2 -Wall -Wextra -Werror -I"$(pg_config --includedir)" -o "$dir/fleet_floor" \
 	"$top/bench/fleet_floor.c" -L"$(pg_config --libdir)" -lpq
 
-echo "== $max_n project databases x $jobs jobs (TLS=$tls)"
+echo "== $max_n project databases x $jobs jobs (TLS=$tls) in $clusters project cluster(s), project i in cluster ((i - 1) mod $clusters) + 1"
 t0=$(date +%s)
-ppsql postgres -c "CREATE ROLE bench LOGIN PASSWORD '$password'" -c "CREATE DATABASE tmpl" >/dev/null
+for k in $(seq "$clusters"); do
+kpsql "$k" postgres -c "CREATE ROLE bench LOGIN PASSWORD '$password'" -c "CREATE DATABASE tmpl" >/dev/null
 {
 	cron_schema
 	cat <<SQL
@@ -235,53 +327,75 @@ GRANT USAGE ON SCHEMA cron TO bench;
 GRANT SELECT ON ALL TABLES IN SCHEMA cron TO bench;
 VACUUM ANALYZE;
 SQL
-} | ppsql tmpl >/dev/null
-for i in $(seq "$max_n"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | ppsql postgres >/dev/null
+} | kpsql "$k" tmpl >/dev/null
+for i in $(cluster_projects "$k" "$max_n"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | kpsql "$k" postgres >/dev/null
+done
 echo "   made in $(($(date +%s) - t0)) s"
 
-# One new finished run per job in projects 1..$1, in one session.
+# One new finished run per job in projects 1..$1, one session per cluster.
 new_runs() {
-	local n=$1 i
-	for i in $(seq "$n"); do
-		printf '\\connect p%d\n' "$i"
-		echo "INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
-			SELECT jobid, 'succeeded', '1 row', now() - interval '1 second', now() FROM cron.job;"
-	done | ppsql postgres >/dev/null
+	local n=$1 i k
+	for k in $(seq "$clusters"); do
+		for i in $(cluster_projects "$k" "$n"); do
+			printf '\\connect p%d\n' "$i"
+			echo "INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+				SELECT jobid, 'succeeded', '1 row', now() - interval '1 second', now() FROM cron.job;"
+		done | kpsql "$k" postgres >/dev/null
+	done
 }
 sslmode=$([ "$tls" = 1 ] && echo require || echo disable)
 conninfo() { echo "host=127.0.0.1 port=$1 dbname=p$2 user=bench password=$password sslmode=$sslmode"; }
+# The ports of projects' clusters ("direct") or of the proxies named $1 to
+# them, in cluster order, comma-separated.
+ports_of() {
+	local k sep=
+	for k in $(seq "$clusters"); do
+		if [ "$1" = direct ]; then printf '%s%s' "$sep" "${pport[k]}"; else printf '%s%s' "$sep" "${proxy_port[$1.$k]}"; fi
+		sep=,
+	done
+}
+# Connection strings of projects 1..$2, each to its cluster directly
+# ($1 = direct) or through that cluster's proxy named $1, into file $3.
 conninfo_file() {
-	local port=$1 n=$2 file=$3 i
-	(umask 077; for i in $(seq "$n"); do conninfo "$port" "$i"; done >"$file")
+	local via=$1 n=$2 file=$3 i ports
+	IFS=, read -r -a ports <<<"$(ports_of "$via")"
+	(umask 077; for i in $(seq "$n"); do conninfo "${ports[(i - 1) % clusters]}" "$i"; done >"$file")
 }
 
 cpsql -c 'CREATE EXTENSION supamon' >/dev/null
 concurrency=$(cpsql -c 'SHOW supamon.max_connections')
 echo "== supamon.max_connections = $concurrency (the floor's concurrency too)"
-# At once, at most: N kept by supamon and N by a floor (or, checking the
-# proxy, two floors' N), and C fresh ones of supamon and of a floor.  The
-# cluster started with room for C up to 50; more needs a restart.
-need=$((2 * max_n + 2 * concurrency + 50))
-if [ "$need" -gt "$(ppsql postgres -c 'SHOW max_connections')" ]; then
-	ppsql postgres -c "ALTER SYSTEM SET max_connections = $need" >/dev/null
-	as_pg "$bindir/pg_ctl" -D "$dir/projects" -l "$dir/projects.log" -w restart >/dev/null
-fi
+# At once, at most, in a cluster: its share of N kept by supamon and by a
+# floor (or, checking the proxy, two floors'), and C fresh ones of supamon and
+# of a floor (all C may be its projects').  The clusters started with room
+# for C up to 50; more needs a restart.
+need=$((2 * share + 2 * concurrency + 50))
+for k in $(seq "$clusters"); do
+	if [ "$need" -gt "$(kpsql "$k" postgres -c 'SHOW max_connections')" ]; then
+		kpsql "$k" postgres -c "ALTER SYSTEM SET max_connections = $need" >/dev/null
+		as_pg "$bindir/pg_ctl" -D "$dir/${pname[k]}" -l "$dir/${pname[k]}.log" -w restart >/dev/null
+	fi
+done
 
 # ---- the proxy itself: the floor direct against through it at delay 0 ----
 echo "== the proxy at delay 0, N=$max_n, $rounds rounds: the floor direct and through it"
 proxy_start check 0
-conninfo_file "$project_port" "$max_n" "$dir/direct.conninfo"
-conninfo_file "$proxy_port" "$max_n" "$dir/proxied.conninfo"
+conninfo_file direct "$max_n" "$dir/direct.conninfo"
+conninfo_file check "$max_n" "$dir/proxied.conninfo"
 floor_start direct "$dir/direct.conninfo"
 floor_start proxied "$dir/proxied.conninfo"
 floor_cmd direct open
 floor_cmd proxied open
 # the first round of each reads all the history: not timed
-for f in direct proxied; do floor_cmd "$f" fresh; floor_cmd "$f" kept; done
+for f in direct proxied; do
+	[ "$fresh" = 1 ] && floor_cmd "$f" fresh
+	floor_cmd "$f" kept
+done
 dk=() pk=() df=() pf=()
 for r in $(seq "$rounds"); do
 	floor_cmd direct kept; dk+=("$floor_ms")
 	floor_cmd proxied kept; pk+=("$floor_ms")
+	[ "$fresh" = 1 ] || continue
 	floor_cmd direct fresh; df+=("$floor_ms")
 	floor_cmd proxied fresh; pf+=("$floor_ms")
 done
@@ -291,23 +405,30 @@ read -r chunks late_med late_p99 late_max <<<"$(proxy_lateness check)"
 proxy_stop check
 proxy_kept_direct=$(printf '%s\n' "${dk[@]}" | median)
 proxy_kept_proxied=$(printf '%s\n' "${pk[@]}" | median)
-proxy_fresh_direct=$(printf '%s\n' "${df[@]}" | median)
-proxy_fresh_proxied=$(printf '%s\n' "${pf[@]}" | median)
 printf '   floor kept:  direct %s ms, through the proxy %s ms (x%s)\n' \
 	"$proxy_kept_direct" "$proxy_kept_proxied" "$(ratio "$proxy_kept_proxied" "$proxy_kept_direct")"
-printf '   floor fresh: direct %s ms, through the proxy %s ms (x%s)\n' \
-	"$proxy_fresh_direct" "$proxy_fresh_proxied" "$(ratio "$proxy_fresh_proxied" "$proxy_fresh_direct")"
-echo "   the proxy's $chunks chunks left late by median $late_med ms, p99 $late_p99 ms, max $late_max ms"
+if [ "$fresh" = 1 ]; then
+	proxy_fresh_direct=$(printf '%s\n' "${df[@]}" | median)
+	proxy_fresh_proxied=$(printf '%s\n' "${pf[@]}" | median)
+	printf '   floor fresh: direct %s ms, through the proxy %s ms (x%s)\n' \
+		"$proxy_fresh_direct" "$proxy_fresh_proxied" "$(ratio "$proxy_fresh_proxied" "$proxy_fresh_direct")"
+else
+	proxy_fresh_direct=skipped proxy_fresh_proxied=skipped
+	echo "   floor fresh: skipped (FRESH=0)"
+fi
+echo "   the proxy's $chunks chunks$([ "$clusters" = 1 ] || echo " (all $clusters proxies; the worst one's lateness)") left late by median $late_med ms, p99 $late_p99 ms, max $late_max ms"
 
 # ---- the passes ----
-# Projects p1..pN registered, through the proxy on $2.
+# Projects p1..pN registered, each through its cluster's proxy named $2.
 register() {
-	local n=$1 port=$2
+	local n=$1 ports
+	ports=$(ports_of "$2")
 	cpsql >/dev/null <<SQL
 SELECT supamon_remove_project(name) FROM supamon.project WHERE substr(name, 2)::int > $n;
-SELECT supamon_set_conninfo(name, format('$(conninfo "$port" '%s')', substr(name, 2)))
+SELECT supamon_set_conninfo(name, format('$(conninfo '%s' '%s')',
+	(ARRAY[$ports])[(substr(name, 2)::int - 1) % $clusters + 1], substr(name, 2)))
 FROM supamon.project;
-SELECT supamon_add_project('p' || i, format('$(conninfo "$port" '%s')', i))
+SELECT supamon_add_project('p' || i, format('$(conninfo '%s' '%s')', (ARRAY[$ports])[(i - 1) % $clusters + 1], i))
 FROM generate_series(1, $n) i WHERE NOT EXISTS (SELECT FROM supamon.project WHERE name = 'p' || i);
 SQL
 }
@@ -349,42 +470,46 @@ for n in $sizes; do
 		steal0=$(steal_ticks)
 		key="$n $delay"
 		proxy_start "d$delay" "$delay"
-		register "$n" "$proxy_port"
-		conninfo_file "$proxy_port" "$n" "$dir/pass.conninfo"
+		register "$n" "d$delay"
+		conninfo_file "d$delay" "$n" "$dir/pass.conninfo"
 		floor_start floor "$dir/pass.conninfo"
 		floor_cmd floor open
 		open_ms=$floor_ms
 		new_runs "$n"
 		timed_check "$n"
 		warm_ms=$check_ms
-		floor_cmd floor fresh
+		[ "$fresh" = 1 ] && floor_cmd floor fresh
 		floor_cmd floor kept
 		c=() f=() k=() cpu=() hwm=() pcpu=() xcpu=()
 		for r in $(seq "$rounds"); do
 			new_runs "$n"
-			p0=$(cluster_ticks projects)
-			x0=$(process_ticks "$(proxy_process "d$delay")")
+			p0=$(projects_ticks)
+			x0=$(proxy_ticks "d$delay")
 			timed_check "$n"
-			x1=$(process_ticks "$(proxy_process "d$delay")")
-			p1=$(cluster_ticks projects)
+			x1=$(proxy_ticks "d$delay")
+			p1=$(projects_ticks)
 			c+=("$check_ms") cpu+=("$(ms_of_ticks "$check_cpu" "$n")") hwm+=("$check_hwm")
 			pcpu+=("$(ms_of_ticks $((p1 - p0)) "$n")") xcpu+=("$(ms_of_ticks $((x1 - x0)) 1)")
-			floor_cmd floor fresh
-			fms=$floor_ms fruns=$floor_runs
+			if [ "$fresh" = 1 ]; then
+				floor_cmd floor fresh
+				fms=$floor_ms fruns=$floor_runs
+			else
+				fms=skipped fruns=$((n * jobs))
+			fi
 			floor_cmd floor kept
 			kms=$floor_ms kruns=$floor_runs
 			[ "$fruns" = $((n * jobs)) ] && [ "$kruns" = $((n * jobs)) ] ||
 				{ echo "floor read $fruns (fresh) and $kruns (kept) runs, want $((n * jobs))" >&2; exit 1; }
 			f+=("$fms") k+=("$kms")
 			read -r bg_rss bg_hwm <<<"$(supamon_processes_memory)"
-			echo "   round $r: check ${check_ms} ms (central CPU ${cpu[-1]} ms/project, backend VmHWM $((check_hwm / 1024)) MB, at its end $((check_anon / 1024)) MB own + $((check_shmem / 1024)) MB shared), floor fresh $fms ms, kept $kms ms"
+			echo "   round $r: check ${check_ms} ms (central CPU ${cpu[-1]} ms/project, backend VmHWM $((check_hwm / 1024)) MB, at its end $((check_anon / 1024)) MB own + $((check_shmem / 1024)) MB shared), floor fresh $fms$([ "$fresh" = 1 ] && echo ' ms'), kept $kms ms"
 		done
 		floor_stop floor
 		read -r chunks late_med late_p99 late_max <<<"$(proxy_lateness "d$delay")"
 		res_late[$key]="$late_med $late_p99 $late_max"
 		proxy_stop "d$delay"
 		res_check[$key]=$(printf '%s\n' "${c[@]}" | median)
-		res_fresh[$key]=$(printf '%s\n' "${f[@]}" | median)
+		res_fresh[$key]=$([ "$fresh" = 1 ] && printf '%s\n' "${f[@]}" | median || echo skipped)
 		res_kept[$key]=$(printf '%s\n' "${k[@]}" | median)
 		res_cpu[$key]=$(printf '%s\n' "${cpu[@]}" | median)
 		res_hwm[$key]=$(printf '%s\n' "${hwm[@]}" | maximum)
@@ -392,25 +517,27 @@ for n in $sizes; do
 		res_proxy[$key]=$(printf '%s\n' "${xcpu[@]}" | median)
 		res_bg[$key]="$bg_rss $bg_hwm"
 		echo "   warm-up check $warm_ms ms; floor opened $n connections in ${open_ms} ms;" \
-			"proxy CPU ${res_proxy[$key]} ms/check; project cluster CPU ${res_pcpu[$key]} ms/project/check;" \
+			"proxy CPU ${res_proxy[$key]} ms/check; project cluster$([ "$clusters" = 1 ] || echo "s' (all $clusters)") CPU ${res_pcpu[$key]} ms/project/check;" \
 			"pass took $(($(date +%s) - t0)) s; load average $(cut -d' ' -f1-3 /proc/loadavg);" \
 			"CPU stolen by the hypervisor $(ms_of_ticks $(($(steal_ticks) - steal0)) 1) ms"
 	done
 done
 
 # ---- the summary ----
+# "123 ms" of a number of ms, or "skipped"
+ms0() { if [ "$1" = skipped ]; then echo skipped; else printf '%.0f ms' "$1"; fi; }
 echo
-echo "fleet check, $jobs jobs per project, TLS=$tls, supamon.max_connections $concurrency, medians of $rounds rounds" \
+echo "fleet check, $jobs jobs per project, TLS=$tls, $clusters project cluster(s), supamon.max_connections $concurrency, medians of $rounds rounds" \
 	"($(($(date +%s) - started)) s in all; load average now $(cut -d' ' -f1-3 /proc/loadavg))"
 echo "proxy check (delay 0, N=$max_n): floor kept direct $proxy_kept_direct ms, through the proxy $proxy_kept_proxied ms;" \
-	"fresh direct $proxy_fresh_direct ms, through the proxy $proxy_fresh_proxied ms"
+	"$([ "$fresh" = 1 ] && echo "fresh direct $proxy_fresh_direct ms, through the proxy $proxy_fresh_proxied ms" || echo "fresh skipped")"
 for n in $sizes; do
 	for delay in $delays; do
 		key="$n $delay"
 		read -r bg_rss bg_hwm <<<"${res_bg[$key]}"
-		printf 'N=%s delay=%sms  check median %.0f ms  floor fresh %.0f ms  floor kept %.0f ms  ratio %s  cpu/project %s ms  backend peak %.0f MB  supamon bg RSS %.0f MB (peak %.0f MB)\n' \
-			"$n" "$delay" "${res_check[$key]}" "${res_fresh[$key]}" "${res_kept[$key]}" \
-			"$(awk -v a="${res_check[$key]}" -v b="${res_fresh[$key]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+		printf 'N=%s delay=%sms  check median %.0f ms  floor fresh %s  floor kept %.0f ms  ratio %s  cpu/project %s ms  backend peak %.0f MB  supamon bg RSS %.0f MB (peak %.0f MB)\n' \
+			"$n" "$delay" "${res_check[$key]}" "$(ms0 "${res_fresh[$key]}")" "${res_kept[$key]}" \
+			"$([ "$fresh" = 1 ] && awk -v a="${res_check[$key]}" -v b="${res_fresh[$key]}" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }' || echo n/a)" \
 			"$(awk -v a="${res_cpu[$key]}" 'BEGIN { printf "%.1f", a }')" \
 			"$(awk -v k="${res_hwm[$key]}" 'BEGIN { print k / 1024 }')" \
 			"$(awk -v k="$bg_rss" 'BEGIN { print k / 1024 }')" "$(awk -v k="$bg_hwm" 'BEGIN { print k / 1024 }')"
@@ -440,14 +567,15 @@ if [ "$nsizes" -ge 2 ]; then
 	grep -qw 40 <<<"$delays" || target=$(tr ' ' '\n' <<<"$delays" | sort -g | tail -n 1)
 	for delay in $delays; do
 		read -r a b <<<"$(for n in $sizes; do echo "$n ${res_check[$n $delay]}"; done | fit)"
-		read -r fa fb <<<"$(for n in $sizes; do echo "$n ${res_fresh[$n $delay]}"; done | fit)"
+		fa=skipped fb=skipped
+		[ "$fresh" = 1 ] && read -r fa fb <<<"$(for n in $sizes; do echo "$n ${res_fresh[$n $delay]}"; done | fit)"
 		read -r ka kb <<<"$(for n in $sizes; do echo "$n ${res_kept[$n $delay]}"; done | fit)"
 		printf '  delay %sms: a = %s ms, b = %s ms per project   (floor fresh: a = %s, b = %s; floor kept: a = %s, b = %s)\n' \
 			"$delay" "$a" "$b" "$fa" "$fb" "$ka" "$kb"
 		if [ "$delay" = "$target" ]; then
-			printf '  N=1000 at %sms: check %.0f ms   (floor fresh %.0f ms, floor kept %.0f ms)\n' "$delay" \
+			printf '  N=1000 at %sms: check %.0f ms   (floor fresh %s, floor kept %.0f ms)\n' "$delay" \
 				"$(awk -v a="$a" -v b="$b" 'BEGIN { print a + b * 1000 }')" \
-				"$(awk -v a="$fa" -v b="$fb" 'BEGIN { print a + b * 1000 }')" \
+				"$([ "$fresh" = 1 ] && ms0 "$(awk -v a="$fa" -v b="$fb" 'BEGIN { print a + b * 1000 }')" || echo skipped)" \
 				"$(awk -v a="$ka" -v b="$kb" 'BEGIN { print a + b * 1000 }')" >"$dir/extrapolated"
 		fi
 	done
