@@ -34,6 +34,14 @@
 # it).  Project-cluster CPU is summed over all K clusters, proxy CPU over
 # all K proxies; a pass's lateness is the worst proxy's (median, p99, max).
 #
+# PROJECT_NICE=N (default 0) runs the project servers at that nice level:
+# on this machine they share two cores with the central server, the floor
+# and the proxies, and a check records its projects in one backend, which
+# then gets a share of the CPU like each of the hundred project backends
+# answering at the same time; in production the projects run on servers of
+# their own.  The floor's client is not niced either, like the central
+# server: both are measured under the same rule.
+#
 # FRESH=0 (default 1) skips the "fresh" floor (below), which at N=1000 costs
 # tens of seconds a round: "skipped" is printed in its place.
 #
@@ -76,6 +84,7 @@ delays=${DELAYS:-20 40}
 jobs=${JOBS:-20}
 tls=${TLS:-1}
 clusters=${CLUSTERS:-1}
+project_nice=${PROJECT_NICE:-0}
 fresh=${FRESH:-1}
 python=/usr/bin/python3
 password=bench-$$-$RANDOM$RANDOM
@@ -376,6 +385,16 @@ for k in $(seq "$clusters"); do
 		as_pg "$bindir/pg_ctl" -D "$dir/${pname[k]}" -l "$dir/${pname[k]}.log" -w restart >/dev/null
 	fi
 done
+# PROJECT_NICE: the project servers' processes (and the backends they fork
+# from now on) yield the CPU to the central server and the floor, as on
+# machines of their own
+if [ "$project_nice" != 0 ]; then
+	for k in $(seq "$clusters"); do
+		pm=$(head -n 1 "$dir/${pname[k]}/postmaster.pid")
+		renice -n "$project_nice" -p "$pm" $(pgrep -P "$pm") >/dev/null
+	done
+	echo "== project servers at nice $project_nice"
+fi
 
 # ---- the proxy itself: the floor direct against through it at delay 0 ----
 echo "== the proxy at delay 0, N=$max_n, $rounds rounds: the floor direct and through it"
