@@ -156,6 +156,22 @@ SELECT (supamon_check_health('down') ->> 'unreachable_projects')::int AS unreach
 SELECT count(*) AS told_again FROM queued();
 RESET supamon.repeat_interval;
 
+-- One check of every project: a check learns once which projects have a
+-- silence or window; the one with a window is held, the one without is told,
+-- and one whose only silence is over is told too.
+SELECT supamon_add_project('gone-held', 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=2'),
+	supamon_add_project('gone-told', 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=2'),
+	supamon_add_project('gone-over', 'host=127.0.0.1 port=1 dbname=postgres connect_timeout=2');
+SELECT supamon_add_maintenance('gone-held', NULL, '* * * * *', '1 hour', NULL, 'rebuilt') > 0 AS window;
+SELECT supamon_silence('gone-over', NULL, now() + interval '1 hour', 'was rebuilt') > 0 AS silenced;
+UPDATE supamon.silence SET until = now() - interval '1 second' WHERE reason = 'was rebuilt';
+SELECT mark();
+SELECT (supamon_check_health() ->> 'unreachable_projects')::int AS unreachable;
+SELECT project_name, event FROM supamon.alert_outbox
+WHERE id > (SELECT max(id) FROM supamon.alert_outbox WHERE message = 'mark') AND job_name IS NULL
+ORDER BY project_name;
+SELECT name, status FROM supamon.project WHERE name LIKE 'gone-%' ORDER BY name;
+
 -- A silence without end, or a window off the clock, cannot be written, even
 -- by hand; a project's zone PostgreSQL does not know is GMT in the views.
 \set VERBOSITY terse

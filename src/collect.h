@@ -154,7 +154,7 @@ extern void CollectParamsOf(const ProjectState *p, CollectParams *cp);
  */
 extern char *CollectSqlOf(const void *params);
 
-/* Reads the results of CollectSql (remote) into a snapshot. */
+/* Reads the results of CollectSqlOf's text (remote) into a snapshot. */
 extern void CollectFromRemote(RemoteRequest *r, ProjectSnapshot *snap);
 
 /* Collects this very database through SPI, in a subtransaction. */

@@ -113,12 +113,14 @@ static SupamonStatement read_silenced_projects = {
  */
 static HTAB *silenced_projects = NULL;
 static LocalTransactionId silenced_lxid = InvalidLocalTransactionId;
+static TimestampTz silenced_since;
 
 void
 SilencesPrepare(TimestampTz since)
 {
 	Datum		values[1] = {TimestampTzGetDatum(since)};
 	HASHCTL		ctl;
+	HTAB	   *set;
 
 	SilencesForget();
 	SupamonRun(&read_silenced_projects, values, NULL);
@@ -126,24 +128,28 @@ SilencesPrepare(TimestampTz since)
 	ctl.keysize = NAMEDATALEN;
 	ctl.entrysize = NAMEDATALEN;
 	ctl.hcxt = TopTransactionContext;
-	silenced_projects = hash_create("supamon silenced projects", Max(SPI_processed, 8), &ctl,
-									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	set = hash_create("supamon silenced projects", Max(SPI_processed, 8), &ctl,
+					  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		char		key[NAMEDATALEN];
 
-		/* a longer name than a key holds is looked up by its query */
+		/* (project names are shorter; a longer one would be asked about) */
 		if (strlen(name) >= NAMEDATALEN)
 		{
-			SilencesForget();
-			break;
+			hash_destroy(set);
+			SPI_freetuptable(SPI_tuptable);
+			return;
 		}
 		strlcpy(key, name, NAMEDATALEN);
-		(void) hash_search(silenced_projects, key, HASH_ENTER, NULL);
+		(void) hash_search(set, key, HASH_ENTER, NULL);
 	}
-	silenced_lxid = MyProc->lxid;
 	SPI_freetuptable(SPI_tuptable);
+	/* only a whole set is used */
+	silenced_projects = set;
+	silenced_lxid = MyProc->lxid;
+	silenced_since = since;
 }
 
 void
@@ -167,7 +173,9 @@ SilencesLoad(const char *project, TimestampTz since)
 	Silences   *s = palloc0(sizeof(Silences));
 	MemoryContext cxt = CurrentMemoryContext;
 
-	if (silenced_projects && silenced_lxid == MyProc->lxid && strlen(project) < NAMEDATALEN)
+	/* (a silence over before the set's time may still matter to an earlier one) */
+	if (silenced_projects && silenced_lxid == MyProc->lxid && since >= silenced_since &&
+		strlen(project) < NAMEDATALEN)
 	{
 		char		key[NAMEDATALEN];
 
