@@ -87,6 +87,39 @@ is(sessions($fleet, $_), $first{$_}, "project $_: the same backend after four mo
 is($central->safe_psql('postgres', "SELECT count(*) FROM supamon.project WHERE reachable"),
 	'4', 'every project reachable');
 
+# --- runs in progress at one check and finished at the next: each project's
+# own runs to read again go to the collector with its request (projects with
+# none, one and several of them in one session)
+my %open = (a => 1, b => 3, c => 0, o => 2);
+sub project_node { return $_[0] eq 'o' ? ($other, 'postgres') : ($fleet, $_[0]); }
+for my $p (sort keys %open)
+{
+	next unless $open{$p};
+	my ($node, $db) = project_node($p);
+	$node->safe_psql($db, "INSERT INTO cron.job_run_details (jobid, status, start_time)"
+		  . " SELECT 2, 'running', now() - interval '10 seconds' FROM generate_series(1, $open{$p})");
+}
+check();
+is($central->safe_psql('postgres',
+		"SELECT string_agg(name || ':' || cardinality(open_run_ids), ',' ORDER BY name) FROM supamon.project"),
+	'a:1,b:3,c:0,o:2', 'each project remembers its runs in progress');
+for my $p (sort keys %open)
+{
+	my ($node, $db) = project_node($p);
+	$node->safe_psql($db, "UPDATE cron.job_run_details SET status = 'succeeded', return_message = '1 row',"
+		  . " end_time = now() WHERE status = 'running'");
+}
+check();
+is($central->safe_psql('postgres',
+		"SELECT string_agg(project_name || ':' || n, ',' ORDER BY project_name) FROM"
+		  . " (SELECT project_name, count(*) AS n FROM supamon.job_health_log"
+		  . "  WHERE job_name = 'often' AND run_id IS NOT NULL GROUP BY 1) l"),
+	'a:1,b:3,o:2', 'once finished, each is read again and logged, in its own project');
+is($central->safe_psql('postgres',
+		"SELECT string_agg(name || ':' || cardinality(open_run_ids), ',' ORDER BY name) FROM supamon.project"),
+	'a:0,b:0,c:0,o:0', 'and none is left to read again');
+is(sessions($fleet, $_), $first{$_}, "project $_: still its first backend") for qw(a b c);
+
 # --- a project restarted between checks: reconnected, never unreachable
 my $before = sessions($other, 'postgres');
 $other->restart;
