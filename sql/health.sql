@@ -104,6 +104,18 @@ SELECT add_run('fails', 'succeeded', now());
 SELECT (s ->> 'alerts_queued')::int AS alerts_queued FROM supamon_check_health() s;
 SELECT status FROM supamon.job_status WHERE name = 'fails';
 SELECT event, job_name, message FROM supamon.alert_outbox WHERE event = 'recovered';
+-- A run logged already (as by another check of the project at once) is
+-- logged once, the other new runs as usual, and the project is recorded
+-- without an error.
+SELECT add_run('every-minute', 'succeeded', now() - interval '2 seconds'),
+	add_run('two-hourly', 'succeeded', now() - interval '1 second');
+INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status, run_id, last_run_at, run_ended_at)
+SELECT 'thordata', 'pg_cron', 'every-minute', 'success', runid, start_time, end_time
+FROM cron.job_run_details WHERE runid = (SELECT max(runid) - 1 FROM cron.job_run_details);
+SELECT (s ->> 'unreachable_projects')::int AS unreachable FROM supamon_check_health() s;
+SELECT job_name, count(*) AS logged FROM supamon.job_health_log
+WHERE run_id >= (SELECT max(runid) - 1 FROM cron.job_run_details) GROUP BY 1 ORDER BY 1;
+SELECT reachable, last_error FROM supamon.project WHERE name = 'thordata';
 -- A problem nobody was told about (its alert folded into a "scheduler down"
 -- one) ends without a recovery of its own.
 UPDATE supamon.job_inventory SET status = 'missed', status_since = now() - interval '5 minutes',

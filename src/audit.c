@@ -344,6 +344,22 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 	RecordWork	w = {snap, counts, hook, arg};
 	ErrorData  *edata = SupamonSubtransaction(record_work, &w, central_caused);
 
+	/*
+	 * A run logged already (by another check of the project at once): the
+	 * same again, logging only what is not.  What the first try wrote went
+	 * with its subtransaction, and the hook had not run (the runs are
+	 * logged before it).
+	 */
+	if (edata && edata->sqlerrcode == ERRCODE_UNIQUE_VIOLATION && snap->ok &&
+		!snap->runs_logged_maybe && edata->constraint_name &&
+		strcmp(edata->constraint_name, "job_health_log_job_run_idx") == 0)
+	{
+		FreeErrorData(edata);
+		snap->runs_logged_maybe = true;
+		snap->recorded = NULL;
+		memset(counts, 0, sizeof(InventoryCounts));
+		edata = SupamonSubtransaction(record_work, &w, central_caused);
+	}
 	if (edata == NULL)
 		return true;
 	snap->ok = false;

@@ -107,6 +107,8 @@ typedef struct ProjectSnapshot
 	bool		has_max_runid;
 	int64		max_runid;		/* the highest runid to remember as read */
 	bool		runs_truncated; /* more runs than COLLECT_MAX_RUNS: the rest next time */
+	bool		runs_logged_maybe;	/* some may be logged already (another check
+									 * of the project at once): log what is not */
 	int			ignored_runs;	/* runs without a job, runid or known status */
 	int			future_times;	/* run times beyond the project's clock, ignored */
 

@@ -800,14 +800,30 @@ static SupamonStatement upsert_jobs = {
 	.expect = SPI_OK_SELECT
 };
 
+#define INSERT_RUNS \
+	"INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status," \
+	"  error_message, last_run_at, run_id, run_ended_at)" \
+	" SELECT $1, 'pg_cron', r.job_name, r.status, r.message, r.start_time, r.runid, r.end_time" \
+	" FROM unnest($2, $3, $4, $5, $6, $7) AS r(job_name, runid, status, message, start_time, end_time)"
+
+/*
+ * A run is logged once (job_health_log_job_run_idx).  Runs read are new but
+ * for two checks of a project at once: those are logged by insert_runs_again
+ * (audit.c records such a project again when insert_runs meets one logged),
+ * so that the others do not pay for ON CONFLICT's check of each row first.
+ */
 static SupamonStatement insert_runs = {
-	.sql = "INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status,"
-		"  error_message, last_run_at, run_id, run_ended_at)"
-		" SELECT $1, 'pg_cron', r.job_name, r.status, r.message, r.start_time, r.runid, r.end_time"
-		" FROM unnest($2, $3, $4, $5, $6, $7) AS r(job_name, runid, status, message, start_time, end_time)"
-		/* only job_health_log_job_run_idx can conflict: the only index to ask first */
-		" ON CONFLICT (project_name, job_type, job_name, run_id, coalesce(last_run_at, '-infinity'))"
-		"   WHERE run_id IS NOT NULL DO NOTHING",
+	.sql = INSERT_RUNS,
+	.nargs = 7, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},
+	.expect = SPI_OK_INSERT
+};
+
+static SupamonStatement insert_runs_again = {
+	.sql = INSERT_RUNS
+	/* only job_health_log_job_run_idx can conflict: the only index to ask first */
+	" ON CONFLICT (project_name, job_type, job_name, run_id, coalesce(last_run_at, '-infinity'))"
+	"   WHERE run_id IS NOT NULL DO NOTHING",
 	.nargs = 7, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
 	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},
 	.expect = SPI_OK_INSERT
@@ -1067,7 +1083,7 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[6] = SupamonTimeArray(end, nlog);
 		if (nlog > 0)
 		{
-			SupamonRun(&insert_runs, values, NULL);
+			SupamonRun(snap->runs_logged_maybe ? &insert_runs_again : &insert_runs, values, NULL);
 			counts->runs_logged = (int) SPI_processed;
 		}
 	}
