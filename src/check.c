@@ -638,39 +638,6 @@ typedef struct JobAlert
 	int64		next_expected;
 } JobAlert;
 
-static SupamonStatement read_jobs = {
-	.sql = "SELECT job_name, schedule, active, removed_at IS NOT NULL, created_at, "
-		INVENTORY_RUNS_COLUMNS ","
-		" failure_threshold, extract(epoch FROM grace)::int8,"
-		" extract(epoch FROM max_runtime)::int8, status, criticality,"
-		" $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
-		" status_reason, next_expected_at,"
-		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-		" acked_at IS NOT NULL AND acked_at >= status_since,"
-		" http_outcome IN ('failed', 'timed_out', 'error'), http_error,"
-		" strip_missed_upto"
-		" FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
-		" ORDER BY job_name",
-	.nargs = 2, .types = {TEXTOID, INT4OID},
-	.expect = SPI_OK_SELECT
-};
-
-/* Columns of read_jobs after the run columns (which start at 6). */
-#define RJ_RUNS 6
-#define RJ_THRESHOLD (RJ_RUNS + INVENTORY_RUNS_NCOLUMNS)
-#define RJ_GRACE (RJ_THRESHOLD + 1)
-#define RJ_MAX_RUNTIME (RJ_THRESHOLD + 2)
-#define RJ_STATUS (RJ_THRESHOLD + 3)
-#define RJ_CRITICALITY (RJ_THRESHOLD + 4)
-#define RJ_REMINDER_DUE (RJ_THRESHOLD + 5)
-#define RJ_REASON (RJ_THRESHOLD + 6)
-#define RJ_NEXT_EXPECTED (RJ_THRESHOLD + 7)
-#define RJ_TOLD (RJ_THRESHOLD + 8)
-#define RJ_ACKED (RJ_THRESHOLD + 9)
-#define RJ_HTTP_FAILING (RJ_THRESHOLD + 10)
-#define RJ_HTTP_ERROR (RJ_THRESHOLD + 11)
-#define RJ_MISSED_UPTO (RJ_THRESHOLD + 12)
-
 /* A stored time in seconds since 1970, HEALTH_NO_TIME for NULL. */
 static int64
 stored_seconds(TimestampTz t)
@@ -689,45 +656,44 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 		   const Outage *outage, const Silences *silences, int64 central_now,
 		   CheckTotals *totals)
 {
-	Datum		values[2];
-	SPITupleTable *jobs;
-	uint64		njobs;
+	InventoryRow *jobs;
+	int			njobs;
 	StatusWrites writes;
 	JobAlert   *alerts;
 	int			nalerts = 0;
 
-	values[0] = CStringGetTextDatum(project);
-	values[1] = Int32GetDatum(supamon_repeat_interval);
-	njobs = SupamonRun(&read_jobs, values, NULL);
-	jobs = SPI_tuptable;
+	/* the rows as the recording left them, unless something wrote them since */
+	if (recorded && recorded->rows)
+	{
+		jobs = recorded->rows;
+		njobs = recorded->nrows;
+	}
+	else
+		jobs = InventoryReadJobs(project, &njobs);
 	status_writes_init(&writes, "pg_cron", true, njobs);
 	alerts = palloc(sizeof(JobAlert) * Max(njobs, 1));
 
-	for (uint64 i = 0; i < njobs; i++)
+	for (int i = 0; i < njobs; i++)
 	{
-		HeapTuple	tup = jobs->vals[i];
-		TupleDesc	desc = jobs->tupdesc;
-		bool		isnull;
-		Datum		d;
+		InventoryRow *row = &jobs[i];
 		HealthInput in;
 		HealthResult out;
 		SmSchedule	sched;
 		char		err[256];
-		char	   *name = SPI_getvalue(tup, desc, 1);
-		char	   *schedule = SPI_getvalue(tup, desc, 2);
-		char	   *old_status = SPI_getvalue(tup, desc, RJ_STATUS);
-		char	   *criticality = SPI_getvalue(tup, desc, RJ_CRITICALITY);
-		char	   *old_reason = SPI_getvalue(tup, desc, RJ_REASON);
-		bool		reminder_due = DatumGetBool(SPI_getbinval(tup, desc, RJ_REMINDER_DUE, &isnull));
-		bool		bad_was_alerted = DatumGetBool(SPI_getbinval(tup, desc, RJ_TOLD, &isnull));
-		bool		acked = DatumGetBool(SPI_getbinval(tup, desc, RJ_ACKED, &isnull));
-		bool		removed = DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull));
-		TimestampTz created = DatumGetTimestampTz(SPI_getbinval(tup, desc, 5, &isnull));
+		char	   *name = row->name;
+		char	   *schedule = row->schedule;
+		char	   *old_status = row->status;
+		char	   *criticality = row->criticality;
+		char	   *old_reason = row->reason;
+		bool		reminder_due = row->reminder_due;
+		bool		bad_was_alerted = row->told;
+		bool		acked = row->acked;
+		bool		removed = row->removed;
+		TimestampTz created = row->created;
 		InventoryJob *job = recorded ? hash_search(recorded->jobs, &name, HASH_FIND, NULL) : NULL;
 		InventoryRuns runs;
 		char	   *marks = NULL;
 		int64		marked_upto = HEALTH_NO_TIME;
-		TimestampTz old_next;
 		const char *new_status;
 		const char *event = NULL;
 		bool		changed;
@@ -746,10 +712,7 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 			continue;
 		}
 		/* its run columns as the recording made them, or as they stand */
-		if (job)
-			runs = job->runs;
-		else
-			InventoryReadRuns(tup, desc, RJ_RUNS, &runs);
+		runs = job ? job->runs : row->runs;
 
 		memset(&in, 0, sizeof(in));
 		in.removed = removed;
@@ -760,7 +723,7 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 			in.schedule = &sched;
 		else
 			in.schedule_error = schedule ? err : "no schedule";
-		in.active = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		in.active = row->active;
 		in.known_since = SupamonUnixSeconds(created);
 		/* when its latest finished run happened, whatever times it has */
 		in.last_finished_start = runs.last_run_status == NULL ? HEALTH_NO_TIME :
@@ -777,22 +740,20 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 		in.running_since = stored_seconds(runs.running_since);
 		in.running_status = runs.running_status;
 		in.consecutive_failures = runs.consecutive_failures;
-		in.failure_threshold = DatumGetInt32(SPI_getbinval(tup, desc, RJ_THRESHOLD, &isnull));
-		d = SPI_getbinval(tup, desc, RJ_GRACE, &isnull);
-		in.grace = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
-		d = SPI_getbinval(tup, desc, RJ_MAX_RUNTIME, &isnull);
-		in.max_runtime = isnull ? HEALTH_NO_TIME : DatumGetInt64(d);
+		in.failure_threshold = row->failure_threshold;
+		in.grace = row->has_grace ? row->grace : HEALTH_NO_TIME;
+		in.max_runtime = row->has_max_runtime ? row->max_runtime : HEALTH_NO_TIME;
 
 		/*
 		 * pg_cron says "succeeded" once net.http_post() has queued its
 		 * request: what the endpoint answered (its latest run told apart)
 		 * is the job's real outcome.
 		 */
-		if (DatumGetBool(SPI_getbinval(tup, desc, RJ_HTTP_FAILING, &isnull)) && !isnull &&
+		if (row->http_failing &&
 			!in.last_finished_failed && in.last_finished_start != HEALTH_NO_TIME)
 		{
 			in.last_finished_failed = true;
-			in.last_error = SPI_getvalue(tup, desc, RJ_HTTP_ERROR);
+			in.last_error = row->http_error;
 			in.consecutive_failures = Max(in.consecutive_failures, in.failure_threshold);
 		}
 
@@ -806,9 +767,7 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 			excuse_window_misses(&in, &out, silences, name);
 		if (out.status == HEALTH_MISSED && out.missed_fire != HEALTH_NO_TIME)
 		{
-			d = SPI_getbinval(tup, desc, RJ_MISSED_UPTO, &isnull);
-			marks = strip_misses(&in, out.missed_fire,
-								 isnull ? HEALTH_NO_TIME : SupamonUnixSeconds(DatumGetTimestampTz(d)),
+			marks = strip_misses(&in, out.missed_fire, stored_seconds(row->missed_upto),
 								 &marked_upto);
 			if (marks)
 				runs.run_strip = InventoryStripAppend(runs.run_strip, marks);
@@ -895,10 +854,8 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 			event = NULL;
 
 		/* written only when something changed: its runs, its strip, its status */
-		d = SPI_getbinval(tup, desc, RJ_NEXT_EXPECTED, &isnull);
-		old_next = isnull ? INVENTORY_NO_TIME : DatumGetTimestampTz(d);
 		if ((job && job->changed) || marks || changed || event ||
-			old_next != (out.next_expected == HEALTH_NO_TIME ? INVENTORY_NO_TIME :
+			row->next_expected != (out.next_expected == HEALTH_NO_TIME ? INVENTORY_NO_TIME :
 						 SupamonFromUnixSeconds(out.next_expected)) ||
 			(old_reason == NULL) != (out.reason[0] == '\0') ||
 			(old_reason && strcmp(old_reason, out.reason) != 0))
@@ -914,8 +871,6 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 				job->written = true;
 		}
 	}
-	SPI_freetuptable(jobs);
-
 	status_writes_flush(project, &writes);
 	for (int k = 0; k < nalerts; k++)
 	{

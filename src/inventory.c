@@ -428,47 +428,35 @@ stored_time(int64 usecs)
 
 /* A text column, NULL for NULL. */
 static char *
-text_column(HeapTuple tup, TupleDesc desc, int col)
+text_value(Datum *values, bool *nulls, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	return isnull ? NULL : TextDatumGetCString(d);
+	return nulls[col] ? NULL : TextDatumGetCString(values[col]);
 }
 
 /* A timestamptz column, INVENTORY_NO_TIME for NULL. */
 static TimestampTz
-time_column(HeapTuple tup, TupleDesc desc, int col)
+time_value(Datum *values, bool *nulls, int col)
 {
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-
-	return isnull ? INVENTORY_NO_TIME : DatumGetTimestampTz(d);
+	return nulls[col] ? INVENTORY_NO_TIME : DatumGetTimestampTz(values[col]);
 }
 
-/* Reads a job's run columns (see inventory.h). */
-void
-InventoryReadRuns(HeapTuple tup, TupleDesc desc, int first, InventoryRuns *r)
+/* INVENTORY_RUNS_COLUMNS from a row's columns, the first at index first. */
+static void
+runs_values(Datum *values, bool *nulls, int first, InventoryRuns *r)
 {
-	bool		isnull;
-	Datum		d;
-
-	d = SPI_getbinval(tup, desc, first, &isnull);
-	r->has_last_run = !isnull;
-	r->last_run_id = isnull ? 0 : DatumGetInt64(d);
-	r->last_run_status = text_column(tup, desc, first + 1);
-	r->last_run_started_at = time_column(tup, desc, first + 2);
-	r->last_run_ended_at = time_column(tup, desc, first + 3);
-	r->last_run_message = text_column(tup, desc, first + 4);
-	d = SPI_getbinval(tup, desc, first + 5, &isnull);
-	r->consecutive_failures = isnull ? 0 : DatumGetInt32(d);
-	r->last_start_at = time_column(tup, desc, first + 6);
-	r->run_strip = text_column(tup, desc, first + 7);
-	r->running_status = text_column(tup, desc, first + 8);
-	d = SPI_getbinval(tup, desc, first + 9, &isnull);
-	r->has_running_run_id = !isnull;
-	r->running_run_id = isnull ? 0 : DatumGetInt64(d);
-	r->running_since = time_column(tup, desc, first + 10);
+	r->has_last_run = !nulls[first];
+	r->last_run_id = nulls[first] ? 0 : DatumGetInt64(values[first]);
+	r->last_run_status = text_value(values, nulls, first + 1);
+	r->last_run_started_at = time_value(values, nulls, first + 2);
+	r->last_run_ended_at = time_value(values, nulls, first + 3);
+	r->last_run_message = text_value(values, nulls, first + 4);
+	r->consecutive_failures = nulls[first + 5] ? 0 : DatumGetInt32(values[first + 5]);
+	r->last_start_at = time_value(values, nulls, first + 6);
+	r->run_strip = text_value(values, nulls, first + 7);
+	r->running_status = text_value(values, nulls, first + 8);
+	r->has_running_run_id = !nulls[first + 9];
+	r->running_run_id = nulls[first + 9] ? 0 : DatumGetInt64(values[first + 9]);
+	r->running_since = time_value(values, nulls, first + 10);
 }
 
 /* Stored times as a timestamptz[] (see inventory.h). */
@@ -581,22 +569,8 @@ InventoryStripAppend(const char *strip, const char *marks)
 	return p;
 }
 
-/* A live pg_cron row of the project's inventory, as the recording reads it. */
-typedef struct StoredJob
-{
-	char	   *name;
-	bool		has_job_id;
-	int64		job_id;
-	char	   *username;
-	char	   *schedule;
-	char	   *command;
-	bool		active;
-	char	   *database;
-	bool		has_gap;
-	double		gap;
-	bool		calls;			/* it has what pg_net callers have (calls_url...) */
-	InventoryRuns runs;
-} StoredJob;
+/* A live job's row, as the recording reads it (InventoryReadJobs). */
+typedef InventoryRow StoredJob;
 
 /* A name's stored row. */
 typedef struct StoredSlot
@@ -605,59 +579,114 @@ typedef struct StoredSlot
 	StoredJob  *job;
 } StoredSlot;
 
-static SupamonStatement read_stored = {
-	.sql = "SELECT job_name, job_id, username, schedule, command, active, database,"
-		" expected_interval_minutes::float8, " INVENTORY_RUNS_COLUMNS ","
-		" calls_url IS NOT NULL OR http_outcome IS NOT NULL"
-		" FROM supamon.job_inventory"
-		" WHERE project_name = $1 AND job_type = 'pg_cron' AND removed_at IS NULL",
-	.nargs = 1, .types = {TEXTOID},
+static SupamonStatement read_jobs = {
+	.sql = "SELECT job_name, removed_at IS NOT NULL, job_id, username, schedule, command, active,"
+		" database, expected_interval_minutes::float8,"
+		" calls_url IS NOT NULL OR http_outcome IS NOT NULL, created_at, "
+		INVENTORY_RUNS_COLUMNS ","
+		" failure_threshold, extract(epoch FROM grace)::int8,"
+		" extract(epoch FROM max_runtime)::int8, criticality, status, status_reason,"
+		" next_expected_at,"
+		" $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
+		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
+		" acked_at IS NOT NULL AND acked_at >= status_since,"
+		" coalesce(http_outcome IN ('failed', 'timed_out', 'error'), false), http_error,"
+		" strip_missed_upto"
+		" FROM supamon.job_inventory WHERE project_name = $1 AND job_type = 'pg_cron'"
+		" ORDER BY job_name",
+	.nargs = 2, .types = {TEXTOID, INT4OID},
 	.expect = SPI_OK_SELECT
 };
 
-/*
- * The project's live pg_cron rows, copied out of SPI's memory (whose
- * tuple table is freed at once), and a table of them by name.
- */
-static StoredJob *
-read_stored_jobs(Datum project, int *n, HTAB **by_name)
-{
-	Datum		values[1] = {project};
-	StoredJob  *jobs;
-	uint64		rows = SupamonRun(&read_stored, values, NULL);
-	SPITupleTable *tab = SPI_tuptable;
+/* read_jobs' columns, from 0 */
+#define RJ_RUNS 11
+#define RJ_AFTER_RUNS (RJ_RUNS + INVENTORY_RUNS_NCOLUMNS)
+#define RJ_NCOLUMNS (RJ_AFTER_RUNS + 13)
 
-	jobs = palloc0(sizeof(StoredJob) * Max(rows, 1));
-	*by_name = name_table((int) rows, sizeof(StoredSlot));
+/* See inventory.h. */
+InventoryRow *
+InventoryReadJobs(const char *project, int *n)
+{
+	Datum		args[2] = {CStringGetTextDatum(project), Int32GetDatum(supamon_repeat_interval)};
+	uint64		rows = SupamonRun(&read_jobs, args, NULL);
+	SPITupleTable *tab = SPI_tuptable;
+	InventoryRow *jobs = palloc0(sizeof(InventoryRow) * Max(rows, 1));
+	Datum		v[RJ_NCOLUMNS];
+	bool		nulls[RJ_NCOLUMNS];
+
+	Assert(tab->tupdesc->natts == RJ_NCOLUMNS);
 	for (uint64 i = 0; i < rows; i++)
 	{
-		HeapTuple	tup = tab->vals[i];
-		TupleDesc	desc = tab->tupdesc;
-		StoredJob  *s = &jobs[i];
-		StoredSlot *slot;
-		bool		isnull;
-		Datum		d;
+		InventoryRow *r = &jobs[i];
+		int			c = RJ_AFTER_RUNS;
 
-		s->name = text_column(tup, desc, 1);
-		d = SPI_getbinval(tup, desc, 2, &isnull);
-		s->has_job_id = !isnull;
-		s->job_id = isnull ? 0 : DatumGetInt64(d);
-		s->username = text_column(tup, desc, 3);
-		s->schedule = text_column(tup, desc, 4);
-		s->command = text_column(tup, desc, 5);
-		s->active = DatumGetBool(SPI_getbinval(tup, desc, 6, &isnull));
-		s->database = text_column(tup, desc, 7);
-		d = SPI_getbinval(tup, desc, 8, &isnull);
-		s->has_gap = !isnull;
-		s->gap = isnull ? 0 : DatumGetFloat8(d);
-		InventoryReadRuns(tup, desc, 9, &s->runs);
-		s->calls = DatumGetBool(SPI_getbinval(tup, desc, 9 + INVENTORY_RUNS_NCOLUMNS, &isnull));
-		slot = hash_search(*by_name, &s->name, HASH_ENTER, NULL);
-		slot->job = s;
+		/* once per row: column by column would walk each wide row from its start */
+		heap_deform_tuple(tab->vals[i], tab->tupdesc, v, nulls);
+		r->name = text_value(v, nulls, 0);
+		r->removed = DatumGetBool(v[1]);
+		r->has_job_id = !nulls[2];
+		r->job_id = nulls[2] ? 0 : DatumGetInt64(v[2]);
+		r->username = text_value(v, nulls, 3);
+		r->schedule = text_value(v, nulls, 4);
+		r->command = text_value(v, nulls, 5);
+		r->active = DatumGetBool(v[6]);
+		r->database = text_value(v, nulls, 7);
+		r->has_gap = !nulls[8];
+		r->gap = nulls[8] ? 0 : DatumGetFloat8(v[8]);
+		r->calls = DatumGetBool(v[9]);
+		r->created = DatumGetTimestampTz(v[10]);
+		runs_values(v, nulls, RJ_RUNS, &r->runs);
+		r->failure_threshold = DatumGetInt32(v[c]);
+		c++;
+		r->has_grace = !nulls[c];
+		r->grace = nulls[c] ? 0 : DatumGetInt64(v[c]);
+		c++;
+		r->has_max_runtime = !nulls[c];
+		r->max_runtime = nulls[c] ? 0 : DatumGetInt64(v[c]);
+		c++;
+		r->criticality = text_value(v, nulls, c++);
+		r->status = text_value(v, nulls, c++);
+		r->reason = text_value(v, nulls, c++);
+		r->next_expected = time_value(v, nulls, c++);
+		r->reminder_due = DatumGetBool(v[c++]);
+		r->told = DatumGetBool(v[c++]);
+		r->acked = DatumGetBool(v[c++]);
+		r->http_failing = DatumGetBool(v[c++]);
+		r->http_error = text_value(v, nulls, c++);
+		r->missed_upto = time_value(v, nulls, c++);
+		Assert(c == RJ_NCOLUMNS);
 	}
 	SPI_freetuptable(tab);
 	*n = (int) rows;
 	return jobs;
+}
+
+/*
+ * The project's rows (all of them, in *all), and its live ones with a
+ * table of them by name.
+ */
+static StoredJob *
+read_stored_jobs(const char *project, InventoryRow **all, int *nall, int *n, HTAB **by_name)
+{
+	StoredJob  *live;
+	int			m = 0;
+
+	*all = InventoryReadJobs(project, nall);
+	live = palloc(sizeof(StoredJob) * Max(*nall, 1));
+	*by_name = name_table(*nall, sizeof(StoredSlot));
+	for (int i = 0; i < *nall; i++)
+	{
+		StoredSlot *slot;
+
+		if ((*all)[i].removed)
+			continue;
+		live[m] = (*all)[i];
+		slot = hash_search(*by_name, &live[m].name, HASH_ENTER, NULL);
+		slot->job = &live[m];
+		m++;
+	}
+	*n = m;
+	return live;
 }
 
 /*
@@ -958,7 +987,9 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	Datum		project = CStringGetTextDatum(p->name);
 	int			nstored;
 	HTAB	   *by_name;
-	StoredJob  *stored = read_stored_jobs(project, &nstored, &by_name);
+	InventoryRow *all;
+	int			nall;
+	StoredJob  *stored = read_stored_jobs(p->name, &all, &nall, &nstored, &by_name);
 	HTAB	   *held = held_names(stored, nstored);
 	char	  **names = job_names(snap, held);
 	HTAB	   *jobs = job_table(snap);
@@ -1035,14 +1066,17 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	counts->removed_jobs = mark_removed(snap, names, project, stored, nstored);
 
 	/*
-	 * Rows just written (rare: a job found, changed or back) are read again,
-	 * so that the run columns below start from what the table now holds.
+	 * Rows just written (rare: a job found, changed, back or gone) are read
+	 * again, so that the run columns below start from what the table now
+	 * holds, and a check decides from it.
 	 */
-	if (m > 0)
+	if (m > 0 || counts->removed_jobs > 0)
 	{
 		hash_destroy(by_name);
-		stored = read_stored_jobs(project, &nstored, &by_name);
+		stored = read_stored_jobs(p->name, &all, &nall, &nstored, &by_name);
 	}
+	rec->rows = all;
+	rec->nrows = nall;
 
 	/* 3. the runs observed, each finished one logged once, under its job's name */
 	if (snap->nruns > 0)

@@ -80,9 +80,6 @@ typedef struct InventoryRuns
 	INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, \
 	INT4ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID
 
-/* Reads INVENTORY_RUNS_COLUMNS from a row, starting at column first. */
-extern void InventoryReadRuns(HeapTuple tup, TupleDesc desc, int first, InventoryRuns *runs);
-
 /* Fills out[INVENTORY_RUNS_NCOLUMNS] with the arrays of rows[0..n-1]'s columns. */
 extern void InventoryRunsArrays(InventoryRuns **rows, int n, Datum *out);
 
@@ -94,6 +91,52 @@ extern bool InventoryRunsDiffer(const InventoryRuns *a, const InventoryRuns *b);
 
 /* A run strip with marks appended, its newest STRIP_RUNS kept. */
 extern char *InventoryStripAppend(const char *strip, const char *marks);
+
+/*
+ * A pg_cron row of a project's inventory, as both the recording and a check
+ * use it: one read of the project's rows serves both (InventoryReadJobs).
+ */
+typedef struct InventoryRow
+{
+	char	   *name;
+	bool		removed;
+	/* what the project said of the job */
+	bool		has_job_id;
+	int64		job_id;
+	char	   *username;
+	char	   *schedule;
+	char	   *command;
+	bool		active;
+	char	   *database;
+	bool		has_gap;		/* expected_interval_minutes */
+	double		gap;
+	bool		calls;			/* it has what pg_net callers have (calls_url...) */
+	TimestampTz created;
+	InventoryRuns runs;
+	/* what the user set */
+	int32		failure_threshold;
+	bool		has_grace;
+	int64		grace;			/* seconds */
+	bool		has_max_runtime;
+	int64		max_runtime;	/* seconds */
+	char	   *criticality;
+	/* what the last check decided, and who was told */
+	char	   *status;
+	char	   *reason;
+	TimestampTz next_expected;	/* INVENTORY_NO_TIME: none */
+	bool		reminder_due;	/* last told supamon.repeat_interval ago or more */
+	bool		told;			/* someone was told of this status */
+	bool		acked;			/* and acknowledged it */
+	bool		http_failing;	/* the endpoint its pg_net call reached failed */
+	char	   *http_error;
+	TimestampTz missed_upto;	/* INVENTORY_NO_TIME: none */
+} InventoryRow;
+
+/*
+ * The project's pg_cron rows (removed ones too), ordered by name, copied
+ * out of SPI's memory (SPI must be connected).
+ */
+extern InventoryRow *InventoryReadJobs(const char *project, int *n);
 
 /* A job of the snapshot as recorded: its inventory name and run columns. */
 typedef struct InventoryJob
@@ -116,6 +159,14 @@ typedef struct InventoryRecorded
 	HTAB	   *jobs;			/* name -> InventoryJob */
 	int			nchanged;
 	bool		any_calls;		/* a live job had calls_url or http_outcome set */
+
+	/*
+	 * The project's rows as the recording left them, for the check to decide
+	 * from without reading them again; NULL once anything wrote them since
+	 * (pg_net's recording does, when what it knows changes).
+	 */
+	InventoryRow *rows;
+	int			nrows;
 } InventoryRecorded;
 
 /*

@@ -46,6 +46,17 @@ time_datum(int64 usecs)
 	return TimestampTzGetDatum(SupamonFromUnixMicros(usecs));
 }
 
+/*
+ * After a statement that may have written the project's pg_cron rows: the
+ * recording's read of them no longer stands for a check to decide from.
+ */
+static void
+jobs_written(ProjectSnapshot *snap)
+{
+	if (SPI_processed > 0 && snap->recorded)
+		snap->recorded->rows = NULL;
+}
+
 static SupamonStatement update_callers = {
 	.sql = "UPDATE supamon.job_inventory j SET calls_url = u.url, calls_function = u.slug"
 		" FROM unnest($2, $3, $4) AS u(id, url, slug)"
@@ -109,14 +120,20 @@ record_callers(ProjectSnapshot *snap, Datum project)
 	values[2] = SupamonTextArray(urls, NULL, n);
 	values[3] = SupamonTextArray(slugs, NULL, n);
 	if (n > 0)
+	{
 		SupamonRun(&update_callers, values, NULL);
+		jobs_written(snap);
+	}
 	/*
 	 * A job that no longer calls: nothing of its calls is its any more.  (No
 	 * live job with calls before, none now: nothing to clear, since a job's
 	 * calls were cleared in the check that found it gone.)
 	 */
 	if (n > 0 || snap->recorded == NULL || snap->recorded->any_calls)
+	{
 		SupamonRun(&update_not_callers, values, NULL);
+		jobs_written(snap);
+	}
 	return callers;
 }
 
@@ -363,6 +380,7 @@ decide_runs(ProjectSnapshot *snap, Datum project)
 	values[4] = SupamonInt8Array(job_status, no_status, njobs);
 	values[5] = SupamonTextArray(job_errors, NULL, njobs);
 	SupamonRun(&update_outcomes, values, NULL);
+	jobs_written(snap);
 	return told;
 }
 
@@ -406,6 +424,7 @@ PgNetRecord(ProjectSnapshot *snap)
 		Datum		v[1] = {project};
 
 		SupamonRun(&forget_net_runs, v, NULL);
+		jobs_written(snap);
 	}
 	if (snap->pg_net_readable)
 		queue_runs(snap, project, callers);
