@@ -553,7 +553,9 @@ rebuild_wait_set(HttpClient *client)
 	client->set = CreateWaitEventSet(client->cxt, client->nsockets + 2);
 #endif
 	AddWaitEventToSet(client->set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(client->set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	/* (a single-user backend has no postmaster to watch) */
+	if (IsUnderPostmaster)
+		AddWaitEventToSet(client->set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 	HttpAddSockets(client, client->set, client);
 	MemoryContextSwitchTo(old);
 }

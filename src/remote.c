@@ -1133,7 +1133,9 @@ create_wait_set(int sockets)
 #endif
 	wait_set_sockets = sockets;
 	AddWaitEventToSet(wait_set, WL_LATCH_SET, PGINVALID_SOCKET, MyLatch, NULL);
-	AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
+	/* (a single-user backend has no postmaster to watch) */
+	if (IsUnderPostmaster)
+		AddWaitEventToSet(wait_set, WL_EXIT_ON_PM_DEATH, PGINVALID_SOCKET, NULL, NULL);
 }
 
 /* Frees the wait set and its descriptor; safe to call when there is none. */
