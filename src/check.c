@@ -719,7 +719,7 @@ check_jobs(const char *project, InventoryRecorded *recorded, int64 now, const Sm
 		in.tz = tz;
 		in.now = now;
 		in.log_run = log_run;
-		if (schedule && sm_parse(schedule, strlen(schedule), version, &sched, err, sizeof(err)))
+		if (schedule && SupamonScheduleParse(schedule, version, &sched, err, sizeof(err)))
 			in.schedule = &sched;
 		else
 			in.schedule_error = schedule ? err : "no schedule";

@@ -14,12 +14,16 @@
 
 #include <time.h>
 
+#include "common/hashfn.h"
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "pgtime.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/hsearch.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "schedule.h"
@@ -81,11 +85,137 @@ SupamonLookupTimeZone(const char *name, SmTimeZone *tz)
 	return true;
 }
 
-bool
-SupamonScheduleGapMinutes(const char *schedule, const char *version,
-						  const char *tz, double *minutes)
+/*
+ * What a schedule is, once per transaction (a check): a fleet's jobs share
+ * a few schedules, and each job's would otherwise be parsed once when its
+ * project is recorded (its interval) and again when it is decided.  Kept in
+ * TopTransactionContext, so gone with the check; schedules longer than
+ * CACHED_SCHEDULE_BYTES, and any beyond CACHED_SCHEDULES, are not kept.
+ */
+#define CACHED_SCHEDULE_BYTES 256
+#define CACHED_SCHEDULES 1024
+
+typedef struct KnownSchedule
 {
-	SmCronVersion v = SM_PGCRON_NEWEST;
+	char	   *key;			/* version, zone (for the interval), schedule */
+	bool		ok;
+	SmSchedule	s;				/* ok: the parsed schedule */
+	char	   *err;			/* !ok: why not */
+	bool		has_gap;		/* interval entries: whether it has one */
+	double		gap;
+} KnownSchedule;
+
+static HTAB *schedule_cache = NULL;
+static LocalTransactionId schedule_cache_lxid = InvalidLocalTransactionId;
+
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const char *k = *(char *const *) key;
+
+	return hash_bytes((const unsigned char *) k, (int) strlen(k));
+}
+
+static int
+key_match(const void *a, const void *b, Size keysize)
+{
+	return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/*
+ * The key of a schedule read the way a pg_cron version does, in a zone for
+ * its interval (NULL for the schedule alone); false when it is not kept.
+ */
+static bool
+schedule_key(int version, const char *zone, const char *schedule, char *key, size_t size)
+{
+	if (strlen(schedule) > CACHED_SCHEDULE_BYTES || (zone && strlen(zone) >= NAMEDATALEN))
+		return false;
+	/* (the zone's length first: no zone and schedule can make another's key) */
+	if (zone)
+		snprintf(key, size, "%d z%zu %s %s", version, strlen(zone), zone, schedule);
+	else
+		snprintf(key, size, "%d p %s", version, schedule);
+	return true;
+}
+
+static KnownSchedule *
+known_schedule(const char *key)
+{
+	char	   *k = (char *) key;
+
+	/* (a cache of another transaction went with its memory) */
+	if (schedule_cache == NULL || schedule_cache_lxid != MyProc->lxid)
+		return NULL;
+	return hash_search(schedule_cache, &k, HASH_FIND, NULL);
+}
+
+/*
+ * Keeps what was learnt of a key, once it is whole (an error while learning
+ * it leaves no half an entry).
+ */
+static void
+remember_schedule(const char *key, const KnownSchedule *what)
+{
+	char	   *k = (char *) key;
+	KnownSchedule *e;
+
+	if (schedule_cache == NULL || schedule_cache_lxid != MyProc->lxid)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(char *);
+		ctl.entrysize = sizeof(KnownSchedule);
+		ctl.hash = key_hash;
+		ctl.match = key_match;
+		ctl.hcxt = TopTransactionContext;
+		schedule_cache = hash_create("supamon schedules", 64, &ctl,
+									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+		schedule_cache_lxid = MyProc->lxid;
+	}
+	if (hash_get_num_entries(schedule_cache) >= CACHED_SCHEDULES)
+		return;
+	k = MemoryContextStrdup(TopTransactionContext, key);
+	e = hash_search(schedule_cache, &k, HASH_ENTER, NULL);
+	*e = *what;
+	e->key = k;
+	if (e->err)
+		e->err = MemoryContextStrdup(TopTransactionContext, e->err);
+}
+
+#define SCHEDULE_KEY_SIZE (CACHED_SCHEDULE_BYTES + NAMEDATALEN + 32)
+
+/* See schedule_sql.h. */
+bool
+SupamonScheduleParse(const char *schedule, SmCronVersion version, SmSchedule *s,
+					 char *err, size_t errlen)
+{
+	char		key[SCHEDULE_KEY_SIZE];
+	KnownSchedule *e;
+	KnownSchedule learnt;
+	char		why[256];
+
+	if (!schedule_key((int) version, NULL, schedule, key, sizeof(key)))
+		return sm_parse(schedule, strlen(schedule), version, s, err, errlen);
+	e = known_schedule(key);
+	if (e == NULL)
+	{
+		memset(&learnt, 0, sizeof(learnt));
+		learnt.ok = sm_parse(schedule, strlen(schedule), version, &learnt.s, why, sizeof(why));
+		learnt.err = learnt.ok ? NULL : why;
+		remember_schedule(key, &learnt);
+		e = &learnt;
+	}
+	if (e->ok)
+		*s = e->s;
+	else
+		strlcpy(err, e->err, errlen);
+	return e->ok;
+}
+
+static bool
+schedule_gap_minutes(const char *schedule, SmCronVersion v, const char *tz, double *minutes)
+{
 	SmSchedule	s;
 	SmTimeZone	zone;
 	char		err[256];
@@ -93,16 +223,7 @@ SupamonScheduleGapMinutes(const char *schedule, const char *version,
 	int64_t		first,
 				second;
 
-	if (schedule == NULL)
-		return false;
-
-	/*
-	 * A project's pg_cron newer than supamon knows is read as the newest, as
-	 * the health check does: its jobs still have gaps worth showing.
-	 */
-	if (version && !sm_parse_version(version, &v))
-		v = SM_PGCRON_NEWEST;
-	if (!sm_parse(schedule, strlen(schedule), v, &s, err, sizeof(err)))
+	if (!SupamonScheduleParse(schedule, v, &s, err, sizeof(err)))
 		return false;
 	if (s.kind == SM_KIND_INTERVAL)
 	{
@@ -116,6 +237,40 @@ SupamonScheduleGapMinutes(const char *schedule, const char *version,
 		return false;
 	*minutes = (second - first) / 60.0;
 	return true;
+}
+
+bool
+SupamonScheduleGapMinutes(const char *schedule, const char *version,
+						  const char *tz, double *minutes)
+{
+	SmCronVersion v = SM_PGCRON_NEWEST;
+	char		key[SCHEDULE_KEY_SIZE];
+	KnownSchedule *e;
+	KnownSchedule learnt;
+
+	if (schedule == NULL)
+		return false;
+
+	/*
+	 * A project's pg_cron newer than supamon knows is read as the newest, as
+	 * the health check does: its jobs still have gaps worth showing.
+	 */
+	if (version && !sm_parse_version(version, &v))
+		v = SM_PGCRON_NEWEST;
+	if (!schedule_key((int) v, tz ? tz : "GMT", schedule, key, sizeof(key)))
+		return schedule_gap_minutes(schedule, v, tz, minutes);
+	e = known_schedule(key);
+	if (e == NULL)
+	{
+		/* (only the interval is kept: the parse has an entry of its own) */
+		memset(&learnt, 0, sizeof(learnt));
+		learnt.has_gap = schedule_gap_minutes(schedule, v, tz, &learnt.gap);
+		remember_schedule(key, &learnt);
+		e = &learnt;
+	}
+	if (e->has_gap)
+		*minutes = e->gap;
+	return e->has_gap;
 }
 
 /*

@@ -23,4 +23,11 @@ extern bool SupamonLookupTimeZone(const char *name, SmTimeZone *tz);
 extern bool SupamonScheduleGapMinutes(const char *schedule, const char *version,
 									  const char *tz, double *minutes);
 
+/*
+ * sm_parse, for a schedule parsed already in this transaction without
+ * parsing it again (SPI or not: any backend context).
+ */
+extern bool SupamonScheduleParse(const char *schedule, SmCronVersion version,
+								 SmSchedule *s, char *err, size_t errlen);
+
 #endif							/* SUPAMON_SCHEDULE_SQL_H */

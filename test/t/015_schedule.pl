@@ -84,4 +84,39 @@ $node->safe_psql('other', 'ALTER DATABASE postgres ALLOW_CONNECTIONS true');
 like($err, qr/could not reach pg_cron in database "postgres" as role "\w+"/, "where it cannot connect: $err");
 is(sql(q{SELECT count(*) FROM cron.job}), '1', 'and nothing was scheduled');
 
+# One schedule text in two projects on two pg_cron versions, in one check:
+# this database's pg_cron 1.4 has no "N seconds" schedules, a project without
+# the extension is read as the newest (1.6), which has.  Schedules are
+# parsed once per check: each project gets its own version's reading.
+$node->safe_psql('postgres', q{
+SELECT supamon_unschedule();
+CREATE DATABASE newer;
+INSERT INTO cron.job (schedule, command, nodename, nodeport, database, username, jobname)
+	VALUES ('30 seconds', 'SELECT 1', 'localhost', 5432, 'postgres', current_user, 'secs');
+});
+$node->safe_psql('newer', q{
+CREATE SCHEMA cron;
+CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
+	nodename text NOT NULL DEFAULT 'localhost', nodeport int NOT NULL DEFAULT 5432,
+	database text NOT NULL DEFAULT current_database(), username text NOT NULL DEFAULT current_user,
+	active boolean NOT NULL DEFAULT true, jobname name);
+CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, job_pid int,
+	database text, username text, command text, status text, return_message text,
+	start_time timestamptz, end_time timestamptz);
+INSERT INTO cron.job (schedule, command, jobname) VALUES ('30 seconds', 'SELECT 1', 'secs');
+});
+sql(sprintf(q{SELECT supamon_add_project('newer', 'host=%s port=%s dbname=newer')}, $node->host, $node->port));
+# twice: the order in which the projects answer decides which is read first
+for my $round (1, 2)
+{
+	sql('SELECT supamon_check_health()');
+	is(sql(q{SELECT string_agg(project_name || ':' || coalesce(expected_interval_minutes::text, '-'), ',' ORDER BY project_name)
+		FROM supamon.job_inventory WHERE job_name = 'secs'}), 'newer:0.50,self:-',
+		"check $round: the interval of \"30 seconds\" as each project's pg_cron reads it");
+	like(sql(q{SELECT status_reason FROM supamon.job_inventory WHERE project_name = 'self' AND job_name = 'secs'}),
+		qr/seconds/, 'and pg_cron 1.4 is said not to take it');
+	unlike(sql(q{SELECT coalesce(status_reason, '') FROM supamon.job_inventory WHERE project_name = 'newer' AND job_name = 'secs'}),
+		qr/not valid|invalid|does not/, 'while 1.6 does');
+}
+
 done_testing();
