@@ -285,15 +285,10 @@ record_edge(void *arg)
  * recorded (their data is the project's), only they are lost, with why.
  */
 static void
-record_extras(ProjectSnapshot *snap)
+record_edge_part(ProjectSnapshot *snap)
 {
 	ErrorData  *edata;
 
-	if (snap->ok && (edata = SupamonSubtransaction(record_pg_net, snap, central_caused)) != NULL)
-	{
-		snap->pg_net_error = SupamonCleanText(edata->message, 300);
-		FreeErrorData(edata);
-	}
 	/* (a project not asked about has nothing of it to record) */
 	if ((snap->edge.asked || snap->edge.rate_limited) &&
 		(edata = SupamonSubtransaction(record_edge, snap, central_caused)) != NULL)
@@ -311,15 +306,34 @@ record_extras(ProjectSnapshot *snap)
 }
 
 static void
+record_pg_net_part(ProjectSnapshot *snap)
+{
+	ErrorData  *edata;
+
+	if (snap->ok && (edata = SupamonSubtransaction(record_pg_net, snap, central_caused)) != NULL)
+	{
+		snap->pg_net_error = SupamonCleanText(edata->message, 300);
+		FreeErrorData(edata);
+	}
+}
+
+static void
 record_work(void *arg)
 {
 	RecordWork *w = arg;
 
+	/*
+	 * The Management API's part first: its upsert of a function's row may
+	 * wait for another session's lock (supamon_ack() locks every row of a
+	 * name), and what that session commits must be in the pg_cron rows read
+	 * next, which the check decides from (inventory.h, rows).
+	 */
+	record_edge_part(w->snap);
 	if (w->snap->ok)
 		InventoryRecord(w->snap, w->counts);
 	else
 		InventoryRecordFailure(w->snap);
-	record_extras(w->snap);
+	record_pg_net_part(w->snap);
 	if (w->hook)
 		w->hook(w->snap, w->arg);
 	/* what the hook did not write with its own (a check writes them with the statuses) */

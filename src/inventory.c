@@ -580,8 +580,11 @@ typedef struct StoredSlot
 } StoredSlot;
 
 static SupamonStatement read_jobs = {
-	.sql = "SELECT job_name, removed_at IS NOT NULL, job_id, username, schedule, command, active,"
-		" database, expected_interval_minutes::float8,"
+	/* (what only a live job's recording compares, not read of the removed ones) */
+	.sql = "SELECT job_name, removed_at IS NOT NULL, job_id,"
+		" CASE WHEN removed_at IS NULL THEN username END, schedule,"
+		" CASE WHEN removed_at IS NULL THEN command END, active,"
+		" CASE WHEN removed_at IS NULL THEN database END, expected_interval_minutes::float8,"
 		" calls_url IS NOT NULL OR http_outcome IS NOT NULL, created_at, "
 		INVENTORY_RUNS_COLUMNS ","
 		" failure_threshold, extract(epoch FROM grace)::int8,"
@@ -614,7 +617,9 @@ InventoryReadJobs(const char *project, int *n)
 	Datum		v[RJ_NCOLUMNS];
 	bool		nulls[RJ_NCOLUMNS];
 
-	Assert(tab->tupdesc->natts == RJ_NCOLUMNS);
+	if (tab->tupdesc->natts != RJ_NCOLUMNS)
+		elog(ERROR, "supamon: the inventory read returned %d columns, not %d",
+			 tab->tupdesc->natts, RJ_NCOLUMNS);
 	for (uint64 i = 0; i < rows; i++)
 	{
 		InventoryRow *r = &jobs[i];

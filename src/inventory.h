@@ -163,7 +163,10 @@ typedef struct InventoryRecorded
 	/*
 	 * The project's rows as the recording left them, for the check to decide
 	 * from without reading them again; NULL once anything wrote them since
-	 * (pg_net's recording does, when what it knows changes).
+	 * (pg_net's recording does, when what it knows changes).  Nothing between
+	 * that read and the check may wait for another session's lock unless it
+	 * then sets this NULL: what that session commits would not be seen
+	 * (audit.c records the Management API's part before it).
 	 */
 	InventoryRow *rows;
 	int			nrows;
