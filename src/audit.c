@@ -371,6 +371,7 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 		FreeErrorData(edata);
 		snap->runs_logged_maybe = true;
 		snap->recorded = NULL;
+		snap->facts = NULL;
 		memset(counts, 0, sizeof(InventoryCounts));
 		edata = SupamonSubtransaction(record_work, &w, central_caused);
 	}
@@ -378,6 +379,7 @@ record_in_subtransaction(ProjectSnapshot *snap, InventoryCounts *counts,
 		return true;
 	snap->ok = false;
 	snap->recorded = NULL;
+	snap->facts = NULL;
 	snap->error = SupamonCleanText(psprintf("supamon could not record this project's data: %s",
 											edata->message), 1000);
 	/* the Management API's answer may have been the culprit: left out too */
@@ -453,6 +455,7 @@ record_one(AuditRun *run, int i)
 	SPI_finish();
 	/* what lived in that connection is gone; the rest is not needed again */
 	snap->recorded = NULL;
+	snap->facts = NULL;
 	snap->pg_net_error = NULL;
 	memset(&snap->edge, 0, sizeof(EdgeSnapshot));
 	CollectRelease(snap);
@@ -531,6 +534,7 @@ stream_turn(void *arg)
 			if (run->arg_size > 0)
 				memcpy(run->arg, run->arg_saved, run->arg_size);
 			snap->recorded = NULL;
+			snap->facts = NULL;
 			snap->pg_net_error = NULL;
 			memset(&run->counts[w.i], 0, sizeof(InventoryCounts));
 			run->streaming = false;

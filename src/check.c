@@ -1138,14 +1138,7 @@ check_edge_refusal(const char *name, const EdgeSnapshot *edge, bool alerted,
 }
 
 static SupamonStatement read_project = {
-	.sql = "SELECT reachable, scheduler_running, remote_now, cron_timezone,"
-		" pg_cron_version, coalesce(cron_log_run, true), status, last_error,"
-		" $2 > 0 AND (last_alerted_at IS NULL OR last_alerted_at <= now() - pg_catalog.make_interval(secs => $2)),"
-		" extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8,"
-		" extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8,"
-		" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since,"
-		" supabase_status, edge_refusal_alerted, health_note"
-		" FROM supamon.project WHERE name = $1",
+	.sql = "SELECT " PROJECT_FACTS_COLUMNS("$2") " FROM supamon.project WHERE name = $1",
 	.nargs = 2, .types = {TEXTOID, INT4OID},
 	.expect = SPI_OK_SELECT
 };
@@ -1183,12 +1176,21 @@ decide_project(ProjectSnapshot *snap, CheckTotals *totals)
 	const char *paused_as;
 	bool		edge_refusal_alerted;
 
-	values[0] = CStringGetTextDatum(name);
-	values[1] = Int32GetDatum(supamon_repeat_interval);
-	if (SupamonRun(&read_project, values, NULL) != 1)
-		elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
+	/* the row as the recording left it, or read */
+	if (snap->facts)
+	{
+		tup = snap->facts;
+		desc = snap->facts_desc;
+	}
+	else
+	{
+		values[0] = CStringGetTextDatum(name);
+		values[1] = Int32GetDatum(supamon_repeat_interval);
+		if (SupamonRun(&read_project, values, NULL) != 1)
+			elog(ERROR, "supamon: project \"%s\" vanished during the check", name);
+		tup = SPI_tuptable->vals[0];
+		desc = SPI_tuptable->tupdesc;
+	}
 	d = SPI_getbinval(tup, desc, 1, &isnull);
 	reachable = !isnull && DatumGetBool(d);
 	d = SPI_getbinval(tup, desc, 2, &isnull);

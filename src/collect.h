@@ -126,6 +126,13 @@ typedef struct ProjectSnapshot
 	/* what recording it left to write (inventory.c), NULL before */
 	struct InventoryRecorded *recorded;
 
+	/*
+	 * The project's row as recording it left it (PROJECT_FACTS_COLUMNS,
+	 * inventory.h), for the check to decide from; NULL: to be read.
+	 */
+	struct HeapTupleData *facts;
+	struct TupleDescData *facts_desc;
+
 	/* where its jobs, runs, responses and facts live (CollectRelease frees it) */
 	MemoryContext rows_cxt;
 } ProjectSnapshot;

@@ -393,21 +393,42 @@ summarize_runs(ProjectSnapshot *snap, HTAB *jobs)
 
 static SupamonStatement update_failure = {
 	.sql = "UPDATE supamon.project SET reachable = false, last_check_at = now(), "
-		"last_error = $2, last_check_ms = $3 WHERE name = $1",
-	.nargs = 3, .types = {TEXTOID, TEXTOID, INT4OID},
-	.expect = SPI_OK_UPDATE
+		"last_error = $2, last_check_ms = $3 WHERE name = $1"
+		" RETURNING " PROJECT_FACTS_COLUMNS("$4"),
+	.nargs = 4, .types = {TEXTOID, TEXTOID, INT4OID, INT4OID},
+	.expect = SPI_OK_UPDATE_RETURNING
 };
+
+/*
+ * What the project's row now says, for a check to decide from without
+ * reading it again: copied out of the statement's result, whose memory a
+ * rolled-back subtransaction frees.  Nothing writes those columns between
+ * the recording and the check (pg_net's recording writes others).
+ */
+static void
+keep_facts(ProjectSnapshot *snap)
+{
+	snap->facts = NULL;
+	if (SPI_processed != 1)
+		return;					/* (the check then finds the project gone) */
+	/* (in the current context, freed with the project's SPI connection) */
+	snap->facts = heap_copytuple(SPI_tuptable->vals[0]);
+	snap->facts_desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+	SPI_freetuptable(SPI_tuptable);
+}
 
 /* Records why a project could not be collected; its jobs keep their state. */
 void
 InventoryRecordFailure(ProjectSnapshot *snap)
 {
-	Datum		values[3];
+	Datum		values[4];
 
 	values[0] = CStringGetTextDatum(snap->project->name);
 	values[1] = CStringGetTextDatum(SupamonCleanText(snap->error ? snap->error : "failed", 1000));
 	values[2] = Int32GetDatum(snap->elapsed_ms);
+	values[3] = Int32GetDatum(supamon_repeat_interval);
 	SupamonRun(&update_failure, values, NULL);
+	keep_facts(snap);
 }
 
 /* A stored time as Unix microseconds, COLLECT_NO_TIME when NULL or not finite. */
@@ -977,10 +998,11 @@ static SupamonStatement update_project_seen = {
 		" run_high_water = $8, open_run_ids = $9,"
 		" history_bootstrapped_at = CASE WHEN $10 THEN now() ELSE history_bootstrapped_at END,"
 		" pg_net_readable = $11"
-		" WHERE name = $1",
-	.nargs = 11, .types = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, BOOLOID,
-	BOOLOID, INT8OID, INT8ARRAYOID, BOOLOID, BOOLOID},
-	.expect = SPI_OK_UPDATE
+		" WHERE name = $1"
+		" RETURNING " PROJECT_FACTS_COLUMNS("$12"),
+	.nargs = 12, .types = {TEXTOID, INT4OID, TIMESTAMPTZOID, TEXTOID, TEXTOID, BOOLOID,
+	BOOLOID, INT8OID, INT8ARRAYOID, BOOLOID, BOOLOID, INT4OID},
+	.expect = SPI_OK_UPDATE_RETURNING
 };
 
 /* Records a successful snapshot (see inventory.h for what it leaves). */
@@ -1171,8 +1193,8 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		int			nopen = 0;
 		int64		high = snap->has_max_runid ? snap->max_runid : 0;
 		bool		has_high = snap->has_max_runid;
-		Datum		values[11];
-		char		nulls[12] = "           ";
+		Datum		values[12];
+		char		nulls[13] = "            ";
 
 		for (int i = 0; i < snap->nruns; i++)
 		{
@@ -1201,7 +1223,9 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		values[9] = BoolGetDatum(snap->bootstrapped);
 		/* (pg_net's own recording writes the rest of what was read of it) */
 		values[10] = BoolGetDatum(snap->pg_net_readable);
+		values[11] = Int32GetDatum(supamon_repeat_interval);
 		SupamonRun(&update_project_seen, values, nulls);
+		keep_facts(snap);
 	}
 	hash_destroy(jobs);
 }

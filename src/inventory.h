@@ -23,6 +23,21 @@
 	"   ORDER BY d.job_pattern IS NULL, pg_catalog.length(d.job_pattern) DESC, d.id LIMIT 1)," \
 	"   'important')"
 
+/*
+ * What a check decides a project from, of its row (interval: the parameter
+ * that holds supamon.repeat_interval): read by the check, or returned by the
+ * recording's update of the row, which leaves it in snap->facts.
+ */
+#define PROJECT_FACTS_COLUMNS(interval) \
+	"reachable, scheduler_running, remote_now, cron_timezone," \
+	" pg_cron_version, coalesce(cron_log_run, true), status, last_error," \
+	" " interval " > 0 AND (last_alerted_at IS NULL OR" \
+	"   last_alerted_at <= now() - pg_catalog.make_interval(secs => " interval "))," \
+	" extract(epoch FROM status_since)::int8, extract(epoch FROM outage_from)::int8," \
+	" extract(epoch FROM outage_until)::int8, pg_catalog.floor(extract(epoch FROM now()))::int8," \
+	" last_alerted_at IS NOT NULL AND last_alerted_at >= status_since," \
+	" supabase_status, edge_refusal_alerted, health_note"
+
 typedef struct InventoryCounts
 {
 	int			jobs;
