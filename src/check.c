@@ -548,17 +548,23 @@ status_writes_add(StatusWrites *w, const char *name, const char *status, const c
 	" status = u.status, status_reason = u.reason, next_expected_at = u.next," \
 	" last_alerted_at = CASE WHEN u.alerted THEN now() ELSE i.last_alerted_at END"
 
+/* write_jobs' rows: a job's name, its run columns, what the check made of it */
+#define WJ_RUNS 1
+#define WJ_SEEN (WJ_RUNS + INVENTORY_RUNS_NCOLUMNS)
+#define WJ_NCOLUMNS (WJ_SEEN + 6)
+
 static SupamonStatement write_jobs = {
 	.sql = "UPDATE supamon.job_inventory i SET" INVENTORY_RUNS_SET ","
 		" last_seen_at = CASE WHEN u.seen THEN now() ELSE i.last_seen_at END,"
 		" strip_missed_upto = coalesce(u.missed_upto, i.strip_missed_upto)," STATUS_SET
-		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
-		"   AS u(name, " INVENTORY_RUNS_COLUMNS ", seen, missed_upto, status, reason, next, alerted)"
+		" FROM unnest($2) AS u(name text, " INVENTORY_RUNS_DEFINITION ", seen bool,"
+		"   missed_upto timestamptz, status text, reason text, next timestamptz, alerted bool)"
 		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name",
-	.nargs = 19, .types = {TEXTOID, TEXTARRAYOID, INVENTORY_RUNS_TYPES, BOOLARRAYOID,
-	TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, BOOLARRAYOID},
+	.nargs = 2, .types = {TEXTOID, RECORDARRAYOID},
 	.expect = SPI_OK_UPDATE
 };
+
+static TupleDesc write_jobs_row = NULL;
 
 static SupamonStatement write_statuses = {
 	.sql = "UPDATE supamon.job_inventory i SET" STATUS_SET
@@ -585,21 +591,45 @@ static SupamonStatement insert_transitions = {
 static void
 status_writes_flush(const char *project, StatusWrites *w)
 {
-	Datum		values[19];
+	Datum		values[7];
 	Datum		name = CStringGetTextDatum(project);
 	Datum		type = CStringGetTextDatum(w->job_type);
 
 	if (w->n > 0 && w->with_runs)
 	{
+		Datum	   *v = palloc(sizeof(Datum) * WJ_NCOLUMNS * w->n);
+		bool	   *nl = palloc(sizeof(bool) * WJ_NCOLUMNS * w->n);
+
+		if (write_jobs_row == NULL)
+		{
+			Oid			types[WJ_NCOLUMNS] = {TEXTOID, INVENTORY_RUNS_RECORD_TYPES, BOOLOID,
+			TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
+
+			write_jobs_row = SupamonRowType(WJ_NCOLUMNS, types);
+		}
+		for (int k = 0; k < w->n; k++)
+		{
+			Datum	   *r = &v[k * WJ_NCOLUMNS];
+			bool	   *rn = &nl[k * WJ_NCOLUMNS];
+
+			r[0] = CStringGetTextDatum(w->names[k]);
+			rn[0] = false;
+			InventoryRunsValues(w->runs[k], &r[WJ_RUNS], &rn[WJ_RUNS]);
+			r[WJ_SEEN] = BoolGetDatum(w->seen[k]);
+			rn[WJ_SEEN] = false;
+			r[WJ_SEEN + 1] = TimestampTzGetDatum(w->missed_upto[k]);
+			rn[WJ_SEEN + 1] = w->missed_upto[k] == INVENTORY_NO_TIME;
+			rn[WJ_SEEN + 2] = w->statuses[k] == NULL;
+			r[WJ_SEEN + 2] = rn[WJ_SEEN + 2] ? (Datum) 0 : CStringGetTextDatum(w->statuses[k]);
+			rn[WJ_SEEN + 3] = w->reasons[k] == NULL;
+			r[WJ_SEEN + 3] = rn[WJ_SEEN + 3] ? (Datum) 0 : CStringGetTextDatum(w->reasons[k]);
+			r[WJ_SEEN + 4] = TimestampTzGetDatum(w->next[k]);
+			rn[WJ_SEEN + 4] = w->next[k] == INVENTORY_NO_TIME;
+			r[WJ_SEEN + 5] = BoolGetDatum(w->alerted[k]);
+			rn[WJ_SEEN + 5] = false;
+		}
 		values[0] = name;
-		values[1] = SupamonTextArray(w->names, NULL, w->n);
-		InventoryRunsArrays(w->runs, w->n, &values[2]);
-		values[13] = SupamonBoolArray(w->seen, w->n);
-		values[14] = InventoryTimeArray(w->missed_upto, w->n);
-		values[15] = SupamonTextArray(w->statuses, NULL, w->n);
-		values[16] = SupamonTextArray(w->reasons, NULL, w->n);
-		values[17] = InventoryTimeArray(w->next, w->n);
-		values[18] = SupamonBoolArray(w->alerted, w->n);
+		values[1] = SupamonRecordArray(write_jobs_row, v, nl, w->n);
 		SupamonRun(&write_jobs, values, NULL);
 	}
 	else if (w->n > 0)

@@ -498,6 +498,34 @@ InventoryTimeArray(TimestampTz *values, int n)
 											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 }
 
+/* See inventory.h. */
+void
+InventoryRunsValues(const InventoryRuns *r, Datum *v, bool *nulls)
+{
+	nulls[0] = !r->has_last_run;
+	v[0] = Int64GetDatum(r->last_run_id);
+	nulls[1] = r->last_run_status == NULL;
+	v[1] = nulls[1] ? (Datum) 0 : CStringGetTextDatum(r->last_run_status);
+	nulls[2] = r->last_run_started_at == INVENTORY_NO_TIME;
+	v[2] = TimestampTzGetDatum(r->last_run_started_at);
+	nulls[3] = r->last_run_ended_at == INVENTORY_NO_TIME;
+	v[3] = TimestampTzGetDatum(r->last_run_ended_at);
+	nulls[4] = r->last_run_message == NULL;
+	v[4] = nulls[4] ? (Datum) 0 : CStringGetTextDatum(r->last_run_message);
+	nulls[5] = false;
+	v[5] = Int32GetDatum(r->consecutive_failures);
+	nulls[6] = r->last_start_at == INVENTORY_NO_TIME;
+	v[6] = TimestampTzGetDatum(r->last_start_at);
+	nulls[7] = r->run_strip == NULL;
+	v[7] = nulls[7] ? (Datum) 0 : CStringGetTextDatum(r->run_strip);
+	nulls[8] = r->running_status == NULL;
+	v[8] = nulls[8] ? (Datum) 0 : CStringGetTextDatum(r->running_status);
+	nulls[9] = !r->has_running_run_id;
+	v[9] = Int64GetDatum(r->running_run_id);
+	nulls[10] = r->running_since == INVENTORY_NO_TIME;
+	v[10] = TimestampTzGetDatum(r->running_since);
+}
+
 /* Run columns of many jobs as arrays, one per column (see inventory.h). */
 void
 InventoryRunsArrays(InventoryRuns **rows, int n, Datum *out)
@@ -859,7 +887,8 @@ static SupamonStatement upsert_jobs = {
 	"INSERT INTO supamon.job_health_log (project_name, job_type, job_name, status," \
 	"  error_message, last_run_at, run_id, run_ended_at)" \
 	" SELECT $1, 'pg_cron', r.job_name, r.status, r.message, r.start_time, r.runid, r.end_time" \
-	" FROM unnest($2, $3, $4, $5, $6, $7) AS r(job_name, runid, status, message, start_time, end_time)"
+	" FROM unnest($2) AS r(job_name text, runid int8, status text, message text," \
+	"   start_time timestamptz, end_time timestamptz)"
 
 /*
  * A run is logged once (job_health_log_job_run_idx).  Runs read are new but
@@ -867,10 +896,13 @@ static SupamonStatement upsert_jobs = {
  * (audit.c records such a project again when insert_runs meets one logged),
  * so that the others do not pay for ON CONFLICT's check of each row first.
  */
+/* the columns of INSERT_RUNS' rows, and their type (made once per backend) */
+#define LOG_NCOLUMNS 6
+static TupleDesc log_row = NULL;
+
 static SupamonStatement insert_runs = {
 	.sql = INSERT_RUNS,
-	.nargs = 7, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},
+	.nargs = 2, .types = {TEXTOID, RECORDARRAYOID},
 	.expect = SPI_OK_INSERT
 };
 
@@ -879,8 +911,7 @@ static SupamonStatement insert_runs_again = {
 	/* only job_health_log_job_run_idx can conflict: the only index to ask first */
 	" ON CONFLICT (project_name, job_type, job_name, run_id, coalesce(last_run_at, '-infinity'))"
 	"   WHERE run_id IS NOT NULL DO NOTHING",
-	.nargs = 7, .types = {TEXTOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-	TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID},
+	.nargs = 2, .types = {TEXTOID, RECORDARRAYOID},
 	.expect = SPI_OK_INSERT
 };
 
@@ -1109,41 +1140,44 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	if (snap->nruns > 0)
 	{
 		int			nlog = 0;
-		char	  **jobname = palloc(sizeof(char *) * snap->nruns);
-		int64	   *runids = palloc(sizeof(int64) * snap->nruns);
-		char	  **status = palloc(sizeof(char *) * snap->nruns);
-		char	  **message = palloc(sizeof(char *) * snap->nruns);
-		int64	   *start = palloc(sizeof(int64) * snap->nruns);
-		int64	   *end = palloc(sizeof(int64) * snap->nruns);
-		Datum		values[7];
+		Datum	   *v = palloc(sizeof(Datum) * LOG_NCOLUMNS * snap->nruns);
+		bool	   *nl = palloc0(sizeof(bool) * LOG_NCOLUMNS * snap->nruns);
+		Datum		values[2];
 
+		if (log_row == NULL)
+		{
+			Oid			types[LOG_NCOLUMNS] = {TEXTOID, INT8OID, TEXTOID, TEXTOID,
+			TIMESTAMPTZOID, TIMESTAMPTZOID};
+
+			log_row = SupamonRowType(LOG_NCOLUMNS, types);
+		}
 		for (int i = 0; i < snap->nruns; i++)
 		{
 			CronRunRow *r = &snap->runs[i];
 			JobSlot    *slot;
+			Datum	   *row = &v[nlog * LOG_NCOLUMNS];
+			bool	   *rn = &nl[nlog * LOG_NCOLUMNS];
 
 			if (!RUN_IS_FINISHED(r->status))
 				continue;
 			slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
 			if (slot == NULL)
 				continue;
-			jobname[nlog] = names[slot->index];
-			runids[nlog] = r->runid;
-			status[nlog] = strcmp(r->status, "succeeded") == 0 ? "success" : "failed";
-			message[nlog] = strcmp(r->status, "failed") == 0 ? r->message : NULL;
-			start[nlog] = r->start_time;
-			end[nlog] = r->end_time;
+			row[0] = CStringGetTextDatum(names[slot->index]);
+			row[1] = Int64GetDatum(r->runid);
+			row[2] = CStringGetTextDatum(strcmp(r->status, "succeeded") == 0 ? "success" : "failed");
+			rn[3] = strcmp(r->status, "failed") != 0 || r->message == NULL;
+			row[3] = rn[3] ? (Datum) 0 : CStringGetTextDatum(r->message);
+			rn[4] = r->start_time == COLLECT_NO_TIME;
+			row[4] = rn[4] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(r->start_time));
+			rn[5] = r->end_time == COLLECT_NO_TIME;
+			row[5] = rn[5] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(r->end_time));
 			nlog++;
 		}
-		values[0] = project;
-		values[1] = SupamonTextArray(jobname, NULL, nlog);
-		values[2] = SupamonInt8Array(runids, NULL, nlog);
-		values[3] = SupamonTextArray(status, NULL, nlog);
-		values[4] = SupamonTextArray(message, NULL, nlog);
-		values[5] = SupamonTimeArray(start, nlog);
-		values[6] = SupamonTimeArray(end, nlog);
 		if (nlog > 0)
 		{
+			values[0] = project;
+			values[1] = SupamonRecordArray(log_row, v, nl, nlog);
 			SupamonRun(snap->runs_logged_maybe ? &insert_runs_again : &insert_runs, values, NULL);
 			counts->runs_logged = (int) SPI_processed;
 		}

@@ -90,6 +90,22 @@ typedef struct InventoryRuns
 	" last_start_at = u.last_start_at, run_strip = u.run_strip, running_status = u.running_status," \
 	" running_run_id = u.running_run_id, running_since = u.running_since"
 
+/*
+ * Those columns as a record's (SupamonRecordArray): their SQL definition and
+ * types, in their order.
+ */
+#define INVENTORY_RUNS_DEFINITION \
+	"last_run_id int8, last_run_status text, last_run_started_at timestamptz," \
+	" last_run_ended_at timestamptz, last_run_message text, consecutive_failures int4," \
+	" last_start_at timestamptz, run_strip text, running_status text, running_run_id int8," \
+	" running_since timestamptz"
+#define INVENTORY_RUNS_RECORD_TYPES \
+	INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, INT4OID, TIMESTAMPTZOID, \
+	TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID
+
+/* Puts a job's run columns in values[0..]/nulls[0..] (in that order). */
+extern void InventoryRunsValues(const InventoryRuns *runs, Datum *values, bool *nulls);
+
 /* The types of those arrays, in their order (for a SupamonStatement). */
 #define INVENTORY_RUNS_TYPES \
 	INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, \

@@ -6,10 +6,13 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "collect.h"
 
@@ -75,6 +78,36 @@ SupamonTextArray(char **values, bool *nulls, int n)
 			nn[i] = (nulls && nulls[i]) || values[i] == NULL;
 		return PointerGetDatum(construct_md_array(d, nn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	}
+}
+
+/* See supamon.h. */
+TupleDesc
+SupamonRowType(int ncolumns, const Oid *types)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+	TupleDesc	desc = CreateTemplateTupleDesc(ncolumns);
+
+	for (int i = 0; i < ncolumns; i++)
+		TupleDescInitEntry(desc, (AttrNumber) (i + 1), NULL, types[i], -1, 0);
+	/* (an anonymous record type of this backend, as SQL's ROW() makes) */
+	desc = BlessTupleDesc(desc);
+	MemoryContextSwitchTo(old);
+	return desc;
+}
+
+/* See supamon.h. */
+Datum
+SupamonRecordArray(TupleDesc type, Datum *values, bool *nulls, int n)
+{
+	Datum	   *rows = palloc(sizeof(Datum) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
+	int			w = type->natts;
+
+	for (int k = 0; k < n; k++)
+		rows[k] = HeapTupleGetDatum(heap_form_tuple(type, &values[k * w], &nulls[k * w]));
+	return PointerGetDatum(construct_md_array(rows, NULL, 1, dims, lbs, RECORDOID, -1,
+											  false, TYPALIGN_DOUBLE));
 }
 
 /* The integers as an int8[]; NULL where nulls[i] (nulls may be NULL). */

@@ -110,6 +110,19 @@ extern Datum SupamonBoolArray(bool *values, int n);
 extern Datum SupamonFloat8Array(double *values, bool *nulls, int n);
 extern Datum SupamonTimeArray(int64 *values, int n);
 
+/*
+ * Many rows as one record[] parameter, read back in SQL with
+ * "unnest($n) AS u(column type, ...)" (the columns of SupamonRowType, in its
+ * order): one function scan for all, where unnest($2, $3, ...) of an array
+ * per column materializes each column apart.  SupamonRowType makes the rows'
+ * type once per backend (types[i] the i-th column's; its memory is kept);
+ * SupamonRecordArray makes the parameter of n rows, values[k * ncolumns + i]
+ * (NULL where nulls[...]) the i-th column of row k.  spi.c.
+ */
+struct TupleDescData;
+extern struct TupleDescData *SupamonRowType(int ncolumns, const Oid *types);
+extern Datum SupamonRecordArray(struct TupleDescData *type, Datum *values, bool *nulls, int n);
+
 /* Runs f hiding the statement of any error it raises from the log.  subxact.c. */
 struct FunctionCallInfoBaseData;
 extern void SupamonHidingStatement(void (*f) (struct FunctionCallInfoBaseData *),
