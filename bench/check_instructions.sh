@@ -36,21 +36,7 @@ bench_before_start() {
 }
 source "$top/bench/common.sh"
 
-ppsql postgres -c "CREATE DATABASE tmpl" >/dev/null
-{
-	cron_schema
-	cat <<SQL
-INSERT INTO cron.job (schedule, command, jobname)
-SELECT '*/5 * * * *', 'SELECT ' || j, 'job-' || j FROM generate_series(1, $jobs) j;
-INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
-SELECT jobid, 'succeeded', '1 row', now() - interval '1 minute', now() FROM cron.job;
-SQL
-} | ppsql tmpl >/dev/null
-for i in $(seq "$projects"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | ppsql postgres >/dev/null
-cpsql -c 'CREATE EXTENSION supamon' >/dev/null
-[ -z "${CENTRAL_SQL:-}" ] || cpsql -c "$CENTRAL_SQL" >/dev/null
-cpsql -c "SELECT count(supamon_add_project('p' || i,
-	'host=$dir port=$project_port dbname=p' || i || ' user=postgres')) FROM generate_series(1, $projects) i" >/dev/null
+project_fleet "$projects" "$jobs"
 for i in $(seq "$projects"); do
 	echo "\\c p$i"
 	echo "INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)

@@ -72,3 +72,25 @@ CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, jo
 	start_time timestamptz, end_time timestamptz);
 SQL
 }
+
+# N project databases p1..pN of JOBS jobs each ('*/5 * * * *', one finished
+# run each) on the projects cluster, registered on the central one after
+# CREATE EXTENSION supamon and CENTRAL_SQL (if set: a schema change to try).
+project_fleet() {
+	local n=$1 jobs=$2 i
+	ppsql postgres -c "CREATE DATABASE tmpl" >/dev/null
+	{
+		cron_schema
+		cat <<SQL
+INSERT INTO cron.job (schedule, command, jobname)
+SELECT '*/5 * * * *', 'SELECT ' || j, 'job-' || j FROM generate_series(1, $jobs) j;
+INSERT INTO cron.job_run_details (jobid, status, return_message, start_time, end_time)
+SELECT jobid, 'succeeded', '1 row', now() - interval '1 minute', now() FROM cron.job;
+SQL
+	} | ppsql tmpl >/dev/null
+	for i in $(seq "$n"); do echo "CREATE DATABASE p$i TEMPLATE tmpl;"; done | ppsql postgres >/dev/null
+	cpsql -c 'CREATE EXTENSION supamon' >/dev/null
+	[ -z "${CENTRAL_SQL:-}" ] || cpsql -c "$CENTRAL_SQL" >/dev/null
+	cpsql -c "SELECT count(supamon_add_project('p' || i,
+		'host=$dir port=$project_port dbname=p' || i || ' user=postgres')) FROM generate_series(1, $n) i" >/dev/null
+}

@@ -7,6 +7,8 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use lib 'test/perl';
+use SupamonTest;
 
 my $node = PostgreSQL::Test::Cluster->new('central');
 $node->init;
@@ -94,15 +96,7 @@ CREATE DATABASE newer;
 INSERT INTO cron.job (schedule, command, nodename, nodeport, database, username, jobname)
 	VALUES ('30 seconds', 'SELECT 1', 'localhost', 5432, 'postgres', current_user, 'secs');
 });
-$node->safe_psql('newer', q{
-CREATE SCHEMA cron;
-CREATE TABLE cron.job (jobid bigserial PRIMARY KEY, schedule text NOT NULL, command text NOT NULL,
-	nodename text NOT NULL DEFAULT 'localhost', nodeport int NOT NULL DEFAULT 5432,
-	database text NOT NULL DEFAULT current_database(), username text NOT NULL DEFAULT current_user,
-	active boolean NOT NULL DEFAULT true, jobname name);
-CREATE TABLE cron.job_run_details (jobid bigint, runid bigserial PRIMARY KEY, job_pid int,
-	database text, username text, command text, status text, return_message text,
-	start_time timestamptz, end_time timestamptz);
+$node->safe_psql('newer', cron_tables_sql() . q{
 INSERT INTO cron.job (schedule, command, jobname) VALUES ('30 seconds', 'SELECT 1', 'secs');
 });
 sql(sprintf(q{SELECT supamon_add_project('newer', 'host=%s port=%s dbname=newer')}, $node->host, $node->port));
