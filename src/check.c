@@ -587,6 +587,26 @@ static SupamonStatement insert_transitions = {
 	.expect = SPI_OK_INSERT
 };
 
+/* Row k of write_jobs' parameter (SupamonRecordArray). */
+static void
+write_jobs_fill(void *arg, int k, Datum *r, bool *rn)
+{
+	StatusWrites *w = arg;
+
+	r[0] = CStringGetTextDatum(w->names[k]);
+	InventoryRunsValues(w->runs[k], &r[WJ_RUNS], &rn[WJ_RUNS]);
+	r[WJ_SEEN] = BoolGetDatum(w->seen[k]);
+	r[WJ_SEEN + 1] = TimestampTzGetDatum(w->missed_upto[k]);
+	rn[WJ_SEEN + 1] = w->missed_upto[k] == INVENTORY_NO_TIME;
+	rn[WJ_SEEN + 2] = w->statuses[k] == NULL;
+	r[WJ_SEEN + 2] = rn[WJ_SEEN + 2] ? (Datum) 0 : CStringGetTextDatum(w->statuses[k]);
+	rn[WJ_SEEN + 3] = w->reasons[k] == NULL;
+	r[WJ_SEEN + 3] = rn[WJ_SEEN + 3] ? (Datum) 0 : CStringGetTextDatum(w->reasons[k]);
+	r[WJ_SEEN + 4] = TimestampTzGetDatum(w->next[k]);
+	rn[WJ_SEEN + 4] = w->next[k] == INVENTORY_NO_TIME;
+	r[WJ_SEEN + 5] = BoolGetDatum(w->alerted[k]);
+}
+
 /* Writes what was added, then logs the transitions (with the last run as written). */
 static void
 status_writes_flush(const char *project, StatusWrites *w)
@@ -597,9 +617,6 @@ status_writes_flush(const char *project, StatusWrites *w)
 
 	if (w->n > 0 && w->with_runs)
 	{
-		Datum	   *v = palloc(sizeof(Datum) * WJ_NCOLUMNS * w->n);
-		bool	   *nl = palloc(sizeof(bool) * WJ_NCOLUMNS * w->n);
-
 		if (write_jobs_row == NULL)
 		{
 			Oid			types[WJ_NCOLUMNS] = {TEXTOID, INVENTORY_RUNS_RECORD_TYPES, BOOLOID,
@@ -607,29 +624,8 @@ status_writes_flush(const char *project, StatusWrites *w)
 
 			write_jobs_row = SupamonRowType(WJ_NCOLUMNS, types);
 		}
-		for (int k = 0; k < w->n; k++)
-		{
-			Datum	   *r = &v[k * WJ_NCOLUMNS];
-			bool	   *rn = &nl[k * WJ_NCOLUMNS];
-
-			r[0] = CStringGetTextDatum(w->names[k]);
-			rn[0] = false;
-			InventoryRunsValues(w->runs[k], &r[WJ_RUNS], &rn[WJ_RUNS]);
-			r[WJ_SEEN] = BoolGetDatum(w->seen[k]);
-			rn[WJ_SEEN] = false;
-			r[WJ_SEEN + 1] = TimestampTzGetDatum(w->missed_upto[k]);
-			rn[WJ_SEEN + 1] = w->missed_upto[k] == INVENTORY_NO_TIME;
-			rn[WJ_SEEN + 2] = w->statuses[k] == NULL;
-			r[WJ_SEEN + 2] = rn[WJ_SEEN + 2] ? (Datum) 0 : CStringGetTextDatum(w->statuses[k]);
-			rn[WJ_SEEN + 3] = w->reasons[k] == NULL;
-			r[WJ_SEEN + 3] = rn[WJ_SEEN + 3] ? (Datum) 0 : CStringGetTextDatum(w->reasons[k]);
-			r[WJ_SEEN + 4] = TimestampTzGetDatum(w->next[k]);
-			rn[WJ_SEEN + 4] = w->next[k] == INVENTORY_NO_TIME;
-			r[WJ_SEEN + 5] = BoolGetDatum(w->alerted[k]);
-			rn[WJ_SEEN + 5] = false;
-		}
 		values[0] = name;
-		values[1] = SupamonRecordArray(write_jobs_row, v, nl, w->n);
+		values[1] = SupamonRecordArray(write_jobs_row, w->n, write_jobs_fill, w);
 		SupamonRun(&write_jobs, values, NULL);
 	}
 	else if (w->n > 0)

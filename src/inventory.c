@@ -915,6 +915,33 @@ static SupamonStatement insert_runs_again = {
 	.expect = SPI_OK_INSERT
 };
 
+/* The finished runs to log: run[k] of the snapshot's runs, its job's name names[job[k]]. */
+typedef struct LogRows
+{
+	ProjectSnapshot *snap;
+	char	  **names;
+	int		   *run;
+	int		   *job;
+} LogRows;
+
+/* Row k of INSERT_RUNS' parameter (SupamonRecordArray). */
+static void
+log_fill(void *arg, int k, Datum *row, bool *rn)
+{
+	LogRows    *log = arg;
+	CronRunRow *r = &log->snap->runs[log->run[k]];
+
+	row[0] = CStringGetTextDatum(log->names[log->job[k]]);
+	row[1] = Int64GetDatum(r->runid);
+	row[2] = CStringGetTextDatum(strcmp(r->status, "succeeded") == 0 ? "success" : "failed");
+	rn[3] = strcmp(r->status, "failed") != 0 || r->message == NULL;
+	row[3] = rn[3] ? (Datum) 0 : CStringGetTextDatum(r->message);
+	rn[4] = r->start_time == COLLECT_NO_TIME;
+	row[4] = rn[4] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(r->start_time));
+	rn[5] = r->end_time == COLLECT_NO_TIME;
+	row[5] = rn[5] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(r->end_time));
+}
+
 /*
  * The run columns a job's runs in this snapshot make of what was stored
  * (as the recording once did in SQL): its latest finished run, its
@@ -1139,45 +1166,35 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 	/* 3. the runs observed, each finished one logged once, under its job's name */
 	if (snap->nruns > 0)
 	{
+		LogRows		log = {snap, names, palloc(sizeof(int) * snap->nruns), palloc(sizeof(int) * snap->nruns)};
 		int			nlog = 0;
-		Datum	   *v = palloc(sizeof(Datum) * LOG_NCOLUMNS * snap->nruns);
-		bool	   *nl = palloc0(sizeof(bool) * LOG_NCOLUMNS * snap->nruns);
-		Datum		values[2];
 
-		if (log_row == NULL)
-		{
-			Oid			types[LOG_NCOLUMNS] = {TEXTOID, INT8OID, TEXTOID, TEXTOID,
-			TIMESTAMPTZOID, TIMESTAMPTZOID};
-
-			log_row = SupamonRowType(LOG_NCOLUMNS, types);
-		}
 		for (int i = 0; i < snap->nruns; i++)
 		{
 			CronRunRow *r = &snap->runs[i];
 			JobSlot    *slot;
-			Datum	   *row = &v[nlog * LOG_NCOLUMNS];
-			bool	   *rn = &nl[nlog * LOG_NCOLUMNS];
 
 			if (!RUN_IS_FINISHED(r->status))
 				continue;
 			slot = hash_search(jobs, &r->jobid, HASH_FIND, NULL);
 			if (slot == NULL)
 				continue;
-			row[0] = CStringGetTextDatum(names[slot->index]);
-			row[1] = Int64GetDatum(r->runid);
-			row[2] = CStringGetTextDatum(strcmp(r->status, "succeeded") == 0 ? "success" : "failed");
-			rn[3] = strcmp(r->status, "failed") != 0 || r->message == NULL;
-			row[3] = rn[3] ? (Datum) 0 : CStringGetTextDatum(r->message);
-			rn[4] = r->start_time == COLLECT_NO_TIME;
-			row[4] = rn[4] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(r->start_time));
-			rn[5] = r->end_time == COLLECT_NO_TIME;
-			row[5] = rn[5] ? (Datum) 0 : TimestampTzGetDatum(SupamonFromUnixMicros(r->end_time));
-			nlog++;
+			log.run[nlog] = i;
+			log.job[nlog++] = slot->index;
 		}
 		if (nlog > 0)
 		{
+			Datum		values[2];
+
+			if (log_row == NULL)
+			{
+				Oid			types[LOG_NCOLUMNS] = {TEXTOID, INT8OID, TEXTOID, TEXTOID,
+				TIMESTAMPTZOID, TIMESTAMPTZOID};
+
+				log_row = SupamonRowType(LOG_NCOLUMNS, types);
+			}
 			values[0] = project;
-			values[1] = SupamonRecordArray(log_row, v, nl, nlog);
+			values[1] = SupamonRecordArray(log_row, nlog, log_fill, &log);
 			SupamonRun(snap->runs_logged_maybe ? &insert_runs_again : &insert_runs, values, NULL);
 			counts->runs_logged = (int) SPI_processed;
 		}

@@ -18,7 +18,6 @@
 #include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "pgtime.h"
-#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
@@ -106,7 +105,13 @@ typedef struct KnownSchedule
 } KnownSchedule;
 
 static HTAB *schedule_cache = NULL;
-static LocalTransactionId schedule_cache_lxid = InvalidLocalTransactionId;
+
+/* The transaction's memory is reset: the cache went with it. */
+static void
+forget_schedules(void *arg)
+{
+	schedule_cache = NULL;
+}
 
 static uint32
 key_hash(const void *key, Size keysize)
@@ -144,8 +149,7 @@ known_schedule(const char *key)
 {
 	char	   *k = (char *) key;
 
-	/* (a cache of another transaction went with its memory) */
-	if (schedule_cache == NULL || schedule_cache_lxid != MyProc->lxid)
+	if (schedule_cache == NULL)
 		return NULL;
 	return hash_search(schedule_cache, &k, HASH_FIND, NULL);
 }
@@ -157,12 +161,15 @@ known_schedule(const char *key)
 static void
 remember_schedule(const char *key, const KnownSchedule *what)
 {
-	char	   *k = (char *) key;
+	char	   *k;
+	char	   *err;
 	KnownSchedule *e;
 
-	if (schedule_cache == NULL || schedule_cache_lxid != MyProc->lxid)
+	if (schedule_cache == NULL)
 	{
 		HASHCTL		ctl;
+		MemoryContextCallback *cb = MemoryContextAlloc(TopTransactionContext,
+													   sizeof(MemoryContextCallback));
 
 		ctl.keysize = sizeof(char *);
 		ctl.entrysize = sizeof(KnownSchedule);
@@ -171,16 +178,20 @@ remember_schedule(const char *key, const KnownSchedule *what)
 		ctl.hcxt = TopTransactionContext;
 		schedule_cache = hash_create("supamon schedules", 64, &ctl,
 									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
-		schedule_cache_lxid = MyProc->lxid;
+		/* (not a transaction id: one of a long-lived backend's may come back) */
+		cb->func = forget_schedules;
+		cb->arg = NULL;
+		MemoryContextRegisterResetCallback(TopTransactionContext, cb);
 	}
 	if (hash_get_num_entries(schedule_cache) >= CACHED_SCHEDULES)
 		return;
+	/* everything the entry points to first: an error leaves no entry at all */
 	k = MemoryContextStrdup(TopTransactionContext, key);
+	err = what->err ? MemoryContextStrdup(TopTransactionContext, what->err) : NULL;
 	e = hash_search(schedule_cache, &k, HASH_ENTER, NULL);
 	*e = *what;
 	e->key = k;
-	if (e->err)
-		e->err = MemoryContextStrdup(TopTransactionContext, e->err);
+	e->err = err;
 }
 
 #define SCHEDULE_KEY_SIZE (CACHED_SCHEDULE_BYTES + NAMEDATALEN + 32)

@@ -97,17 +97,36 @@ SupamonRowType(int ncolumns, const Oid *types)
 
 /* See supamon.h. */
 Datum
-SupamonRecordArray(TupleDesc type, Datum *values, bool *nulls, int n)
+SupamonRecordArray(TupleDesc type, int n, SupamonRowFill fill, void *arg)
 {
+	HeapTuple  *tuples = palloc(sizeof(HeapTuple) * Max(n, 1));
 	Datum	   *rows = palloc(sizeof(Datum) * Max(n, 1));
+	Datum	   *values = palloc(sizeof(Datum) * type->natts);
+	bool	   *nulls = palloc(sizeof(bool) * type->natts);
 	int			dims[1] = {n};
 	int			lbs[1] = {1};
-	int			w = type->natts;
+	MemoryContext outer = CurrentMemoryContext;
+	MemoryContext row_cxt = AllocSetContextCreate(outer, "supamon row", ALLOCSET_SMALL_SIZES);
+	ArrayType  *array;
 
 	for (int k = 0; k < n; k++)
-		rows[k] = HeapTupleGetDatum(heap_form_tuple(type, &values[k * w], &nulls[k * w]));
-	return PointerGetDatum(construct_md_array(rows, NULL, 1, dims, lbs, RECORDOID, -1,
-											  false, TYPALIGN_DOUBLE));
+	{
+		MemoryContextSwitchTo(row_cxt);
+		memset(nulls, 0, sizeof(bool) * type->natts);
+		fill(arg, k, values, nulls);
+		MemoryContextSwitchTo(outer);
+		tuples[k] = heap_form_tuple(type, values, nulls);
+		rows[k] = HeapTupleGetDatum(tuples[k]);
+		MemoryContextReset(row_cxt);
+	}
+	MemoryContextDelete(row_cxt);
+	array = construct_md_array(rows, NULL, 1, dims, lbs, RECORDOID, -1, false, TYPALIGN_DOUBLE);
+	/* (the array holds copies) */
+	for (int k = 0; k < n; k++)
+		heap_freetuple(tuples[k]);
+	pfree(tuples);
+	pfree(rows);
+	return PointerGetDatum(array);
 }
 
 /* The integers as an int8[]; NULL where nulls[i] (nulls may be NULL). */

@@ -116,12 +116,15 @@ extern Datum SupamonTimeArray(int64 *values, int n);
  * order): one function scan for all, where unnest($2, $3, ...) of an array
  * per column materializes each column apart.  SupamonRowType makes the rows'
  * type once per backend (types[i] the i-th column's; its memory is kept);
- * SupamonRecordArray makes the parameter of n rows, values[k * ncolumns + i]
- * (NULL where nulls[...]) the i-th column of row k.  spi.c.
+ * SupamonRecordArray makes the parameter of n rows, fill(arg, k, values,
+ * nulls) giving row k's columns: what fill allocates is freed once its row
+ * is made, so that a big project holds its rows once, not their parts too.
+ * spi.c.
  */
 struct TupleDescData;
+typedef void (*SupamonRowFill) (void *arg, int k, Datum *values, bool *nulls);
 extern struct TupleDescData *SupamonRowType(int ncolumns, const Oid *types);
-extern Datum SupamonRecordArray(struct TupleDescData *type, Datum *values, bool *nulls, int n);
+extern Datum SupamonRecordArray(struct TupleDescData *type, int n, SupamonRowFill fill, void *arg);
 
 /* Runs f hiding the statement of any error it raises from the log.  subxact.c. */
 struct FunctionCallInfoBaseData;
