@@ -564,6 +564,8 @@ static SupamonStatement write_jobs = {
 	.expect = SPI_OK_UPDATE
 };
 
+static const Oid write_jobs_types[WJ_NCOLUMNS] = {TEXTOID, INVENTORY_RUNS_RECORD_TYPES, BOOLOID,
+TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
 static TupleDesc write_jobs_row = NULL;
 
 static SupamonStatement write_statuses = {
@@ -617,15 +619,9 @@ status_writes_flush(const char *project, StatusWrites *w)
 
 	if (w->n > 0 && w->with_runs)
 	{
-		if (write_jobs_row == NULL)
-		{
-			Oid			types[WJ_NCOLUMNS] = {TEXTOID, INVENTORY_RUNS_RECORD_TYPES, BOOLOID,
-			TIMESTAMPTZOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, BOOLOID};
-
-			write_jobs_row = SupamonRowType(WJ_NCOLUMNS, types);
-		}
 		values[0] = name;
-		values[1] = SupamonRecordArray(write_jobs_row, w->n, write_jobs_fill, w);
+		values[1] = SupamonRecordArray(SupamonRowType(&write_jobs_row, WJ_NCOLUMNS, write_jobs_types),
+									   w->n, write_jobs_fill, w);
 		SupamonRun(&write_jobs, values, NULL);
 	}
 	else if (w->n > 0)

@@ -526,57 +526,6 @@ InventoryRunsValues(const InventoryRuns *r, Datum *v, bool *nulls)
 	v[10] = TimestampTzGetDatum(r->running_since);
 }
 
-/* Run columns of many jobs as arrays, one per column (see inventory.h). */
-void
-InventoryRunsArrays(InventoryRuns **rows, int n, Datum *out)
-{
-	int64	   *ids = palloc(sizeof(int64) * Max(n, 1));
-	bool	   *no_id = palloc(sizeof(bool) * Max(n, 1));
-	char	  **statuses = palloc(sizeof(char *) * Max(n, 1));
-	TimestampTz *started = palloc(sizeof(TimestampTz) * Max(n, 1));
-	TimestampTz *ended = palloc(sizeof(TimestampTz) * Max(n, 1));
-	char	  **messages = palloc(sizeof(char *) * Max(n, 1));
-	TimestampTz *starts = palloc(sizeof(TimestampTz) * Max(n, 1));
-	char	  **strips = palloc(sizeof(char *) * Max(n, 1));
-	char	  **running = palloc(sizeof(char *) * Max(n, 1));
-	int64	   *rids = palloc(sizeof(int64) * Max(n, 1));
-	bool	   *no_rid = palloc(sizeof(bool) * Max(n, 1));
-	TimestampTz *since = palloc(sizeof(TimestampTz) * Max(n, 1));
-	Datum	   *failures = palloc(sizeof(Datum) * Max(n, 1));
-	int			dims[1] = {n};
-	int			lbs[1] = {1};
-
-	for (int i = 0; i < n; i++)
-	{
-		InventoryRuns *r = rows[i];
-
-		ids[i] = r->last_run_id;
-		no_id[i] = !r->has_last_run;
-		statuses[i] = r->last_run_status;
-		started[i] = r->last_run_started_at;
-		ended[i] = r->last_run_ended_at;
-		messages[i] = r->last_run_message;
-		failures[i] = Int32GetDatum(r->consecutive_failures);
-		starts[i] = r->last_start_at;
-		strips[i] = r->run_strip;
-		running[i] = r->running_status;
-		rids[i] = r->running_run_id;
-		no_rid[i] = !r->has_running_run_id;
-		since[i] = r->running_since;
-	}
-	out[0] = SupamonInt8Array(ids, no_id, n);
-	out[1] = SupamonTextArray(statuses, NULL, n);
-	out[2] = InventoryTimeArray(started, n);
-	out[3] = InventoryTimeArray(ended, n);
-	out[4] = SupamonTextArray(messages, NULL, n);
-	out[5] = PointerGetDatum(construct_md_array(failures, NULL, 1, dims, lbs, INT4OID, 4, true, TYPALIGN_INT));
-	out[6] = InventoryTimeArray(starts, n);
-	out[7] = SupamonTextArray(strips, NULL, n);
-	out[8] = SupamonTextArray(running, NULL, n);
-	out[9] = SupamonInt8Array(rids, no_rid, n);
-	out[10] = InventoryTimeArray(since, n);
-}
-
 /* Two texts, either NULL, alike. */
 static bool
 same_text(const char *a, const char *b)
@@ -890,16 +839,18 @@ static SupamonStatement upsert_jobs = {
 	" FROM unnest($2) AS r(job_name text, runid int8, status text, message text," \
 	"   start_time timestamptz, end_time timestamptz)"
 
+/* INSERT_RUNS' rows: a run's job name, runid, status, message, start and end */
+#define LOG_NCOLUMNS 6
+static const Oid log_types[LOG_NCOLUMNS] = {TEXTOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID,
+TIMESTAMPTZOID};
+static TupleDesc log_row = NULL;
+
 /*
  * A run is logged once (job_health_log_job_run_idx).  Runs read are new but
  * for two checks of a project at once: those are logged by insert_runs_again
  * (audit.c records such a project again when insert_runs meets one logged),
  * so that the others do not pay for ON CONFLICT's check of each row first.
  */
-/* the columns of INSERT_RUNS' rows, and their type (made once per backend) */
-#define LOG_NCOLUMNS 6
-static TupleDesc log_row = NULL;
-
 static SupamonStatement insert_runs = {
 	.sql = INSERT_RUNS,
 	.nargs = 2, .types = {TEXTOID, RECORDARRAYOID},
@@ -1007,12 +958,32 @@ next_runs(const InventoryRuns *old, const JobRuns *j, const ProjectSnapshot *sna
 
 static SupamonStatement write_runs = {
 	.sql = "UPDATE supamon.job_inventory i SET" INVENTORY_RUNS_SET ", last_seen_at = now()"
-		" FROM unnest($2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-		"   AS u(name, " INVENTORY_RUNS_COLUMNS ")"
+		" FROM unnest($2) AS u(name text, " INVENTORY_RUNS_DEFINITION ")"
 		" WHERE i.project_name = $1 AND i.job_type = 'pg_cron' AND i.job_name = u.name",
-	.nargs = 13, .types = {TEXTOID, TEXTARRAYOID, INVENTORY_RUNS_TYPES},
+	.nargs = 2, .types = {TEXTOID, RECORDARRAYOID},
 	.expect = SPI_OK_UPDATE
 };
+
+/* write_runs' rows: a job's name, then its run columns */
+static const Oid write_runs_types[1 + INVENTORY_RUNS_NCOLUMNS] = {TEXTOID, INVENTORY_RUNS_RECORD_TYPES};
+static TupleDesc write_runs_row = NULL;
+
+/* The jobs whose run columns write_runs writes. */
+typedef struct RunsRows
+{
+	char	  **names;
+	InventoryRuns **runs;
+} RunsRows;
+
+/* Row k of write_runs' parameter (SupamonRecordArray). */
+static void
+runs_fill(void *arg, int k, Datum *row, bool *rn)
+{
+	RunsRows   *w = arg;
+
+	row[0] = CStringGetTextDatum(w->names[k]);
+	InventoryRunsValues(w->runs[k], &row[1], &rn[1]);
+}
 
 /* Writes the run columns that the recording left and no one wrote. */
 void
@@ -1021,29 +992,29 @@ InventoryWriteRuns(ProjectSnapshot *snap)
 	InventoryRecorded *rec = snap->recorded;
 	HASH_SEQ_STATUS it;
 	InventoryJob *job;
-	char	  **names;
-	InventoryRuns **runs;
+	RunsRows	rows;
 	int			n = 0;
-	Datum		values[2 + INVENTORY_RUNS_NCOLUMNS];
+	Datum		values[2];
 
 	if (rec == NULL || rec->nchanged == 0)
 		return;
-	names = palloc(sizeof(char *) * rec->nchanged);
-	runs = palloc(sizeof(InventoryRuns *) * rec->nchanged);
+	rows.names = palloc(sizeof(char *) * rec->nchanged);
+	rows.runs = palloc(sizeof(InventoryRuns *) * rec->nchanged);
 	hash_seq_init(&it, rec->jobs);
 	while ((job = hash_seq_search(&it)) != NULL)
 	{
 		if (!job->changed || job->written)
 			continue;
-		names[n] = job->name;
-		runs[n++] = &job->runs;
+		rows.names[n] = job->name;
+		rows.runs[n++] = &job->runs;
 		job->written = true;
 	}
 	if (n == 0)
 		return;
 	values[0] = CStringGetTextDatum(snap->project->name);
-	values[1] = SupamonTextArray(names, NULL, n);
-	InventoryRunsArrays(runs, n, &values[2]);
+	values[1] = SupamonRecordArray(SupamonRowType(&write_runs_row, 1 + INVENTORY_RUNS_NCOLUMNS,
+												  write_runs_types),
+								   n, runs_fill, &rows);
 	SupamonRun(&write_runs, values, NULL);
 }
 
@@ -1186,15 +1157,9 @@ InventoryRecord(ProjectSnapshot *snap, InventoryCounts *counts)
 		{
 			Datum		values[2];
 
-			if (log_row == NULL)
-			{
-				Oid			types[LOG_NCOLUMNS] = {TEXTOID, INT8OID, TEXTOID, TEXTOID,
-				TIMESTAMPTZOID, TIMESTAMPTZOID};
-
-				log_row = SupamonRowType(LOG_NCOLUMNS, types);
-			}
 			values[0] = project;
-			values[1] = SupamonRecordArray(log_row, nlog, log_fill, &log);
+			values[1] = SupamonRecordArray(SupamonRowType(&log_row, LOG_NCOLUMNS, log_types),
+										   nlog, log_fill, &log);
 			SupamonRun(snap->runs_logged_maybe ? &insert_runs_again : &insert_runs, values, NULL);
 			counts->runs_logged = (int) SPI_processed;
 		}

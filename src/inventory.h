@@ -76,12 +76,12 @@ typedef struct InventoryRuns
 	"last_run_id, last_run_status, last_run_started_at, last_run_ended_at, last_run_message," \
 	" consecutive_failures, last_start_at, run_strip, running_status, running_run_id, running_since"
 
-/* How many columns INVENTORY_RUNS_COLUMNS reads, and arrays InventoryRunsArrays makes. */
+/* How many columns INVENTORY_RUNS_COLUMNS reads, and InventoryRunsValues gives. */
 #define INVENTORY_RUNS_NCOLUMNS 11
 
 /*
- * SQL that sets those columns from "u", the unnest of InventoryRunsArrays
- * named with INVENTORY_RUNS_COLUMNS.
+ * SQL that sets those columns from "u", the unnest of a record[] whose
+ * columns are named by INVENTORY_RUNS_DEFINITION.
  */
 #define INVENTORY_RUNS_SET \
 	" last_run_id = u.last_run_id, last_run_status = u.last_run_status," \
@@ -105,14 +105,6 @@ typedef struct InventoryRuns
 
 /* Puts a job's run columns in values[0..]/nulls[0..] (in that order). */
 extern void InventoryRunsValues(const InventoryRuns *runs, Datum *values, bool *nulls);
-
-/* The types of those arrays, in their order (for a SupamonStatement). */
-#define INVENTORY_RUNS_TYPES \
-	INT8ARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, \
-	INT4ARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TIMESTAMPTZARRAYOID
-
-/* Fills out[INVENTORY_RUNS_NCOLUMNS] with the arrays of rows[0..n-1]'s columns. */
-extern void InventoryRunsArrays(InventoryRuns **rows, int n, Datum *out);
 
 /* A timestamptz[] of times, NULL where INVENTORY_NO_TIME. */
 extern Datum InventoryTimeArray(TimestampTz *values, int n);

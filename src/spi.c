@@ -82,17 +82,21 @@ SupamonTextArray(char **values, bool *nulls, int n)
 
 /* See supamon.h. */
 TupleDesc
-SupamonRowType(int ncolumns, const Oid *types)
+SupamonRowType(TupleDesc *kept, int ncolumns, const Oid *types)
 {
-	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-	TupleDesc	desc = CreateTemplateTupleDesc(ncolumns);
+	MemoryContext old;
+	TupleDesc	desc;
 
+	if (*kept)
+		return *kept;
+	old = MemoryContextSwitchTo(TopMemoryContext);
+	desc = CreateTemplateTupleDesc(ncolumns);
 	for (int i = 0; i < ncolumns; i++)
 		TupleDescInitEntry(desc, (AttrNumber) (i + 1), NULL, types[i], -1, 0);
 	/* (an anonymous record type of this backend, as SQL's ROW() makes) */
-	desc = BlessTupleDesc(desc);
+	*kept = BlessTupleDesc(desc);
 	MemoryContextSwitchTo(old);
-	return desc;
+	return *kept;
 }
 
 /* See supamon.h. */

@@ -114,8 +114,9 @@ extern Datum SupamonTimeArray(int64 *values, int n);
  * Many rows as one record[] parameter, read back in SQL with
  * "unnest($n) AS u(column type, ...)" (the columns of SupamonRowType, in its
  * order): one function scan for all, where unnest($2, $3, ...) of an array
- * per column materializes each column apart.  SupamonRowType makes the rows'
- * type once per backend (types[i] the i-th column's; its memory is kept);
+ * per column materializes each column apart.  SupamonRowType gives the rows'
+ * type, made at its first call in a backend and kept in *kept (types[i] the
+ * i-th column's);
  * SupamonRecordArray makes the parameter of n rows, fill(arg, k, values,
  * nulls) giving row k's columns: what fill allocates is freed once its row
  * is made, so that a big project holds its rows once, not their parts too.
@@ -123,7 +124,8 @@ extern Datum SupamonTimeArray(int64 *values, int n);
  */
 struct TupleDescData;
 typedef void (*SupamonRowFill) (void *arg, int k, Datum *values, bool *nulls);
-extern struct TupleDescData *SupamonRowType(int ncolumns, const Oid *types);
+extern struct TupleDescData *SupamonRowType(struct TupleDescData **kept, int ncolumns,
+											const Oid *types);
 extern Datum SupamonRecordArray(struct TupleDescData *type, int n, SupamonRowFill fill, void *arg);
 
 /* Runs f hiding the statement of any error it raises from the log.  subxact.c. */
